@@ -1,0 +1,3 @@
+module github.com/wfpsandbox/wfpsandbox
+
+go 1.26
