@@ -1,0 +1,87 @@
+package reconcile
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/wfpsandbox/wfpsandbox/policy"
+	"github.com/wfpsandbox/wfpsandbox/wfp"
+)
+
+// State is what the wfpsandbox provider owns on an engine.
+type State struct {
+	// Provider holds policy.ProviderKey; nil when absent.
+	Provider *wfp.Provider `json:"provider"`
+	// Sublayer holds policy.SublayerKey, whoever owns it; nil when absent.
+	Sublayer *wfp.Sublayer `json:"sublayer"`
+	// OtherSublayers are sublayers of the provider other than policy.SublayerKey
+	// (left by another version); Uninstall removes them.
+	OtherSublayers []*wfp.Sublayer `json:"otherSublayers"`
+	// Accounts are the provider's filters with an ownership tag, by account SID,
+	// each list sorted by key.
+	Accounts map[string][]*wfp.Filter `json:"accounts"`
+	// Untagged are the provider's filters without an ownership tag (orphans).
+	Untagged []*wfp.Filter `json:"untagged"`
+}
+
+// SIDs returns the accounts that have filters, sorted.
+func (s *State) SIDs() []string {
+	sids := make([]string, 0, len(s.Accounts))
+	for sid := range s.Accounts {
+		sids = append(sids, sid)
+	}
+	slices.Sort(sids)
+	return sids
+}
+
+// FilterCount returns the number of the provider's filters, tagged or not.
+func (s *State) FilterCount() int {
+	n := len(s.Untagged)
+	for _, fs := range s.Accounts {
+		n += len(fs)
+	}
+	return n
+}
+
+// Installed reads what the wfpsandbox provider owns on e, inside a transaction that it
+// aborts: the provider, the sublayer, other sublayers of the provider, and the
+// provider's filters grouped by owner SID (and untagged).
+func Installed(e wfp.Engine) (*State, error) {
+	st := &State{Accounts: map[string][]*wfp.Filter{}, OtherSublayers: []*wfp.Sublayer{}, Untagged: []*wfp.Filter{}}
+	pk := policy.ProviderKey
+	err := inTransaction(e, func() (bool, error) {
+		var err error
+		if st.Provider, err = getProvider(e, pk); err != nil {
+			return false, err
+		}
+		if st.Sublayer, err = getSublayer(e, policy.SublayerKey); err != nil {
+			return false, err
+		}
+		subs, err := listSublayers(e, pk)
+		if err != nil {
+			return false, err
+		}
+		for _, s := range subs {
+			if s.Key != policy.SublayerKey {
+				st.OtherSublayers = append(st.OtherSublayers, s)
+			}
+		}
+		filters, err := listFilters(e, &pk)
+		if err != nil {
+			return false, err
+		}
+		sortByKey(filters)
+		for _, f := range filters {
+			if o, ok := owner(f); ok {
+				st.Accounts[o.SID] = append(st.Accounts[o.SID], f)
+			} else {
+				st.Untagged = append(st.Untagged, f)
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read installed wfpsandbox objects: %w", err)
+	}
+	return st, nil
+}
