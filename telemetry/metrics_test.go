@@ -1,0 +1,207 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+)
+
+// pointTo sets the standard OTLP environment so the exporter talks to r.
+func pointTo(t *testing.T, r *receiver) {
+	t.Setenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", r.endpoint())
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+}
+
+func TestSuccessPayload(t *testing.T) {
+	r := newReceiver(t, 0)
+	pointTo(t, r)
+	ctx := context.Background()
+	m, err := Start(ctx, Config{Enabled: true, ServiceVersion: "1.2.3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.WFPSuccess(ctx, Success{Account: `HOST\sandbox`, Filters: 12, Profile: "baseline", SetupVersion: 3})
+	m.SetupDuration(ctx, 1500*time.Millisecond, "baseline", 3, "ok")
+	if err := m.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	got := r.metrics(t)
+	s := got[MetricWFPSuccess]
+	if s == nil {
+		t.Fatalf("no %s in payload; got %v", MetricWFPSuccess, keys(got))
+	}
+	if _, ok := got[MetricWFPFailure]; ok {
+		t.Errorf("%s sent although nothing failed", MetricWFPFailure)
+	}
+	pts := s.GetSum().GetDataPoints()
+	if len(pts) != 1 || pts[0].GetAsInt() != 1 || !s.GetSum().GetIsMonotonic() {
+		t.Fatalf("success sum = %v, want one monotonic point of 1", s.GetSum())
+	}
+	a := attrs(pts[0].GetAttributes())
+	wantStr(t, a, AttrAccount, `HOST\sandbox`)
+	wantStr(t, a, AttrProfile, "baseline")
+	wantInt(t, a, AttrFilterCount, 12)
+	wantInt(t, a, AttrSetupVersion, 3)
+
+	d := got[MetricSetupDuration]
+	if d == nil {
+		t.Fatalf("no %s in payload", MetricSetupDuration)
+	}
+	if d.GetUnit() != "s" {
+		t.Errorf("duration unit %q, want s", d.GetUnit())
+	}
+	hp := d.GetHistogram().GetDataPoints()
+	if len(hp) != 1 || hp[0].GetCount() != 1 || hp[0].GetSum() != 1.5 {
+		t.Fatalf("duration histogram = %v, want one sample of 1.5 s", d.GetHistogram())
+	}
+	wantStr(t, attrs(hp[0].GetAttributes()), AttrOutcome, "ok")
+	if v, _ := r.resourceAttr("service.version"); v != "1.2.3" {
+		t.Errorf("service.version = %q, want 1.2.3", v)
+	}
+}
+
+func TestFailurePayloadIsSanitized(t *testing.T) {
+	r := newReceiver(t, 0)
+	pointTo(t, r)
+	ctx := context.Background()
+	m, err := Start(ctx, Config{Enabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("x", 600)
+	cause := errors.New("FwpmEngineOpen0: RPC_S_CANNOT_SUPPORT (0x000006E4)\nwhile reading C:\\Users\\alice\\AppData\\wfp.log " + long)
+	m.WFPFailure(ctx, `HOST\sandbox`, 3, cause)
+	if err := m.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	got := r.metrics(t)
+	f := got[MetricWFPFailure]
+	if f == nil {
+		t.Fatalf("no %s in payload; got %v", MetricWFPFailure, keys(got))
+	}
+	if _, ok := got[MetricWFPSuccess]; ok {
+		t.Errorf("%s sent although nothing succeeded", MetricWFPSuccess)
+	}
+	pts := f.GetSum().GetDataPoints()
+	if len(pts) != 1 || pts[0].GetAsInt() != 1 {
+		t.Fatalf("failure sum = %v, want one point of 1", f.GetSum())
+	}
+	a := attrs(pts[0].GetAttributes())
+	wantStr(t, a, AttrAccount, `HOST\sandbox`)
+	msg := a[AttrErrorMessage].GetStringValue()
+	if len(msg) > MaxErrorLen {
+		t.Errorf("error.message is %d bytes, want ≤ %d", len(msg), MaxErrorLen)
+	}
+	if strings.Contains(msg, "alice") || strings.ContainsAny(msg, "\n\r") {
+		t.Errorf("error.message not sanitized: %q", msg)
+	}
+	if !strings.HasPrefix(msg, "FwpmEngineOpen0: RPC_S_CANNOT_SUPPORT (0x000006E4) while reading <user-path> xxx") {
+		t.Errorf("error.message lost its substance: %q", msg)
+	}
+}
+
+func TestSlowCollectorDoesNotDelay(t *testing.T) {
+	r := newReceiver(t, 10*time.Second)
+	pointTo(t, r)
+	ctx := context.Background()
+	m, err := Start(ctx, Config{Enabled: true, Timeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.WFPSuccess(ctx, Success{Account: "a", Filters: 1, Profile: "baseline", SetupVersion: 1})
+	start := time.Now()
+	err = m.Close(ctx)
+	took := time.Since(start)
+	if err == nil {
+		t.Error("Close reported success although the collector never answered")
+	}
+	if took > 1500*time.Millisecond {
+		t.Errorf("Close took %v with a 500ms budget", took)
+	}
+	if r.conns.Load() == 0 {
+		t.Error("the exporter never reached the collector: the test proves nothing")
+	}
+}
+
+func TestDeadCollectorReturnsError(t *testing.T) {
+	r := newReceiver(t, 0)
+	url := r.endpoint()
+	r.srv.Close() // nothing listens there any more
+	t.Setenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", url)
+	ctx := context.Background()
+	m, err := Start(ctx, Config{Enabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.WFPFailure(ctx, "a", 1, errors.New("boom"))
+	start := time.Now()
+	if err := m.Close(ctx); err == nil {
+		t.Error("Close reported success with no collector")
+	}
+	if took := time.Since(start); took > 2500*time.Millisecond {
+		t.Errorf("Close took %v", took)
+	}
+}
+
+func TestDisabledMakesNoConnection(t *testing.T) {
+	r := newReceiver(t, 0)
+	pointTo(t, r)
+	ctx := context.Background()
+	m, err := Start(ctx, Config{Enabled: false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Enabled() {
+		t.Fatal("disabled recorder says it is enabled")
+	}
+	m.WFPSuccess(ctx, Success{Account: "a", Filters: 12})
+	m.WFPFailure(ctx, "a", 1, errors.New("x"))
+	m.SetupDuration(ctx, time.Second, "baseline", 1, "ok")
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var nilM *Metrics
+	nilM.WFPSuccess(ctx, Success{})
+	if err := nilM.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.conns.Load(); n != 0 {
+		t.Errorf("%d connections to the collector with analytics off", n)
+	}
+}
+
+func wantStr(t *testing.T, a map[string]*commonpb.AnyValue, k, want string) {
+	t.Helper()
+	v, ok := a[k]
+	if !ok {
+		t.Errorf("attribute %s missing", k)
+		return
+	}
+	if got := v.GetStringValue(); got != want {
+		t.Errorf("attribute %s = %q, want %q", k, got, want)
+	}
+}
+
+func wantInt(t *testing.T, a map[string]*commonpb.AnyValue, k string, want int64) {
+	t.Helper()
+	v, ok := a[k]
+	if !ok {
+		t.Errorf("attribute %s missing", k)
+		return
+	}
+	if got := v.GetIntValue(); got != want {
+		t.Errorf("attribute %s = %d, want %d", k, got, want)
+	}
+}
+
+func keys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
