@@ -21,19 +21,31 @@ type namedGUID struct {
 	guid GUID
 }
 
+// The lookup tables are variable initializers, not init code, so that Go's
+// dependency-ordered initialization builds them before the Layer*/Field* variables
+// below, which are looked up by name.
 var (
-	byGUID = map[Kind]map[GUID]string{}
-	byName = map[string]namedGUID{}
+	byGUID = indexByGUID()
+	byName = indexByName()
 )
 
-func init() {
+func indexByGUID() map[Kind]map[GUID]string {
+	m := map[Kind]map[GUID]string{}
 	for _, n := range sdkNames {
-		if byGUID[n.kind] == nil {
-			byGUID[n.kind] = map[GUID]string{}
+		if m[n.kind] == nil {
+			m[n.kind] = map[GUID]string{}
 		}
-		byGUID[n.kind][n.guid] = n.name
-		byName[n.name] = n
+		m[n.kind][n.guid] = n.name
 	}
+	return m
+}
+
+func indexByName() map[string]namedGUID {
+	m := make(map[string]namedGUID, len(sdkNames))
+	for _, n := range sdkNames {
+		m[n.name] = n
+	}
+	return m
 }
 
 // LookupName returns the SDK name of a well-known GUID of the given kind
