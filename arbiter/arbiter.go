@@ -93,6 +93,9 @@ func Evaluate(set Set, flow Flow) (Decision, error) {
 			flow.Remote.Addr(), flow.Remote.Addr().Unmap()))
 	}
 	for _, layer := range flow.Layers() {
+		if n := len(d.Layers); n > 0 && d.Layers[n-1].Action == Block {
+			d.Trace = append(d.Trace, "note: blocked at the previous layer, so the flow never reaches the next one; it is evaluated for completeness")
+		}
 		ld := evaluateLayer(&d, set.Filters, weights, &flow, layer)
 		d.Layers = append(d.Layers, ld)
 	}
