@@ -183,6 +183,12 @@ func evaluateLayer(d *Decision, filters []*wfp.Filter, sublayers map[wfp.GUID]*w
 		}
 		return strings.Compare(a.String(), b.String())
 	})
+	for i := 1; i < len(keys); i++ {
+		if subWeight(keys[i-1]) == subWeight(keys[i]) {
+			trace("  caution: sublayers %s and %s have the same weight %#04x; WFP does not document their order (evaluated here by key), and the result may depend on it",
+				keys[i-1], keys[i], subWeight(keys[i]))
+		}
+	}
 	ld := LayerDecision{Layer: layer, Action: Permit}
 	decided := false
 	for i, key := range keys {
@@ -191,9 +197,6 @@ func evaluateLayer(d *Decision, filters []*wfp.Filter, sublayers map[wfp.GUID]*w
 			name = fmt.Sprintf("%q weight %#04x", s.Name, s.Weight)
 		}
 		trace("  sublayer %s %s: %d filter(s)", key, name, len(bySub[key]))
-		if i > 0 && subWeight(keys[i-1]) == subWeight(key) {
-			trace("  note: same weight as the previous sublayer; WFP does not document their order")
-		}
 		act, hard, filt, ok := evaluateSublayer(d, bySub[key], flow, layer)
 		if !ok {
 			trace("  → sublayer: no filter decided")
