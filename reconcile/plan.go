@@ -1,10 +1,11 @@
 package reconcile
 
 import (
+	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/wfpsandbox/wfpsandbox/policy"
 	"github.com/wfpsandbox/wfpsandbox/wfp"
@@ -23,16 +24,16 @@ func checkPlan(plan *policy.Plan) error {
 	}
 	seen := map[wfp.GUID]bool{}
 	for _, f := range plan.Filters {
-		name := wfp.ObjectName("filter", f.Key, f.Name)
+		name := func() string { return wfp.ObjectName("filter", f.Key, f.Name) }
 		if !wfp.SameProvider(f.ProviderKey, &pk) {
-			return fmt.Errorf("reconcile: the plan's %s does not belong to the plan's provider %s", name, pk)
+			return fmt.Errorf("reconcile: the plan's %s does not belong to the plan's provider %s", name(), pk)
 		}
 		o, err := policy.ParseOwner(f.ProviderData)
 		if err != nil {
-			return fmt.Errorf("reconcile: the plan's %s: %w", name, err)
+			return fmt.Errorf("reconcile: the plan's %s: %w", name(), err)
 		}
 		if o.SID != plan.SID {
-			return fmt.Errorf("reconcile: the plan's %s is tagged for %s, the plan is for %s", name, o.SID, plan.SID)
+			return fmt.Errorf("reconcile: the plan's %s is tagged for %s, the plan is for %s", name(), o.SID, plan.SID)
 		}
 		if seen[f.Key] {
 			return fmt.Errorf("reconcile: the plan has two filters with key %s", f.Key)
@@ -97,8 +98,23 @@ func readCurrent(e wfp.Engine, plan *policy.Plan) (*current, error) {
 	return cur, nil
 }
 
+// sortByKey sorts filters by key, in the order of the keys' string forms.
 func sortByKey(fs []*wfp.Filter) {
-	slices.SortFunc(fs, func(a, b *wfp.Filter) int { return strings.Compare(a.Key.String(), b.Key.String()) })
+	slices.SortFunc(fs, func(a, b *wfp.Filter) int { return compareGUID(a.Key, b.Key) })
+}
+
+// compareGUID orders GUIDs as their string forms sort.
+func compareGUID(a, b wfp.GUID) int {
+	if c := cmp.Compare(a.Data1, b.Data1); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Data2, b.Data2); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Data3, b.Data3); c != 0 {
+		return c
+	}
+	return bytes.Compare(a.Data4[:], b.Data4[:])
 }
 
 // checkForeign returns a *ForeignError for the first object of another owner that holds
@@ -172,8 +188,11 @@ func installSteps(cur *current, plan *policy.Plan) ([]step, error) {
 		planned[f.Key] = f
 	}
 	stale := func(f *wfp.Filter) (string, bool) {
+		if planned[f.Key] != nil {
+			return "", false
+		}
 		o, ok := owner(f)
-		if !ok || o.SID != plan.SID || planned[f.Key] != nil {
+		if !ok || o.SID != plan.SID {
 			return "", false
 		}
 		return fmt.Sprintf("not in plan (rule %q of an older version or another profile)", o.Rule), true

@@ -1,7 +1,6 @@
 package reconcile
 
 import (
-	"io"
 	"log/slog"
 
 	"github.com/wfpsandbox/wfpsandbox/wfp"
@@ -66,7 +65,7 @@ func (o Options) logger() *slog.Logger {
 	if o.Logger != nil {
 		return o.Logger
 	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
+	return slog.New(slog.DiscardHandler)
 }
 
 // Problem is what Verify found wrong with one object.

@@ -3,7 +3,6 @@ package reconcile
 import (
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/wfpsandbox/wfpsandbox/account"
 	"github.com/wfpsandbox/wfpsandbox/policy"
@@ -88,7 +87,7 @@ func uninstallSteps(e wfp.Engine, sid string, warn func(string, ...any)) ([]step
 	if remaining > 0 {
 		return steps, nil
 	}
-	slices.SortFunc(subs, func(a, b *wfp.Sublayer) int { return strings.Compare(a.Key.String(), b.Key.String()) })
+	slices.SortFunc(subs, func(a, b *wfp.Sublayer) int { return compareGUID(a.Key, b.Key) })
 	for _, s := range subs {
 		reason := "no filters left"
 		if s.Key != policy.SublayerKey {

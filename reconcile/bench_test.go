@@ -1,0 +1,245 @@
+package reconcile
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/wfpsandbox/wfpsandbox/policy"
+	"github.com/wfpsandbox/wfpsandbox/wfp"
+	"github.com/wfpsandbox/wfpsandbox/wfp/memengine"
+)
+
+// codexStrategy is the install strategy of the original design (openai/codex
+// windows-sandbox-rs wfp.rs, install_wfp_filters_for_account), written here from its
+// description to compare with Install: in one transaction, add the provider and the
+// sublayer tolerating FWP_E_ALREADY_EXISTS, then for every filter delete it by key
+// (tolerating FWP_E_FILTER_NOT_FOUND and FWP_E_NOT_FOUND) and add it; commit; abort on
+// any other error. It reads nothing, so it cannot see drift of the provider or
+// sublayer, nor filters the plan no longer has.
+func codexStrategy(e wfp.Engine, plan *policy.Plan) error {
+	if err := e.BeginTransaction(); err != nil {
+		return err
+	}
+	err := func() error {
+		if err := e.AddProvider(plan.Provider); err != nil && !errors.Is(err, wfp.ErrAlreadyExists) {
+			return err
+		}
+		if err := e.AddSublayer(plan.Sublayer); err != nil && !errors.Is(err, wfp.ErrAlreadyExists) {
+			return err
+		}
+		for _, f := range plan.Filters {
+			if err := e.DeleteFilter(f.Key); err != nil && !errors.Is(err, wfp.ErrFilterNotFound) && !errors.Is(err, wfp.ErrNotFound) {
+				return err
+			}
+			if _, err := e.AddFilter(f); err != nil {
+				return err
+			}
+		}
+		return e.CommitTransaction()
+	}()
+	if err != nil {
+		_ = e.AbortTransaction()
+	}
+	return err
+}
+
+// strategy is one way of installing a plan.
+type strategy struct {
+	name string
+	run  func(e wfp.Engine, plan *policy.Plan) error
+}
+
+var strategies = []strategy{
+	{"ours", func(e wfp.Engine, p *policy.Plan) error { _, err := Install(e, p, Options{}); return err }},
+	{"codex", codexStrategy},
+}
+
+// changeCounter counts the add and delete calls that succeeded, i.e. the writes that
+// changed the engine (memengine's Stats count failed calls too).
+type changeCounter struct {
+	wfp.Engine
+	n int
+}
+
+func (c *changeCounter) count(err error) error {
+	if err == nil {
+		c.n++
+	}
+	return err
+}
+func (c *changeCounter) AddProvider(p *wfp.Provider) error { return c.count(c.Engine.AddProvider(p)) }
+func (c *changeCounter) AddSublayer(s *wfp.Sublayer) error { return c.count(c.Engine.AddSublayer(s)) }
+func (c *changeCounter) AddFilter(f *wfp.Filter) (uint64, error) {
+	id, err := c.Engine.AddFilter(f)
+	return id, c.count(err)
+}
+func (c *changeCounter) DeleteProvider(k wfp.GUID) error { return c.count(c.Engine.DeleteProvider(k)) }
+func (c *changeCounter) DeleteSublayer(k wfp.GUID) error { return c.count(c.Engine.DeleteSublayer(k)) }
+func (c *changeCounter) DeleteFilter(k wfp.GUID) error   { return c.count(c.Engine.DeleteFilter(k)) }
+
+// benchScenario prepares a BFE before each run: fresh (nothing installed), converged
+// (the plan installed), one drift (the plan installed, then one filter's weight
+// changed by someone else).
+type benchScenario struct {
+	name    string
+	prepare func(tb testing.TB, plan *policy.Plan) *memengine.BFE
+}
+
+func benchScenarios() []benchScenario {
+	installed := func(tb testing.TB, plan *policy.Plan) *memengine.BFE {
+		bfe := memengine.NewBFE()
+		s := bfe.Open()
+		defer s.Close()
+		if _, err := Install(s, plan, Options{}); err != nil {
+			tb.Fatal(err)
+		}
+		return bfe
+	}
+	return []benchScenario{
+		{"fresh", func(testing.TB, *policy.Plan) *memengine.BFE { return memengine.NewBFE() }},
+		{"converged", installed},
+		{"one-drift", func(tb testing.TB, plan *policy.Plan) *memengine.BFE {
+			bfe := installed(tb, plan)
+			s := bfe.Open()
+			defer s.Close()
+			g := plan.Filters[4].Clone()
+			g.Weight = wfp.U8(2)
+			if err := s.BeginTransaction(); err != nil {
+				tb.Fatal(err)
+			}
+			if err := replaceFilter(s, g); err != nil {
+				tb.Fatal(err)
+			}
+			if err := s.CommitTransaction(); err != nil {
+				tb.Fatal(err)
+			}
+			return bfe
+		}},
+	}
+}
+
+// BenchmarkInstall measures, per run of each strategy on each scenario: ns/op,
+// writes/op (add and delete calls, failed ones included, from memengine's Stats),
+// changes/op (add and delete calls that succeeded) and calls/op (every engine call).
+//
+//	go test -run '^$' -bench BenchmarkInstall -benchtime 2000x ./reconcile/
+func BenchmarkInstall(b *testing.B) {
+	plan := buildPlan(b, sidA, policy.MatchDeny)
+	for _, sc := range benchScenarios() {
+		for _, st := range strategies {
+			b.Run(sc.name+"/"+st.name, func(b *testing.B) {
+				// Prepare every run's engine before the clock starts: StopTimer and
+				// StartTimer in the loop would cost more than a run.
+				sessions := make([]*memengine.Session, b.N)
+				counters := make([]*changeCounter, b.N)
+				for i := range sessions {
+					sessions[i] = sc.prepare(b, plan).Open()
+					counters[i] = &changeCounter{Engine: sessions[i]}
+				}
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if err := st.run(counters[i], plan); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				var writes, changes, calls int
+				for i, s := range sessions {
+					stats := s.Stats()
+					writes += stats.Writes()
+					calls += stats.Calls
+					changes += counters[i].n
+					_ = s.Close()
+				}
+				b.ReportMetric(float64(writes)/float64(b.N), "writes/op")
+				b.ReportMetric(float64(changes)/float64(b.N), "changes/op")
+				b.ReportMetric(float64(calls)/float64(b.N), "calls/op")
+			})
+		}
+	}
+}
+
+// TestStrategiesCompared pins the figures BENCHMARKS.md reports, and what each strategy
+// leaves behind: whether Verify finds the host compliant afterwards. The codex
+// strategy is not a straw man: it converges filter drift too — by rewriting every
+// filter every time — but it cannot repair a drifted sublayer or remove a rule that a
+// newer plan dropped, because it reads nothing.
+func TestStrategiesCompared(t *testing.T) {
+	plan := buildPlan(t, sidA, policy.MatchDeny)
+	type outcome struct{ writes, changes int }
+	want := map[string]map[string]outcome{
+		"fresh":     {"ours": {14, 14}, "codex": {26, 14}},
+		"converged": {"ours": {0, 0}, "codex": {26, 24}},
+		"one-drift": {"ours": {2, 2}, "codex": {26, 24}},
+	}
+	for _, sc := range benchScenarios() {
+		for _, st := range strategies {
+			bfe := sc.prepare(t, plan)
+			s := bfe.Open()
+			cc := &changeCounter{Engine: s}
+			if err := st.run(cc, plan); err != nil {
+				t.Fatalf("%s/%s: %v", sc.name, st.name, err)
+			}
+			got := outcome{s.Stats().Writes(), cc.n}
+			if got != want[sc.name][st.name] {
+				t.Errorf("%s/%s: writes %d, changes %d; want %+v", sc.name, st.name, got.writes, got.changes, want[sc.name][st.name])
+			}
+			rep, err := Verify(s, plan)
+			if err != nil || !rep.Compliant {
+				t.Errorf("%s/%s: not compliant afterwards: %+v %v", sc.name, st.name, rep, err)
+			}
+			_ = s.Close()
+		}
+	}
+
+	// What only reading first can fix.
+	gaps := []struct {
+		name    string
+		prepare func(t *testing.T, w *world) *policy.Plan // returns the plan to install
+		finding Problem
+	}{
+		{"rule dropped by a newer plan", func(t *testing.T, w *world) *policy.Plan {
+			w.install(t, plan)
+			return planV2(plan)
+		}, ProblemExtra},
+		{"sublayer weight drifted", func(t *testing.T, w *world) *policy.Plan {
+			w.install(t, plan)
+			pk := policy.ProviderKey
+			all, err := w.session(t).Filters(&pk)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := policy.Sublayer()
+			s.Weight = 0x8000
+			w.mutate(t, func(e wfp.Engine) error { return rebuild(e, all, policy.Provider(), s) })
+			return plan
+		}, ProblemDrifted},
+	}
+	for _, g := range gaps {
+		for _, st := range strategies {
+			w := newWorld(t)
+			p := g.prepare(t, w)
+			if err := st.run(w.session(t), p); err != nil {
+				t.Fatalf("%s/%s: %v", g.name, st.name, err)
+			}
+			rep, err := Verify(w.session(t), p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var problems []string
+			for _, f := range rep.Findings {
+				problems = append(problems, string(f.Problem))
+			}
+			got := fmt.Sprintf("compliant=%v findings=%s", rep.Compliant, strings.Join(problems, ","))
+			wantGot := "compliant=true findings="
+			if st.name == "codex" {
+				wantGot = "compliant=false findings=" + string(g.finding)
+			}
+			if got != wantGot {
+				t.Errorf("%s/%s: %s, want %s", g.name, st.name, got, wantGot)
+			}
+		}
+	}
+}
