@@ -1,5 +1,7 @@
 package winengine
 
+//lint:file-ignore U1000 the mirrors carry every SDK member for the layout, used or not
+
 // C mirrors of the fwpmtypes.h / fwptypes.h structures wfpsandbox passes to and reads
 // from fwpuclnt.dll. Field names are the SDK member names so that abi_test.go can ask
 // the mingw-w64 compiler for the offset of each one; a union is represented by one of
@@ -21,17 +23,8 @@ type wfpGUID = wfp.GUID
 
 // SDK constants used when composing structures.
 const (
-	// rpcCAuthnDefault is RPC_C_AUTHN_DEFAULT (rpcdce.h), the authentication service
-	// that FwpmEngineOpen0's documentation says to pass; RPC_C_AUTHN_WINNT (10) is the
-	// other allowed value.
-	// https://learn.microsoft.com/windows/win32/api/fwpmu/nf-fwpmu-fwpmengineopen0
-	rpcCAuthnDefault = 0xFFFFFFFF
-
 	// fwpmSessionFlagDynamic is FWPM_SESSION_FLAG_DYNAMIC (fwpmtypes.h).
 	fwpmSessionFlagDynamic = 0x1
-
-	// fwpmTxnReadWrite is the flags value of a read-write FwpmTransactionBegin0.
-	fwpmTxnReadWrite = 0x0
 
 	// actionMaskAll makes FWPM_FILTER_ENUM_TEMPLATE0 match every action type: the field
 	// returns "only filters whose action type contains at least one of the bits".

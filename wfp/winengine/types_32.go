@@ -2,6 +2,8 @@
 
 package winengine
 
+//lint:file-ignore U1000 the mirrors carry every SDK member for the layout, used or not
+
 // This file serves windows/386; other 32-bit GOARCHes use it only so that the
 // package compiles.
 

@@ -2,6 +2,8 @@
 
 package winengine
 
+//lint:file-ignore U1000 the mirrors carry every SDK member for the layout, used or not
+
 // This file serves the 64-bit Windows targets, amd64 and arm64 (which share one C
 // layout); other 64-bit GOARCHes use it only so that the package compiles.
 

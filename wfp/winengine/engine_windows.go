@@ -1,0 +1,474 @@
+package winengine
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/windows"
+
+	"github.com/wfpsandbox/wfpsandbox/wfp"
+)
+
+const (
+	// enumPageSize is how many objects one Fwpm*Enum0 call asks for.
+	enumPageSize = 100
+
+	// rpcCAuthnDefault is RPC_C_AUTHN_DEFAULT (rpcdce.h). FwpmEngineOpen0's
+	// documentation: "Allowed services are RPC_C_AUTHN_WINNT and RPC_C_AUTHN_DEFAULT."
+	// The default lets RPC choose for the local call (wireguard-windows and
+	// tailscale/wf pass RPC_C_AUTHN_WINNT, 10, which is the other documented value).
+	// https://learn.microsoft.com/windows/win32/api/fwpmu/nf-fwpmu-fwpmengineopen0
+	rpcCAuthnDefault = 0xFFFFFFFF
+
+	// fwpmTxnReadWrite is the flags value of a read-write FwpmTransactionBegin0
+	// (FWPM_TXN_READ_ONLY is 0x1).
+	fwpmTxnReadWrite = 0x0
+)
+
+// errInvalidHandle is ERROR_INVALID_HANDLE, returned for calls on a closed Engine (as
+// wfp/memengine does).
+const errInvalidHandle wfp.Code = 6
+
+// Engine is a session with the Base Filtering Engine through fwpuclnt.dll. It
+// implements wfp.Engine. Its methods may be called from several goroutines, but WFP
+// transactions belong to the session, so callers must not interleave transactions.
+type Engine struct {
+	mu sync.Mutex
+	h  windows.Handle // 0 once closed
+}
+
+var _ wfp.Engine = (*Engine)(nil)
+
+// Open loads fwpuclnt.dll and opens a session (FwpmEngineOpen0) on the local engine.
+// The session is non-dynamic unless opts.Dynamic is set, and its transaction-lock wait
+// is bounded (DefaultTxnWaitTimeout when opts.TxnWaitTimeout is 0). When WFP cannot be
+// used at all — fwpuclnt.dll or one of its functions missing, BFE not running
+// (EPT_S_NOT_REGISTERED), unreachable (RPC_S_SERVER_UNAVAILABLE) or a stub
+// (RPC_S_CANNOT_SUPPORT, Wine) — the error wraps wfp.ErrUnavailable as well as the
+// *wfp.CallError.
+func Open(opts Options) (*Engine, error) {
+	if err := loadProcs(); err != nil {
+		return nil, err
+	}
+	a := newArena()
+	defer a.Dispose()
+	session, err := composeSession(a, opts)
+	if err != nil {
+		return nil, fmt.Errorf("FwpmEngineOpen0: %w", err)
+	}
+	var h windows.Handle
+	if ret := fwpmEngineOpen0(nil, rpcCAuthnDefault, nil, session, &h); ret != nil {
+		ce := callError("FwpmEngineOpen0", fmt.Sprintf("session %q", opts.Name), ret)
+		switch ce.Code {
+		case wfp.ErrEPTNotRegistered, wfp.ErrRPCServerUnavailable, wfp.ErrRPCCannotSupport:
+			return nil, fmt.Errorf("%w: %w", wfp.ErrUnavailable, ce)
+		}
+		return nil, ce
+	}
+	slog.Debug("wfp session opened", "name", opts.Name, "dynamic", opts.Dynamic,
+		"txnWaitTimeoutInMSec", session.txnWaitTimeoutInMSec)
+	return &Engine{h: h}, nil
+}
+
+// loadProcs resolves every fwpuclnt.dll function the Engine calls, so that a missing
+// DLL or export is reported once, at Open, as wfp.ErrUnavailable, instead of a panic in
+// the generated binding.
+func loadProcs() error {
+	if err := modfwpuclnt.Load(); err != nil {
+		return fmt.Errorf("%w: %w", wfp.ErrUnavailable, &wfp.CallError{Call: "LoadLibrary", Object: modfwpuclnt.Name, Code: dllErrorCode(err, wfp.ErrDLLNotFound)})
+	}
+	for _, p := range []*windows.LazyProc{
+		procFwpmEngineOpen0, procFwpmEngineClose0,
+		procFwpmTransactionBegin0, procFwpmTransactionCommit0, procFwpmTransactionAbort0,
+		procFwpmProviderAdd0, procFwpmProviderDeleteByKey0, procFwpmProviderGetByKey0,
+		procFwpmProviderCreateEnumHandle0, procFwpmProviderEnum0, procFwpmProviderDestroyEnumHandle0,
+		procFwpmSubLayerAdd0, procFwpmSubLayerDeleteByKey0, procFwpmSubLayerGetByKey0,
+		procFwpmSubLayerCreateEnumHandle0, procFwpmSubLayerEnum0, procFwpmSubLayerDestroyEnumHandle0,
+		procFwpmFilterAdd0, procFwpmFilterDeleteByKey0, procFwpmFilterGetByKey0, procFwpmFilterGetById0,
+		procFwpmFilterCreateEnumHandle0, procFwpmFilterEnum0, procFwpmFilterDestroyEnumHandle0,
+		procFwpmFreeMemory0,
+	} {
+		if err := p.Find(); err != nil {
+			return fmt.Errorf("%w: %w", wfp.ErrUnavailable, &wfp.CallError{Call: "GetProcAddress", Object: modfwpuclnt.Name + "!" + p.Name, Code: dllErrorCode(err, wfp.ErrProcNotFound)})
+		}
+	}
+	return nil
+}
+
+func dllErrorCode(err error, fallback wfp.Code) wfp.Code {
+	var errno syscall.Errno
+	if errors.As(err, &errno) && errno != 0 {
+		return wfp.Code(errno)
+	}
+	return fallback
+}
+
+// callError turns a binding's return value into the error the wfp package defines.
+func callError(call, object string, ret error) *wfp.CallError {
+	ce := &wfp.CallError{Call: call, Object: object}
+	var errno syscall.Errno
+	if errors.As(ret, &errno) {
+		ce.Code = wfp.Code(errno)
+	} else {
+		ce.Code = wfp.ErrInvalidParameterWin32
+	}
+	return ce
+}
+
+// handle returns the session handle, or an ERROR_INVALID_HANDLE CallError once closed.
+func (e *Engine) handle(call string) (windows.Handle, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.h == 0 {
+		return 0, &wfp.CallError{Call: call, Code: errInvalidHandle}
+	}
+	return e.h, nil
+}
+
+// Close implements wfp.Engine (FwpmEngineClose0); an open transaction is aborted by
+// the engine. Closing twice reports ERROR_INVALID_HANDLE.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.h == 0 {
+		return &wfp.CallError{Call: "FwpmEngineClose0", Code: errInvalidHandle}
+	}
+	h := e.h
+	e.h = 0
+	if ret := fwpmEngineClose0(h); ret != nil {
+		return callError("FwpmEngineClose0", "", ret)
+	}
+	return nil
+}
+
+// BeginTransaction implements wfp.Engine (FwpmTransactionBegin0, read-write).
+func (e *Engine) BeginTransaction() error {
+	return e.simple("FwpmTransactionBegin0", func(h windows.Handle) error { return fwpmTransactionBegin0(h, fwpmTxnReadWrite) })
+}
+
+// CommitTransaction implements wfp.Engine (FwpmTransactionCommit0).
+func (e *Engine) CommitTransaction() error {
+	return e.simple("FwpmTransactionCommit0", fwpmTransactionCommit0)
+}
+
+// AbortTransaction implements wfp.Engine (FwpmTransactionAbort0).
+func (e *Engine) AbortTransaction() error {
+	return e.simple("FwpmTransactionAbort0", fwpmTransactionAbort0)
+}
+
+func (e *Engine) simple(call string, fn func(windows.Handle) error) error {
+	h, err := e.handle(call)
+	if err != nil {
+		return err
+	}
+	if ret := fn(h); ret != nil {
+		return callError(call, "", ret)
+	}
+	return nil
+}
+
+// AddProvider implements wfp.Engine (FwpmProviderAdd0, default security descriptor).
+func (e *Engine) AddProvider(p *wfp.Provider) error {
+	const call = "FwpmProviderAdd0"
+	obj := wfp.ObjectName("provider", p.Key, p.Name)
+	h, err := e.handle(call)
+	if err != nil {
+		return err
+	}
+	a := newArena()
+	defer a.Dispose()
+	c, err := composeProvider(a, p)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", call, obj, err)
+	}
+	if ret := fwpmProviderAdd0(h, c, nil); ret != nil {
+		return callError(call, obj, ret)
+	}
+	return nil
+}
+
+// AddSublayer implements wfp.Engine (FwpmSubLayerAdd0, default security descriptor).
+func (e *Engine) AddSublayer(s *wfp.Sublayer) error {
+	const call = "FwpmSubLayerAdd0"
+	obj := wfp.ObjectName("sublayer", s.Key, s.Name)
+	h, err := e.handle(call)
+	if err != nil {
+		return err
+	}
+	a := newArena()
+	defer a.Dispose()
+	c, err := composeSublayer(a, s)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", call, obj, err)
+	}
+	if ret := fwpmSubLayerAdd0(h, c, nil); ret != nil {
+		return callError(call, obj, ret)
+	}
+	return nil
+}
+
+// AddFilter implements wfp.Engine (FwpmFilterAdd0, default security descriptor) and
+// returns the run-time filter ID.
+func (e *Engine) AddFilter(f *wfp.Filter) (uint64, error) {
+	const call = "FwpmFilterAdd0"
+	obj := wfp.ObjectName("filter", f.Key, f.Name)
+	h, err := e.handle(call)
+	if err != nil {
+		return 0, err
+	}
+	a := newArena()
+	defer a.Dispose()
+	c, err := composeFilter(a, f)
+	if err != nil {
+		return 0, fmt.Errorf("%s %s: %w", call, obj, err)
+	}
+	var id uint64
+	if ret := fwpmFilterAdd0(h, c, nil, &id); ret != nil {
+		return 0, callError(call, obj, ret)
+	}
+	return id, nil
+}
+
+// DeleteProvider implements wfp.Engine (FwpmProviderDeleteByKey0).
+func (e *Engine) DeleteProvider(key wfp.GUID) error {
+	return e.deleteByKey("FwpmProviderDeleteByKey0", "provider", key, fwpmProviderDeleteByKey0)
+}
+
+// DeleteSublayer implements wfp.Engine (FwpmSubLayerDeleteByKey0).
+func (e *Engine) DeleteSublayer(key wfp.GUID) error {
+	return e.deleteByKey("FwpmSubLayerDeleteByKey0", "sublayer", key, fwpmSubLayerDeleteByKey0)
+}
+
+// DeleteFilter implements wfp.Engine (FwpmFilterDeleteByKey0).
+func (e *Engine) DeleteFilter(key wfp.GUID) error {
+	return e.deleteByKey("FwpmFilterDeleteByKey0", "filter", key, fwpmFilterDeleteByKey0)
+}
+
+func (e *Engine) deleteByKey(call, kind string, key wfp.GUID, fn func(windows.Handle, *wfpGUID) error) error {
+	h, err := e.handle(call)
+	if err != nil {
+		return err
+	}
+	if ret := fn(h, &key); ret != nil {
+		return callError(call, wfp.ObjectName(kind, key, ""), ret)
+	}
+	return nil
+}
+
+// freeMemory releases memory fwpuclnt.dll returned (FwpmFreeMemory0).
+func freeMemory(p unsafe.Pointer) {
+	if p != nil {
+		fwpmFreeMemory0(&p)
+	}
+}
+
+// Provider implements wfp.Engine (FwpmProviderGetByKey0).
+func (e *Engine) Provider(key wfp.GUID) (*wfp.Provider, error) {
+	const call = "FwpmProviderGetByKey0"
+	h, err := e.handle(call)
+	if err != nil {
+		return nil, err
+	}
+	var c *fwpmProvider0
+	if ret := fwpmProviderGetByKey0(h, &key, &c); ret != nil {
+		return nil, callError(call, wfp.ObjectName("provider", key, ""), ret)
+	}
+	defer freeMemory(unsafe.Pointer(c))
+	p, err := parseProvider(c)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", call, err)
+	}
+	return p, nil
+}
+
+// Sublayer implements wfp.Engine (FwpmSubLayerGetByKey0).
+func (e *Engine) Sublayer(key wfp.GUID) (*wfp.Sublayer, error) {
+	const call = "FwpmSubLayerGetByKey0"
+	h, err := e.handle(call)
+	if err != nil {
+		return nil, err
+	}
+	var c *fwpmSublayer0
+	if ret := fwpmSubLayerGetByKey0(h, &key, &c); ret != nil {
+		return nil, callError(call, wfp.ObjectName("sublayer", key, ""), ret)
+	}
+	defer freeMemory(unsafe.Pointer(c))
+	s, err := parseSublayer(c)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", call, err)
+	}
+	return s, nil
+}
+
+// Filter implements wfp.Engine (FwpmFilterGetByKey0); the result carries the filter
+// ID and effective weight the engine assigned.
+func (e *Engine) Filter(key wfp.GUID) (*wfp.Filter, error) {
+	const call = "FwpmFilterGetByKey0"
+	h, err := e.handle(call)
+	if err != nil {
+		return nil, err
+	}
+	var c *fwpmFilter0
+	if ret := fwpmFilterGetByKey0(h, &key, &c); ret != nil {
+		return nil, callError(call, wfp.ObjectName("filter", key, ""), ret)
+	}
+	defer freeMemory(unsafe.Pointer(c))
+	f, err := parseFilter(c)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", call, err)
+	}
+	return f, nil
+}
+
+// FilterByID implements wfp.Engine (FwpmFilterGetById0).
+func (e *Engine) FilterByID(id uint64) (*wfp.Filter, error) {
+	const call = "FwpmFilterGetById0"
+	h, err := e.handle(call)
+	if err != nil {
+		return nil, err
+	}
+	var c *fwpmFilter0
+	if ret := filterGetByID(h, id, &c); ret != nil {
+		return nil, callError(call, fmt.Sprintf("filter ID %d", id), ret)
+	}
+	defer freeMemory(unsafe.Pointer(c))
+	f, err := parseFilter(c)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", call, err)
+	}
+	return f, nil
+}
+
+// enumCalls names the three calls of one enumeration and binds them.
+type enumCalls[C any] struct {
+	create, enum, destroy string
+	createFn              func(h windows.Handle, eh *windows.Handle) error
+	enumFn                func(h, eh windows.Handle, n uint32, entries ***C, got *uint32) error
+	destroyFn             func(h, eh windows.Handle) error
+}
+
+// enumerate runs Create/Enum…/Destroy: pages of enumPageSize, each page array freed
+// with FwpmFreeMemory0 after its entries are copied out, the enum handle destroyed on
+// every path.
+func enumerate[C, G any](e *Engine, object string, c enumCalls[C], parse func(*C) (G, error)) (out []G, err error) {
+	h, err := e.handle(c.create)
+	if err != nil {
+		return nil, err
+	}
+	var eh windows.Handle
+	if ret := c.createFn(h, &eh); ret != nil {
+		return nil, callError(c.create, object, ret)
+	}
+	defer func() {
+		if ret := c.destroyFn(h, eh); ret != nil && err == nil {
+			out, err = nil, callError(c.destroy, object, ret)
+		}
+	}()
+	for {
+		var entries **C
+		var got uint32
+		if ret := c.enumFn(h, eh, enumPageSize, &entries, &got); ret != nil {
+			return nil, callError(c.enum, object, ret)
+		}
+		page, perr := parsePage(entries, got, parse)
+		freeMemory(unsafe.Pointer(entries))
+		if perr != nil {
+			return nil, fmt.Errorf("%s %s: %w", c.enum, object, perr)
+		}
+		out = append(out, page...)
+		if got < enumPageSize {
+			return out, nil
+		}
+	}
+}
+
+func parsePage[C, G any](entries **C, got uint32, parse func(*C) (G, error)) ([]G, error) {
+	if got == 0 {
+		return nil, nil
+	}
+	if got > enumPageSize {
+		return nil, fmt.Errorf("engine returned %d entries for a page of %d", got, enumPageSize)
+	}
+	if entries == nil {
+		return nil, fmt.Errorf("entries: NULL pointer with %d entries", got)
+	}
+	page := make([]G, 0, got)
+	for i, p := range unsafe.Slice(entries, got) {
+		g, err := parse(p)
+		if err != nil {
+			return nil, fmt.Errorf("entry %d: %w", i, err)
+		}
+		page = append(page, g)
+	}
+	return page, nil
+}
+
+// Providers implements wfp.Engine (FwpmProviderEnum0 without a template).
+func (e *Engine) Providers() ([]*wfp.Provider, error) {
+	return enumerate(e, "", enumCalls[fwpmProvider0]{
+		create: "FwpmProviderCreateEnumHandle0", enum: "FwpmProviderEnum0", destroy: "FwpmProviderDestroyEnumHandle0",
+		createFn: func(h windows.Handle, eh *windows.Handle) error {
+			return fwpmProviderCreateEnumHandle0(h, nil, eh)
+		},
+		enumFn: fwpmProviderEnum0, destroyFn: fwpmProviderDestroyEnumHandle0,
+	}, parseProvider)
+}
+
+// Sublayers implements wfp.Engine (FwpmSubLayerEnum0); with a non-nil provider the
+// template selects that provider's sublayers.
+func (e *Engine) Sublayers(provider *wfp.GUID) ([]*wfp.Sublayer, error) {
+	a := newArena()
+	defer a.Dispose()
+	var tmpl *fwpmSublayerEnumTemplate0
+	object := ""
+	if provider != nil {
+		tmpl = composeSublayerEnumTemplate(a, *provider)
+		object = wfp.ObjectName("provider", *provider, "")
+	}
+	return enumerate(e, object, enumCalls[fwpmSublayer0]{
+		create: "FwpmSubLayerCreateEnumHandle0", enum: "FwpmSubLayerEnum0", destroy: "FwpmSubLayerDestroyEnumHandle0",
+		createFn: func(h windows.Handle, eh *windows.Handle) error {
+			return fwpmSubLayerCreateEnumHandle0(h, tmpl, eh)
+		},
+		enumFn: fwpmSubLayerEnum0, destroyFn: fwpmSubLayerDestroyEnumHandle0,
+	}, parseSublayer)
+}
+
+// Filters implements wfp.Engine (FwpmFilterEnum0). With a non-nil provider the template
+// sets providerKey and actionMask 0xFFFFFFFF and leaves layerKey zero (all layers); the
+// result is also checked client-side, so a filter of another provider can never be
+// reported as ours whatever the engine does with that template.
+func (e *Engine) Filters(provider *wfp.GUID) ([]*wfp.Filter, error) {
+	a := newArena()
+	defer a.Dispose()
+	var tmpl *fwpmFilterEnumTemplate0
+	object := ""
+	if provider != nil {
+		tmpl = composeFilterEnumTemplate(a, *provider)
+		object = wfp.ObjectName("provider", *provider, "")
+	}
+	fs, err := enumerate(e, object, enumCalls[fwpmFilter0]{
+		create: "FwpmFilterCreateEnumHandle0", enum: "FwpmFilterEnum0", destroy: "FwpmFilterDestroyEnumHandle0",
+		createFn: func(h windows.Handle, eh *windows.Handle) error {
+			return fwpmFilterCreateEnumHandle0(h, tmpl, eh)
+		},
+		enumFn: fwpmFilterEnum0, destroyFn: fwpmFilterDestroyEnumHandle0,
+	}, parseFilter)
+	if err != nil || provider == nil {
+		return fs, err
+	}
+	out := fs[:0]
+	for _, f := range fs {
+		if wfp.SameProvider(f.ProviderKey, provider) {
+			out = append(out, f)
+		} else {
+			slog.Warn("filter enumeration template returned a filter of another provider; dropped",
+				"filter", f.Key, "provider", provider)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,19 @@
+package winengine
+
+import (
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/windows"
+)
+
+// filterGetByID calls FwpmFilterGetById0 on windows/386. The generated binding passes
+// the UINT64 id as one uintptr, which truncates it; under stdcall a 64-bit argument
+// takes two 4-byte stack slots, low half first.
+func filterGetByID(h windows.Handle, id uint64, filter **fwpmFilter0) error {
+	r0, _, _ := syscall.SyscallN(procFwpmFilterGetById0.Addr(), uintptr(h), uintptr(uint32(id)), uintptr(id>>32), uintptr(unsafe.Pointer(filter)))
+	if uint32(r0) != 0 {
+		return syscall.Errno(uint32(r0))
+	}
+	return nil
+}
