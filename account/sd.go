@@ -114,10 +114,13 @@ var ErrInvalidSD = errors.New("invalid security descriptor")
 // AceFlags (1 byte), AceSize (uint16 LE = 8 + SID length), Mask (uint32 LE), then the binary
 // SID (see SID.Bytes).
 //
-// For the user-condition descriptors (no owner, group or SACL) the DACL starts at offset 20
-// — as in the output of ConvertStringSecurityDescriptorToSecurityDescriptor. The order of
-// the parts when there are several (SACL, DACL, owner, group) is the one ReactOS's
-// RtlMakeSelfRelativeSD uses; nothing here depends on it, and it is unconfirmed on Windows.
+// For the user-condition descriptors (no owner, group or SACL) the DACL starts at offset 20,
+// as ConvertStringSecurityDescriptorToSecurityDescriptor does (checked under Wine 8; on
+// Windows by sd_windows_test.go). When there are several parts, the order SACL, DACL, owner,
+// group is the one of ReactOS's RtlMakeSelfRelativeSD and of the service "Security" values
+// Windows writes to the registry (e.g. hex:01,00,14,80,90,00,00,00,9c,00,00,00,14,00,00,00,
+// 30,00,00,00: SACL at 0x14, DACL at 0x30, owner 0x90, group 0x9c). Wine 8 puts owner and
+// group first. No consumer depends on the order; ParseSD accepts any.
 func (sd *SecurityDescriptor) Bytes() ([]byte, error) {
 	control := sd.Control | ControlSelfRelative
 	control &^= ControlDACLPresent | ControlSACLPresent
