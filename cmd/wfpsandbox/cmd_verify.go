@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/wfpsandbox/wfpsandbox/reconcile"
+)
+
+func init() {
+	register(&command{
+		name:    "verify",
+		summary: "check that the installed policy matches the plan (exit 0 compliant, 1 drift or missing)",
+		usage:   "--sid SID | --account NAME [--profile P] [--user-match M] [--engine windows|memory:PATH] [--format text|json]",
+		run:     runVerify,
+	})
+}
+
+func runVerify(_ context.Context, c *cli, args []string) int {
+	fs := c.flags("verify")
+	pf := addPlanFlags(fs)
+	engine := engineFlag(fs)
+	if !c.parse(fs, args) {
+		return exitError
+	}
+	plan, err := pf.build()
+	if err != nil {
+		return c.fail("verify", err)
+	}
+	e, err := openEngine(*engine)
+	if err != nil {
+		return c.fail("verify", err)
+	}
+	defer e.Close()
+	rep, err := reconcile.Verify(e, plan)
+	if err != nil {
+		return c.fail("verify", err)
+	}
+	c.emit(rep, func(w io.Writer) {
+		if rep.Compliant {
+			fmt.Fprintf(w, "compliant: %d filters for %s installed as planned\n", len(plan.Filters), plan.SID)
+			return
+		}
+		fmt.Fprintf(w, "NOT compliant for %s: %d finding(s)\n", plan.SID, len(rep.Findings))
+		for _, f := range rep.Findings {
+			fmt.Fprintf(w, "  %-8s %-8s {%s} %s", f.Problem, f.Kind, f.Key, f.Name)
+			if f.Detail != "" {
+				fmt.Fprintf(w, ": %s", f.Detail)
+			}
+			fmt.Fprintln(w)
+		}
+	})
+	if !rep.Compliant {
+		return exitDrift
+	}
+	return exitOK
+}

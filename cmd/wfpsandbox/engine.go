@@ -1,0 +1,61 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/wfpsandbox/wfpsandbox/wfp"
+	"github.com/wfpsandbox/wfpsandbox/wfp/memengine"
+	"github.com/wfpsandbox/wfpsandbox/wfp/winengine"
+)
+
+// engineFlag adds --engine to a command. The default is the live engine on Windows;
+// elsewhere a command that needs an engine must be given memory:PATH.
+func engineFlag(fs *flag.FlagSet) *string {
+	return fs.String("engine", defaultEngine(),
+		"filter engine: 'windows' (the live Base Filtering Engine) or 'memory:PATH' (a simulated host kept in the file PATH)")
+}
+
+func defaultEngine() string {
+	if runtime.GOOS == "windows" {
+		return "windows"
+	}
+	return ""
+}
+
+// openEngine opens the engine an --engine value names.
+func openEngine(spec string) (wfp.Engine, error) {
+	switch {
+	case spec == "windows":
+		return winengine.Open(winengine.Options{
+			Name:           "wfpsandbox",
+			Description:    "wfpsandbox policy management session",
+			TxnWaitTimeout: 10 * time.Second,
+		})
+	case strings.HasPrefix(spec, "memory:"):
+		path := strings.TrimPrefix(spec, "memory:")
+		if path == "" {
+			return nil, fmt.Errorf("--engine memory:PATH needs a file path")
+		}
+		return memengine.OpenFile(path)
+	case spec == "":
+		return nil, fmt.Errorf("%w: there is no Windows Filtering Platform on %s; pass --engine memory:PATH to work on a simulated host",
+			wfp.ErrUnavailable, runtime.GOOS)
+	default:
+		return nil, fmt.Errorf("unknown --engine %q: want 'windows' or 'memory:PATH'", spec)
+	}
+}
+
+// openSetupEngine is openEngine, except that a dry run with no engine on a system
+// without WFP plans against an empty simulated host (and says so on stderr): this is
+// what `setup --dry-run --sid ...` shows on Linux — the change set of a fresh install.
+func openSetupEngine(c *cli, spec string, dryRun bool) (wfp.Engine, error) {
+	if dryRun && spec == "" {
+		fmt.Fprintf(c.stderr, "wfpsandbox: no WFP on %s and no --engine given: dry run against an empty simulated host\n", runtime.GOOS)
+		return memengine.NewBFE().Open(), nil
+	}
+	return openEngine(spec)
+}

@@ -1,0 +1,161 @@
+// Command wfpsandbox installs, verifies and removes the Windows Filtering Platform
+// policy that locks a sandbox offline account out of the network's bypass surfaces.
+//
+// The CLI holds no logic of its own: it parses flags, calls the library packages
+// (setup, policy, reconcile, arbiter) and prints text or JSON with documented exit
+// codes. Run `wfpsandbox help` for the commands.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+
+	"github.com/wfpsandbox/wfpsandbox/wfp"
+)
+
+// Exit codes, documented in the README ("Exit codes"). Scripts and fleet tools
+// (Intune detection, Ansible) depend on them: never renumber.
+const (
+	exitOK          = 0 // success; verify: compliant; ensure: current
+	exitDrift       = 1 // verify: policy missing or drifted
+	exitError       = 2 // error or bad input; nothing was changed
+	exitWFPFailed   = 3 // setup: the other steps are done but the WFP step failed (retried next run)
+	exitSetupNeeded = 4 // ensure --no-elevate: setup is needed (reasons printed)
+)
+
+// command is one subcommand. Each lives in its own cmd_*.go file and registers itself
+// from init.
+type command struct {
+	name    string
+	summary string // one line for `help`
+	usage   string // flags synopsis
+	run     func(ctx context.Context, c *cli, args []string) int
+}
+
+var commands = map[string]*command{}
+
+func register(cmd *command) {
+	if _, dup := commands[cmd.name]; dup {
+		panic("wfpsandbox: command registered twice: " + cmd.name)
+	}
+	commands[cmd.name] = cmd
+}
+
+// cli carries what every command needs: where to write and in which format.
+type cli struct {
+	stdout, stderr io.Writer
+	format         string // "text" or "json"
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	c := &cli{stdout: stdout, stderr: stderr, format: "text"}
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		if len(args) > 1 {
+			if cmd, ok := commands[args[1]]; ok {
+				fmt.Fprintf(stdout, "usage: wfpsandbox %s %s\n\n%s\n", cmd.name, cmd.usage, cmd.summary)
+				return exitOK
+			}
+		}
+		c.help(stdout)
+		if len(args) == 0 {
+			return exitError
+		}
+		return exitOK
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "wfpsandbox: unknown command %q; run 'wfpsandbox help' for the list\n", args[0])
+		return exitError
+	}
+	return cmd.run(ctx, c, args[1:])
+}
+
+func (c *cli) help(w io.Writer) {
+	fmt.Fprintln(w, "wfpsandbox — lock a Windows sandbox account out of the network with WFP filters")
+	fmt.Fprintln(w, "\nusage: wfpsandbox <command> [flags]   (every command takes --format text|json)")
+	fmt.Fprintln(w, "\ncommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nexit codes: 0 ok, 1 verify found drift, 2 error (nothing changed), 3 setup done but WFP step failed, 4 setup needed")
+}
+
+// flags returns a FlagSet for a command with the flags every command shares.
+func (c *cli) flags(cmd string) *flag.FlagSet {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	fs.Func("format", "output format: text or json (default text)", func(s string) error {
+		if s != "text" && s != "json" {
+			return fmt.Errorf("want text or json, not %q", s)
+		}
+		c.format = s
+		return nil
+	})
+	return fs
+}
+
+// parse parses args, rejecting stray positional arguments. It returns false (after
+// printing why) when the command should exit with exitError.
+func (c *cli) parse(fs *flag.FlagSet, args []string) bool {
+	if err := fs.Parse(args); err != nil {
+		return false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(c.stderr, "wfpsandbox %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return false
+	}
+	return true
+}
+
+// emit prints doc as indented JSON, or calls text for the text format.
+func (c *cli) emit(doc any, text func(w io.Writer)) {
+	if c.format == "json" {
+		enc := json.NewEncoder(c.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(doc); err != nil {
+			fmt.Fprintf(c.stderr, "wfpsandbox: writing JSON: %v\n", err)
+		}
+		return
+	}
+	text(c.stdout)
+}
+
+// errorDoc is the JSON printed on stdout when a command fails with --format json.
+type errorDoc struct {
+	Error string `json:"error"`
+	Code  string `json:"code,omitempty"` // the WFP status name, when the error carries one
+}
+
+// fail reports err and returns exitError. With --format json the error also goes to
+// stdout as {"error": ...} so that scripts reading stdout always get JSON.
+func (c *cli) fail(cmd string, err error) int {
+	msg := strings.TrimSpace(err.Error())
+	fmt.Fprintf(c.stderr, "wfpsandbox %s: %s\n", cmd, msg)
+	if c.format == "json" {
+		doc := errorDoc{Error: msg}
+		if code, ok := wfp.CodeOf(err); ok {
+			doc.Code = code.Name()
+		}
+		c.emit(doc, nil)
+	}
+	return exitError
+}

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+const sid = "S-1-5-21-1000-1000-1000-1001"
+
+// wfpsandbox runs the CLI in-process and returns exit code, stdout and stderr.
+func wfpsandbox(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestPlanJSONSchema(t *testing.T) {
+	code, out, stderr := wfpsandbox(t, "plan", "--sid", sid, "--format", "json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var doc struct {
+		SID      string `json:"sid"`
+		Provider struct {
+			Key string `json:"key"`
+		} `json:"provider"`
+		Sublayer struct {
+			Key    string `json:"key"`
+			Weight int    `json:"weight"`
+		} `json:"sublayer"`
+		Filters []struct {
+			Key, Name, Layer, LayerKey, Action string
+			Flags                              []string
+			Conditions                         []struct {
+				Field, Match, Type string
+				Value              any
+			}
+		} `json:"filters"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("plan JSON: %v\n%s", err, out)
+	}
+	if doc.SID != sid || doc.Sublayer.Weight != 0xFFFF || len(doc.Filters) != 12 {
+		t.Fatalf("plan doc: sid %q weight %d filters %d", doc.SID, doc.Sublayer.Weight, len(doc.Filters))
+	}
+	ports := map[float64]int{}
+	for _, f := range doc.Filters {
+		if !strings.HasPrefix(f.Layer, "FWPM_LAYER_ALE_") || len(f.LayerKey) != 36 || f.Action != "FWP_ACTION_BLOCK" {
+			t.Errorf("filter %s: layer %q key %q action %q", f.Name, f.Layer, f.LayerKey, f.Action)
+		}
+		if strings.Join(f.Flags, "|") != "FWPM_FILTER_FLAG_PERSISTENT|FWPM_FILTER_FLAG_CLEAR_ACTION_RIGHT" {
+			t.Errorf("filter %s: flags %v", f.Name, f.Flags)
+		}
+		user := f.Conditions[0]
+		wantSDDL := "D:(D;;CC;;;" + sid + ")(A;;CC;;;WD)(A;;CC;;;AC)(A;;CC;;;S-1-15-2-2)(A;;CC;;;RC)(A;;CC;;;WR)"
+		if user.Field != "FWPM_CONDITION_ALE_USER_ID" || user.Match != "FWP_MATCH_NOT_EQUAL" ||
+			user.Type != "FWP_SECURITY_DESCRIPTOR_TYPE" || user.Value != wantSDDL {
+			t.Errorf("filter %s: user condition %+v, want NOT_EQUAL %s", f.Name, user, wantSDDL)
+		}
+		if c := f.Conditions[1]; c.Field == "FWPM_CONDITION_IP_REMOTE_PORT" {
+			if c.Type != "FWP_UINT16" {
+				t.Errorf("port condition type %s", c.Type)
+			}
+			ports[c.Value.(float64)]++
+		}
+	}
+	for _, p := range []float64{53, 853, 445, 139} {
+		if ports[p] != 2 {
+			t.Errorf("port %v appears in %d filters, want 2 (v4 and v6)", p, ports[p])
+		}
+	}
+}
+
+func TestSetupVerifyUninstallOnSimulatedHost(t *testing.T) {
+	engine := "memory:" + filepath.Join(t.TempDir(), "host.json")
+
+	code, out, stderr := wfpsandbox(t, "setup", "--sid", sid, "--engine", engine, "--format", "json")
+	if code != exitOK {
+		t.Fatalf("setup: exit %d: %s%s", code, out, stderr)
+	}
+	if w := writes(t, out); w != 14 {
+		t.Fatalf("fresh setup made %d writes, want 2 + 12", w)
+	}
+	if code, out, stderr = wfpsandbox(t, "verify", "--sid", sid, "--engine", engine); code != exitOK {
+		t.Fatalf("verify after setup: exit %d: %s%s", code, out, stderr)
+	}
+	code, out, _ = wfpsandbox(t, "setup", "--sid", sid, "--engine", engine, "--format", "json")
+	if code != exitOK || writes(t, out) != 0 {
+		t.Fatalf("second setup: exit %d, %d writes, want 0: %s", code, writes(t, out), out)
+	}
+	// The other user-match shape is a different policy: verify must see drift.
+	if code, out, _ = wfpsandbox(t, "verify", "--sid", sid, "--user-match", "allow", "--engine", engine); code != exitDrift {
+		t.Fatalf("verify with another shape: exit %d, want %d: %s", code, exitDrift, out)
+	}
+	code, out, stderr = wfpsandbox(t, "uninstall", "--all", "--engine", engine, "--format", "json")
+	if code != exitOK || writes(t, out) != 14 {
+		t.Fatalf("uninstall: exit %d, %s %s", code, out, stderr)
+	}
+	if code, _, _ = wfpsandbox(t, "verify", "--sid", sid, "--engine", engine); code != exitDrift {
+		t.Fatalf("verify after uninstall: exit %d, want %d", code, exitDrift)
+	}
+}
+
+func TestDryRunChangesNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "host.json")
+	code, out, stderr := wfpsandbox(t, "setup", "--sid", sid, "--engine", "memory:"+path, "--dry-run", "--format", "json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var res struct {
+		Changes []any `json:"changes"`
+		DryRun  bool  `json:"dryRun"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.Changes) != 14 || !res.DryRun {
+		t.Fatalf("dry run result %s (%v)", out, err)
+	}
+	if code, _, _ := wfpsandbox(t, "verify", "--sid", sid, "--engine", "memory:"+path); code != exitDrift {
+		t.Fatalf("a dry run installed something: verify exit %d", code)
+	}
+}
+
+func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "host.json")
+	if code, _, stderr := wfpsandbox(t, "setup", "--sid", sid, "--engine", "memory:"+good); code != exitOK {
+		t.Fatalf("setup: %s", stderr)
+	}
+	before, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	corrupt := filepath.Join(dir, "corrupt.json")
+	if err := os.WriteFile(corrupt, []byte(`{"format":"wfpsandbox-memengine","version":1,"providers":[{"key":`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	corruptBefore, _ := os.ReadFile(corrupt)
+	cases := []struct {
+		name string
+		args []string
+		want string // the error names this
+	}{
+		{"malformed SID", []string{"setup", "--sid", "S-1-5-21-x", "--engine", "memory:" + good}, "S-1-5-21-x"},
+		{"not a user SID", []string{"setup", "--sid", "S-1-5-18", "--engine", "memory:" + good}, "S-1-5-18"},
+		{"unknown profile", []string{"setup", "--sid", sid, "--profile", "paranoid", "--engine", "memory:" + good}, "paranoid"},
+		{"unknown user match", []string{"setup", "--sid", sid, "--user-match", "x", "--engine", "memory:" + good}, `"x"`},
+		{"unwritable engine path", []string{"setup", "--sid", sid, "--engine", "memory:" + filepath.Join(dir, "no", "such", "dir", "h.json")}, filepath.Join(dir, "no", "such", "dir")},
+		{"corrupt engine file", []string{"setup", "--sid", sid, "--engine", "memory:" + corrupt}, corrupt},
+		{"no account", []string{"setup", "--engine", "memory:" + good}, "--sid"},
+		{"unknown engine", []string{"setup", "--sid", sid, "--engine", "bfe"}, "bfe"},
+		{"stray argument", []string{"plan", "--sid", sid, "extra"}, "extra"},
+	}
+	if runtime.GOOS != "windows" {
+		cases = append(cases, struct {
+			name string
+			args []string
+			want string
+		}{"account names need Windows", []string{"setup", "--account", "sandbox", "--engine", "memory:" + good}, "--sid"})
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, _, stderr := wfpsandbox(t, c.args...)
+			if code != exitError {
+				t.Fatalf("exit %d, want %d; stderr: %s", code, exitError, stderr)
+			}
+			if !strings.Contains(stderr, c.want) {
+				t.Fatalf("stderr %q does not name %q", stderr, c.want)
+			}
+		})
+	}
+	after, _ := os.ReadFile(good)
+	if !bytes.Equal(before, after) {
+		t.Fatal("a refused command changed the simulated host")
+	}
+	if corruptAfter, _ := os.ReadFile(corrupt); !bytes.Equal(corruptBefore, corruptAfter) {
+		t.Fatal("the corrupt engine file was modified")
+	}
+}
+
+func TestJSONErrors(t *testing.T) {
+	code, out, _ := wfpsandbox(t, "plan", "--sid", "bogus", "--format", "json")
+	var doc errorDoc
+	if code != exitError || json.Unmarshal([]byte(out), &doc) != nil || !strings.Contains(doc.Error, "bogus") {
+		t.Fatalf("exit %d, stdout %q", code, out)
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	if code, _, stderr := wfpsandbox(t, "instal"); code != exitError || !strings.Contains(stderr, "instal") {
+		t.Fatalf("exit %d %s", code, stderr)
+	}
+}
+
+func writes(t *testing.T, out string) int {
+	t.Helper()
+	var res struct {
+		Writes int `json:"writes"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("result JSON: %v\n%s", err, out)
+	}
+	return res.Writes
+}
