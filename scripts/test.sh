@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The whole wfpsandbox test suite, as the README's test command and CI run it.
+#
+# On a fresh Debian machine, run as root: it installs what it needs (wine64 and the
+# mingw-w64 cross compilers) with apt-get. It never skips a part because a tool is
+# missing: it fails and says which package to install.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+die() { printf 'test.sh: %s\n' "$*" >&2; exit 1; }
+
+command -v go >/dev/null || die "go is not on PATH (Go 1.26 is needed: https://go.dev/dl/)"
+
+need=()
+command -v wine >/dev/null || need+=(wine wine64)
+command -v x86_64-w64-mingw32-gcc >/dev/null || need+=(gcc-mingw-w64-x86-64)
+command -v i686-w64-mingw32-gcc >/dev/null || need+=(gcc-mingw-w64-i686)
+if ((${#need[@]})); then
+  if [ "$(id -u)" -ne 0 ]; then
+    die "missing Debian packages: ${need[*]} — run this script as root to install them, or: apt-get install ${need[*]}"
+  fi
+  step "installing ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+for tool in wine x86_64-w64-mingw32-gcc i686-w64-mingw32-gcc; do
+  command -v "$tool" >/dev/null || die "$tool is still missing after installing; the Wine and ABI tests cannot run"
+done
+
+step "gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+[ -z "$unformatted" ] || die "gofmt would change: $unformatted"
+
+step "go vet (linux, windows amd64/arm64/386, with and without the integration tag)"
+go vet ./...
+for arch in amd64 arm64 386; do
+  GOOS=windows GOARCH=$arch go vet ./...
+  GOOS=windows GOARCH=$arch go vet -tags wfpintegration ./...
+  GOOS=windows GOARCH=$arch go build -o /dev/null ./cmd/wfpsandbox
+done
+
+step "staticcheck (linux and windows)"
+go tool staticcheck ./...
+GOOS=windows go tool staticcheck ./...
+GOOS=windows go tool staticcheck -tags wfpintegration ./...
+
+step "go test (linux/amd64)"
+go test -count=1 ./...
+
+step "go test (linux/386: the 32-bit ABI of the Windows mirrors)"
+GOARCH=386 go test -count=1 ./wfp/... ./account/... ./policy/...
+
+step "fuzz smoke (10s per parser)"
+for target in "FuzzParseSID ./account" "FuzzParseSD ./account" "FuzzParseSDDL ./account" "FuzzParseFile ./policy"; do
+  set -- $target
+  if go test -list "^$1\$" "$2" | grep -qx "$1"; then
+    go test -run '^$' -fuzz "^$1\$" -fuzztime 10s "$2"
+  else
+    die "fuzz target $1 is missing from $2"
+  fi
+done
+
+step "Wine: the real wfpsandbox.exe against the WFP emulation DLL"
+./wine/run-tests.sh
+
+step "all passed"
