@@ -72,17 +72,40 @@ func checkResolved(input string, a Account) (Account, error) {
 		return Account{}, fmt.Errorf("account %q: %w", input, err)
 	}
 	if a.Kind != KindUser {
-		return Account{}, fmt.Errorf("account %q is %s (%s): a %w; %s", input, a, a.Kind, ErrNotUser, createAccountHint)
+		return Account{}, fmt.Errorf("%q (%s) is %s, %w; %s", input, a, a.Kind.withArticle(), ErrNotUser, createAccountHint)
 	}
 	return a, nil
+}
+
+// withArticle describes k for an error message: "a group", "a local group (alias)", ….
+func (k Kind) withArticle() string {
+	switch k {
+	case KindGroup:
+		return "a group"
+	case KindAlias:
+		return "a local group (alias)"
+	case KindWellKnownGroup:
+		return "a well-known group"
+	case KindDomain:
+		return "a domain"
+	case KindComputer:
+		return "a computer account"
+	case KindDeletedAccount:
+		return "a deleted account"
+	case KindLabel:
+		return "an integrity label"
+	case KindLogonSession:
+		return "a logon session"
+	}
+	return "of kind " + k.String()
 }
 
 // noSuchAccount builds the ERROR_NONE_MAPPED error for Resolve.
 func noSuchAccount(input string, bySID bool, cause error) error {
 	if bySID {
-		return fmt.Errorf("%w: no account with SID %s on this computer or its domain (LookupAccountSid: %w); %s",
-			ErrNoSuchAccount, input, cause, createAccountHint)
+		return fmt.Errorf("no account with SID %s on this computer or its domain (%w; LookupAccountSid: %w); %s",
+			input, ErrNoSuchAccount, cause, createAccountHint)
 	}
-	return fmt.Errorf("%w: no account named %q on this computer or its domain (LookupAccountName: %w); create it in an elevated prompt with \"net user %s * /add\"",
-		ErrNoSuchAccount, input, cause, input)
+	return fmt.Errorf("no account named %q on this computer or its domain (%w; LookupAccountName: %w); create it in an elevated prompt with \"net user %s * /add\"",
+		input, ErrNoSuchAccount, cause, input)
 }

@@ -16,8 +16,8 @@ func TestCheckResolved(t *testing.T) {
 		want string
 	}{
 		{"user", Account{Name: "sbx", Domain: "HOST", SID: user, Kind: KindUser}, nil, ""},
-		{"local group", Account{Name: "devs", Domain: "HOST", SID: group, Kind: KindAlias}, ErrNotUser, `is HOST\devs (` + group.String() + `) (alias (local group))`},
-		{"deleted", Account{Name: "old", SID: user, Kind: KindDeletedAccount}, ErrNotUser, "deleted account"},
+		{"local group", Account{Name: "devs", Domain: "HOST", SID: group, Kind: KindAlias}, ErrNotUser, `"devs" (HOST\devs (` + group.String() + `)) is a local group (alias), not a user account`},
+		{"deleted", Account{Name: "old", SID: user, Kind: KindDeletedAccount}, ErrNotUser, "is a deleted account, not a user account"},
 		{"SYSTEM", Account{Name: "SYSTEM", Domain: "NT AUTHORITY", SID: LocalSystem, Kind: KindWellKnownGroup}, ErrNotSandboxCandidate, "LocalSystem service account"},
 		{"Administrators", Account{Name: "Administrators", Domain: "BUILTIN", SID: BuiltinAdministrators, Kind: KindAlias}, ErrNotSandboxCandidate, "BUILTIN group"},
 	} {

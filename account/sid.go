@@ -222,3 +222,24 @@ func parseDecimal(p string, bits int) (uint64, error) {
 	}
 	return v, nil
 }
+
+// MarshalText implements encoding.TextMarshaler with the string form; the zero SID gives
+// empty text.
+func (s SID) MarshalText() ([]byte, error) {
+	return []byte(s.String()), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler with ParseSID; empty text gives the
+// zero SID, so an absent SID in a config or JSON document stays absent.
+func (s *SID) UnmarshalText(text []byte) error {
+	if len(text) == 0 {
+		*s = SID{}
+		return nil
+	}
+	v, err := ParseSID(string(text))
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}

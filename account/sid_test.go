@@ -2,6 +2,7 @@ package account
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -189,4 +190,26 @@ func FuzzParseSID(f *testing.F) {
 			t.Fatalf("binary round trip of %q: %v, %v", in, back, err)
 		}
 	})
+}
+
+func TestSIDText(t *testing.T) {
+	type doc struct {
+		User SID `json:"user"`
+		None SID `json:"none"`
+	}
+	in := `{"user":"S-1-5-21-3623811015-3361044348-30300820-1013","none":""}`
+	var d doc
+	if err := json.Unmarshal([]byte(in), &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.User.String() != testUserSID || !d.None.IsZero() {
+		t.Fatalf("decoded %+v", d)
+	}
+	out, err := json.Marshal(d)
+	if err != nil || string(out) != in {
+		t.Fatalf("json.Marshal = %s, %v; want %s", out, err, in)
+	}
+	if err := json.Unmarshal([]byte(`{"user":"S-1-5-018"}`), &d); err == nil || !errors.Is(err, ErrInvalidSID) {
+		t.Fatalf("bad SID in JSON: error %v, want ErrInvalidSID", err)
+	}
 }
