@@ -175,9 +175,6 @@ func (a *ACL) appendBytes(b []byte) ([]byte, error) {
 	if size > 0xFFFF {
 		return nil, fmt.Errorf("%w: ACL of %d bytes is larger than 65535", ErrInvalidSD, size)
 	}
-	if len(a.ACEs) > 0xFFFF {
-		return nil, fmt.Errorf("%w: %d ACEs, at most 65535", ErrInvalidSD, len(a.ACEs))
-	}
 	b = append(b, rev, 0)
 	b = binary.LittleEndian.AppendUint16(b, uint16(size))
 	b = binary.LittleEndian.AppendUint16(b, uint16(len(a.ACEs)))
