@@ -68,6 +68,10 @@ func faultScenarios(t *testing.T) []faultScenario {
 		}, op: install(pa)},
 		{name: "provider drift with another account", setup: driftParent(true), op: install(pa)},
 		{name: "sublayer drift with another account", setup: driftParent(false), op: install(pa)},
+		{name: "provider drift with an old sublayer", setup: func(t *testing.T, w *world) {
+			w.install(t, pa)
+			oldSublayerRenamedProvider(t, w, pa)
+		}, op: install(pa)},
 		{name: "uninstall one of two accounts", setup: both, op: uninstall(sidA)},
 		{name: "uninstall the last account", setup: func(t *testing.T, w *world) { w.install(t, pa) }, op: uninstall(sidA)},
 		{name: "uninstall all with an orphan", setup: withOrphan, op: uninstall("")},

@@ -56,11 +56,15 @@ type current struct {
 	filters  []*wfp.Filter            // the filters of the plan's provider, sorted by key
 	byKey    map[wfp.GUID]*wfp.Filter // filters, by key
 	foreign  map[wfp.GUID]*wfp.Filter // filters of other owners holding a key of the plan
+	// otherSublayers are the provider's sublayers other than the plan's, read only when
+	// the provider must be replaced (they refer to it, so they must go and come back).
+	otherSublayers []*wfp.Sublayer
 }
 
 // readCurrent reads the provider and sublayer by key, enumerates the provider's
 // filters, and looks up by key each planned filter the enumeration did not return
-// (to find a foreign filter holding the key before trying to add one).
+// (to find a foreign filter holding the key before trying to add one). When the
+// provider has drifted it also enumerates the provider's sublayers.
 func readCurrent(e wfp.Engine, plan *policy.Plan) (*current, error) {
 	cur := &current{byKey: map[wfp.GUID]*wfp.Filter{}, foreign: map[wfp.GUID]*wfp.Filter{}}
 	var err error
@@ -95,6 +99,17 @@ func readCurrent(e wfp.Engine, plan *policy.Plan) (*current, error) {
 		}
 	}
 	sortByKey(cur.filters)
+	if p := cur.provider; p != nil && foreignProvider(p, plan.Provider) == "" && len(providerDiff(p, plan.Provider)) > 0 {
+		subs, err := listSublayers(e, pk)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range subs {
+			if s.Key != plan.Sublayer.Key {
+				cur.otherSublayers = append(cur.otherSublayers, s)
+			}
+		}
+	}
 	return cur, nil
 }
 
@@ -180,6 +195,14 @@ func installSteps(cur *current, plan *policy.Plan) ([]step, error) {
 			replaceSublayer = true
 			add(sublayerStep(OpDelete, cur.sublayer, reason))
 			add(sublayerStep(OpAdd, plan.Sublayer, reason))
+		}
+	}
+	if replaceProvider {
+		// Other sublayers of the provider (an older version's) refer to it too: they go
+		// and come back exactly as read, so the filters in them can come back as well.
+		for _, s := range cur.otherSublayers {
+			add(sublayerStep(OpDelete, s, "parent replaced: provider drifted"))
+			add(sublayerStep(OpAdd, s.Clone(), "parent replaced: provider drifted; re-added as read"))
 		}
 	}
 
