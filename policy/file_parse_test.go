@@ -122,7 +122,9 @@ func TestFileRulesExplain(t *testing.T) {
 
 // TestParseFileErrors: every error names the file, the line and the field.
 func TestParseFileErrors(t *testing.T) {
-	rule := func(body string) string { return "profile = \"baseline\"\n\n[[rule]]\nid = \"ok\"\naction = \"block\"\n\n[[rule]]\n" + body }
+	rule := func(body string) string {
+		return "profile = \"baseline\"\n\n[[rule]]\nid = \"ok\"\naction = \"block\"\n\n[[rule]]\n" + body
+	}
 	tests := []struct {
 		name, data string
 		want       string // substring: "file:line: field"
