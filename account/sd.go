@@ -33,6 +33,7 @@ const (
 	SystemAlarm   ACEType = 3 // SYSTEM_ALARM_ACE_TYPE; SDDL "AL"
 )
 
+// String returns the SDK name without the _ACE_TYPE suffix, e.g. "ACCESS_ALLOWED".
 func (t ACEType) String() string {
 	switch t {
 	case AccessAllowed:
