@@ -22,6 +22,7 @@ type ForeignError struct {
 	Reason string   // why it is in the way
 }
 
+// Error names the object, its owner and why it is in the way.
 func (e *ForeignError) Error() string {
 	return fmt.Sprintf("%s belongs to %s, not wfpsandbox: %s; wfpsandbox does not overwrite or remove other owners' objects, nothing was changed",
 		wfp.ObjectName(string(e.Kind), e.Key, e.Name), e.Owner, e.Reason)

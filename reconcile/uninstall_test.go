@@ -163,9 +163,8 @@ func TestUninstallForeignFilterInSublayer(t *testing.T) {
 	if snapshot(t, w.bfe) != before {
 		t.Fatal("the engine changed although uninstall failed")
 	}
-	// Removing the account's filters alone still works: the sublayer is not touched
-	// while other filters remain... but here none of ours remain, so the sublayer
-	// delete is attempted and refused again.
+	// Uninstalling the only account also leaves no filter of ours, so it too tries to
+	// delete the sublayer and is refused the same way (and writes nothing).
 	if _, err := Uninstall(w.session(t), sidA, Options{}); !errors.Is(err, ErrForeign) {
 		t.Fatalf("uninstall %s: %v, want the same refusal", sidA, err)
 	}
