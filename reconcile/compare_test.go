@@ -21,7 +21,7 @@ func TestFilterDiff(t *testing.T) {
 		field  string // "" = no difference expected
 	}{
 		{"identical", func(*wfp.Filter) {}, ""},
-		{"engine-assigned ID and effective weight", func(f *wfp.Filter) { f.ID, f.EffectiveWeight = 77, 1 << 40 }, ""},
+		{"engine-assigned ID and effective weight", func(f *wfp.Filter) { f.ID, f.EffectiveWeight = 77, 1<<40 }, ""},
 		{"output-only DISABLED flag", func(f *wfp.Filter) { f.Flags |= wfp.FilterFlagDisabled }, ""},
 		{"conditions in another order", func(f *wfp.Filter) { slices.Reverse(f.Conditions) }, ""},
 		{"name", func(f *wfp.Filter) { f.Name += "!" }, "name"},
