@@ -53,10 +53,16 @@ type Decision struct {
 	Layers []LayerDecision
 	// Trace is a readable account of the evaluation, one line per step.
 	Trace []string
+	// Cautions name what could change the decision on a real host: equal-weight
+	// sublayers whose other order gives another result, filters whose order inside an
+	// auto-weight range is up to BFE.
+	Cautions []string
 	// NotEvaluated names filters the arbiter could not evaluate (callouts, conditions
 	// it does not model); they were treated as not matching. Empty when the decision
 	// does not depend on anything unmodelled.
 	NotEvaluated []string
+
+	tied bool // the layer being evaluated has sublayers of equal weight
 }
 
 // Evaluate evaluates flow against set the way WFP arbitrates (wfp-facts §1,
@@ -96,7 +102,17 @@ func Evaluate(set Set, flow Flow) (Decision, error) {
 		if n := len(d.Layers); n > 0 && d.Layers[n-1].Action == Block {
 			d.Trace = append(d.Trace, "note: blocked at the previous layer, so the flow never reaches the next one; it is evaluated for completeness")
 		}
-		ld := evaluateLayer(&d, set.Filters, weights, &flow, layer)
+		ld := evaluateLayer(&d, set.Filters, weights, &flow, layer, false)
+		if d.tied {
+			var alt Decision
+			other := evaluateLayer(&alt, set.Filters, weights, &flow, layer, true)
+			if other.Action != ld.Action || other.Filter != ld.Filter {
+				c := fmt.Sprintf("at %s, with the equal-weight sublayers in the other order the result would be %s%s", layer, other.Action, filterSuffix(other.Filter))
+				d.Cautions = append(d.Cautions, c)
+				d.Trace = append(d.Trace, "  caution: "+c)
+			}
+			d.tied = false
+		}
 		d.Layers = append(d.Layers, ld)
 	}
 	d.Action, d.Layer, d.Filter = Permit, d.Layers[len(d.Layers)-1].Layer, d.Layers[len(d.Layers)-1].Filter
@@ -158,7 +174,9 @@ type filterResult struct {
 	reason string
 }
 
-func evaluateLayer(d *Decision, filters []*wfp.Filter, sublayers map[wfp.GUID]*wfp.Sublayer, flow *Flow, layer wfp.LayerID) LayerDecision {
+// evaluateLayer evaluates one layer. Sublayers of equal weight are taken in key order,
+// or in reverse key order with reverseTies.
+func evaluateLayer(d *Decision, filters []*wfp.Filter, sublayers map[wfp.GUID]*wfp.Sublayer, flow *Flow, layer wfp.LayerID, reverseTies bool) LayerDecision {
 	trace := func(format string, a ...any) { d.Trace = append(d.Trace, fmt.Sprintf(format, a...)) }
 	trace("layer %s", layer)
 	bySub := map[wfp.GUID][]ranked{}
@@ -181,12 +199,16 @@ func evaluateLayer(d *Decision, filters []*wfp.Filter, sublayers map[wfp.GUID]*w
 		if c := cmp.Compare(subWeight(b), subWeight(a)); c != 0 {
 			return c
 		}
+		if reverseTies {
+			return strings.Compare(b.String(), a.String())
+		}
 		return strings.Compare(a.String(), b.String())
 	})
 	for i := 1; i < len(keys); i++ {
 		if subWeight(keys[i-1]) == subWeight(keys[i]) {
-			trace("  caution: sublayers %s and %s have the same weight %#04x; WFP does not document their order (evaluated here by key), and the result may depend on it",
+			trace("  note: sublayers %s and %s have the same weight %#04x; WFP does not document their order (evaluated here by key)",
 				keys[i-1], keys[i], subWeight(keys[i]))
+			d.tied = true
 		}
 	}
 	ld := LayerDecision{Layer: layer, Action: Permit}
@@ -301,8 +323,10 @@ func evaluateSublayer(d *Decision, rs []ranked, flow *Flow, layer wfp.LayerID) (
 	win := results[deciding]
 	for _, other := range results[deciding+1:] {
 		if other.got != no && other.r.f.Action.Type != win.r.f.Action.Type && (!win.r.exact || !other.r.exact) && other.r.hi >= win.r.lo {
-			trace("    caution: %q (%s) might sit above %q — BFE assigns weights inside a range from the conditions, undocumented; the result could differ",
+			c := fmt.Sprintf("%q (%s) might sit above %q — BFE assigns weights inside a range from the conditions, undocumented; the result could differ",
 				other.r.f.Name, actionText(other.r.f), win.r.f.Name)
+			d.Cautions = append(d.Cautions, c)
+			trace("    caution: %s", c)
 		}
 	}
 	f := win.r.f

@@ -109,6 +109,16 @@ func TestSameWeightSublayers(t *testing.T) {
 	if !strings.Contains(strings.Join(d.Trace, "\n"), "WFP does not document their order") {
 		t.Fatalf("trace does not flag the tie:\n%s", d.Text())
 	}
+	// In key order ours (32626bf6-…) comes first and blocks; in the other order the
+	// hard permit comes first and wins: the decision depends on the tie.
+	if len(d.Cautions) != 1 || !strings.Contains(d.Cautions[0], `permit by "tie permit"`) {
+		t.Fatalf("cautions %q, want the other order's permit", d.Cautions)
+	}
+	// A tie whose other order gives the same result raises no caution.
+	set.Filters[len(set.Filters)-1] = filter("tie permit 443", thirdSublayer, wfp.LayerALEAuthConnectV4, wfp.ActionPermit, wfp.FilterFlagClearActionRight, wfp.Value{}, port(443))
+	if d := evaluate(t, set, arbiter.ProtoUDP, "8.8.8.8:53"); len(d.Cautions) != 0 {
+		t.Fatalf("cautions %q for a tie that does not matter", d.Cautions)
+	}
 }
 
 // TestWeights pins filter ordering inside one sublayer (wfp-facts §1): FWP_UINT64 as

@@ -93,6 +93,7 @@ type Doc struct {
 	Filter       *FilterRef `json:"filter"`   // the deciding filter; null when none matched
 	Flow         string     `json:"flow"`
 	Trace        []string   `json:"trace"`
+	Cautions     []string   `json:"cautions"`
 	NotEvaluated []string   `json:"notEvaluated"`
 }
 
@@ -121,7 +122,10 @@ func ref(f *wfp.Filter) *FilterRef {
 func (d Decision) Doc(flow Flow) Doc {
 	doc := Doc{
 		Decision: d.Action.String(), Layer: d.Layer.String(), Filter: ref(d.Filter), Flow: flow.String(),
-		Trace: d.Trace, NotEvaluated: d.NotEvaluated, Layers: []LayerDoc{},
+		Trace: d.Trace, Cautions: d.Cautions, NotEvaluated: d.NotEvaluated, Layers: []LayerDoc{},
+	}
+	if doc.Cautions == nil {
+		doc.Cautions = []string{}
 	}
 	if doc.NotEvaluated == nil {
 		doc.NotEvaluated = []string{}
@@ -142,6 +146,9 @@ func (d Decision) Text() string {
 		fmt.Fprintf(&b, "filter:   %s %q\n", d.Filter.Key, d.Filter.Name)
 	} else {
 		b.WriteString("filter:   none matched\n")
+	}
+	for _, c := range d.Cautions {
+		b.WriteString("caution:  " + c + "\n")
 	}
 	b.WriteString("trace:\n")
 	for _, line := range d.Trace {
