@@ -7,18 +7,12 @@ import (
 	"testing"
 	"time"
 
-	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	"github.com/wfpsandbox/wfpsandbox/telemetry/otlptest"
 )
 
-// pointTo sets the standard OTLP environment so the exporter talks to r.
-func pointTo(t *testing.T, r *receiver) {
-	t.Setenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", r.endpoint())
-	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
-}
-
 func TestSuccessPayload(t *testing.T) {
-	r := newReceiver(t, 0)
-	pointTo(t, r)
+	r := otlptest.New(t, 0)
+	r.Point(t)
 	ctx := context.Background()
 	m, err := Start(ctx, Config{Enabled: true, ServiceVersion: "1.2.3"})
 	if err != nil {
@@ -29,7 +23,7 @@ func TestSuccessPayload(t *testing.T) {
 	if err := m.Close(ctx); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	got := r.metrics(t)
+	got := r.Metrics(t)
 	s := got[MetricWFPSuccess]
 	if s == nil {
 		t.Fatalf("no %s in payload; got %v", MetricWFPSuccess, keys(got))
@@ -41,11 +35,11 @@ func TestSuccessPayload(t *testing.T) {
 	if len(pts) != 1 || pts[0].GetAsInt() != 1 || !s.GetSum().GetIsMonotonic() {
 		t.Fatalf("success sum = %v, want one monotonic point of 1", s.GetSum())
 	}
-	a := attrs(pts[0].GetAttributes())
-	wantStr(t, a, AttrAccount, `HOST\sandbox`)
-	wantStr(t, a, AttrProfile, "baseline")
-	wantInt(t, a, AttrFilterCount, 12)
-	wantInt(t, a, AttrSetupVersion, 3)
+	a := otlptest.Attrs(pts[0].GetAttributes())
+	otlptest.WantString(t, a, AttrAccount, `HOST\sandbox`)
+	otlptest.WantString(t, a, AttrProfile, "baseline")
+	otlptest.WantInt(t, a, AttrFilterCount, 12)
+	otlptest.WantInt(t, a, AttrSetupVersion, 3)
 
 	d := got[MetricSetupDuration]
 	if d == nil {
@@ -58,15 +52,15 @@ func TestSuccessPayload(t *testing.T) {
 	if len(hp) != 1 || hp[0].GetCount() != 1 || hp[0].GetSum() != 1.5 {
 		t.Fatalf("duration histogram = %v, want one sample of 1.5 s", d.GetHistogram())
 	}
-	wantStr(t, attrs(hp[0].GetAttributes()), AttrOutcome, "ok")
-	if v, _ := r.resourceAttr("service.version"); v != "1.2.3" {
+	otlptest.WantString(t, otlptest.Attrs(hp[0].GetAttributes()), AttrOutcome, "ok")
+	if v, _ := r.ResourceAttr("service.version"); v != "1.2.3" {
 		t.Errorf("service.version = %q, want 1.2.3", v)
 	}
 }
 
 func TestFailurePayloadIsSanitized(t *testing.T) {
-	r := newReceiver(t, 0)
-	pointTo(t, r)
+	r := otlptest.New(t, 0)
+	r.Point(t)
 	ctx := context.Background()
 	m, err := Start(ctx, Config{Enabled: true})
 	if err != nil {
@@ -78,7 +72,7 @@ func TestFailurePayloadIsSanitized(t *testing.T) {
 	if err := m.Close(ctx); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	got := r.metrics(t)
+	got := r.Metrics(t)
 	f := got[MetricWFPFailure]
 	if f == nil {
 		t.Fatalf("no %s in payload; got %v", MetricWFPFailure, keys(got))
@@ -90,8 +84,8 @@ func TestFailurePayloadIsSanitized(t *testing.T) {
 	if len(pts) != 1 || pts[0].GetAsInt() != 1 {
 		t.Fatalf("failure sum = %v, want one point of 1", f.GetSum())
 	}
-	a := attrs(pts[0].GetAttributes())
-	wantStr(t, a, AttrAccount, `HOST\sandbox`)
+	a := otlptest.Attrs(pts[0].GetAttributes())
+	otlptest.WantString(t, a, AttrAccount, `HOST\sandbox`)
 	msg := a[AttrErrorMessage].GetStringValue()
 	if len(msg) > MaxErrorLen {
 		t.Errorf("error.message is %d bytes, want ≤ %d", len(msg), MaxErrorLen)
@@ -105,8 +99,8 @@ func TestFailurePayloadIsSanitized(t *testing.T) {
 }
 
 func TestSlowCollectorDoesNotDelay(t *testing.T) {
-	r := newReceiver(t, 10*time.Second)
-	pointTo(t, r)
+	r := otlptest.New(t, 10*time.Second)
+	r.Point(t)
 	ctx := context.Background()
 	m, err := Start(ctx, Config{Enabled: true, Timeout: 500 * time.Millisecond})
 	if err != nil {
@@ -122,15 +116,15 @@ func TestSlowCollectorDoesNotDelay(t *testing.T) {
 	if took > 1500*time.Millisecond {
 		t.Errorf("Close took %v with a 500ms budget", took)
 	}
-	if r.conns.Load() == 0 {
+	if r.Connections() == 0 {
 		t.Error("the exporter never reached the collector: the test proves nothing")
 	}
 }
 
 func TestDeadCollectorReturnsError(t *testing.T) {
-	r := newReceiver(t, 0)
-	url := r.endpoint()
-	r.srv.Close() // nothing listens there any more
+	r := otlptest.New(t, 0)
+	url := r.Endpoint()
+	r.Close() // nothing listens there any more
 	t.Setenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", url)
 	ctx := context.Background()
 	m, err := Start(ctx, Config{Enabled: true})
@@ -148,8 +142,8 @@ func TestDeadCollectorReturnsError(t *testing.T) {
 }
 
 func TestDisabledMakesNoConnection(t *testing.T) {
-	r := newReceiver(t, 0)
-	pointTo(t, r)
+	r := otlptest.New(t, 0)
+	r.Point(t)
 	ctx := context.Background()
 	m, err := Start(ctx, Config{Enabled: false})
 	if err != nil {
@@ -169,32 +163,8 @@ func TestDisabledMakesNoConnection(t *testing.T) {
 	if err := nilM.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n := r.conns.Load(); n != 0 {
+	if n := r.Connections(); n != 0 {
 		t.Errorf("%d connections to the collector with analytics off", n)
-	}
-}
-
-func wantStr(t *testing.T, a map[string]*commonpb.AnyValue, k, want string) {
-	t.Helper()
-	v, ok := a[k]
-	if !ok {
-		t.Errorf("attribute %s missing", k)
-		return
-	}
-	if got := v.GetStringValue(); got != want {
-		t.Errorf("attribute %s = %q, want %q", k, got, want)
-	}
-}
-
-func wantInt(t *testing.T, a map[string]*commonpb.AnyValue, k string, want int64) {
-	t.Helper()
-	v, ok := a[k]
-	if !ok {
-		t.Errorf("attribute %s missing", k)
-		return
-	}
-	if got := v.GetIntValue(); got != want {
-		t.Errorf("attribute %s = %d, want %d", k, got, want)
 	}
 }
 
