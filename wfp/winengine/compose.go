@@ -144,11 +144,13 @@ func composeFilter(a *arena, f *wfp.Filter) (*fwpmFilter0, error) {
 }
 
 // composeFilterEnumTemplate builds an FWPM_FILTER_ENUM_TEMPLATE0 that matches every
-// filter of one provider: all action types (actionMask 0xFFFFFFFF), any layer.
+// filter of one provider: all action types (actionMask 0xFFFFFFFF), any layer,
+// disabled ones included.
 func composeFilterEnumTemplate(a *arena, provider wfp.GUID) *fwpmFilterEnumTemplate0 {
 	t := (*fwpmFilterEnumTemplate0)(a.alloc(unsafe.Sizeof(fwpmFilterEnumTemplate0{})))
 	t.providerKey = a.guid(provider)
 	t.enumType = fwpFilterEnumOverlapping
+	t.flags = fwpFilterEnumFlagIncludeDisabled
 	t.actionMask = actionMaskAll
 	return t
 }

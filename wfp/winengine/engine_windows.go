@@ -439,9 +439,10 @@ func (e *Engine) Sublayers(provider *wfp.GUID) ([]*wfp.Sublayer, error) {
 }
 
 // Filters implements wfp.Engine (FwpmFilterEnum0). With a non-nil provider the template
-// sets providerKey and actionMask 0xFFFFFFFF and leaves layerKey zero (all layers); the
-// result is also checked client-side, so a filter of another provider can never be
-// reported as ours whatever the engine does with that template.
+// sets providerKey, actionMask 0xFFFFFFFF and FWP_FILTER_ENUM_FLAG_INCLUDE_DISABLED and
+// leaves layerKey zero (all layers); the result is also checked client-side, so a
+// filter of another provider can never be reported as ours whatever the engine does
+// with that template.
 func (e *Engine) Filters(provider *wfp.GUID) ([]*wfp.Filter, error) {
 	a := newArena()
 	defer a.Dispose()

@@ -195,7 +195,8 @@ func TestComposeCLayout(t *testing.T) {
 	}
 
 	tmpl := composeFilterEnumTemplate(a, *f.ProviderKey)
-	if tmpl.actionMask != 0xFFFFFFFF || tmpl.providerKey == nil || *tmpl.providerKey != *f.ProviderKey || !tmpl.layerKey.IsZero() {
+	if tmpl.actionMask != 0xFFFFFFFF || tmpl.providerKey == nil || *tmpl.providerKey != *f.ProviderKey ||
+		!tmpl.layerKey.IsZero() || tmpl.flags != 0x10 || tmpl.numFilterConditions != 0 {
 		t.Errorf("enum template: %+v", tmpl)
 	}
 }

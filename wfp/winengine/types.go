@@ -33,6 +33,13 @@ const (
 
 	// fwpFilterEnumOverlapping is FWP_FILTER_ENUM_OVERLAPPING (fwptypes.h).
 	fwpFilterEnumOverlapping = 1
+
+	// fwpFilterEnumFlagIncludeDisabled is FWP_FILTER_ENUM_FLAG_INCLUDE_DISABLED
+	// (fwptypes.h): without it a persistent filter the engine disabled (for example
+	// because of its provider) is left out of the enumeration, so verify would report it
+	// missing and reconcile would try to add it again instead of seeing
+	// FWPM_FILTER_FLAG_DISABLED.
+	fwpFilterEnumFlagIncludeDisabled = 0x10
 )
 
 // fwpByteBlob is FWP_BYTE_BLOB (fwptypes.h).
