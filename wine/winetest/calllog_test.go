@@ -163,7 +163,3 @@ type logSublayer struct {
 	ProviderKey *string `json:"providerKey"`
 	Weight      uint32  `json:"weight"`
 }
-
-type logKey struct {
-	Key string `json:"key"`
-}
