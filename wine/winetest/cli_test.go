@@ -45,7 +45,7 @@ var userShapes = map[policy.UserMatch]struct {
 	sddl  string
 }{
 	policy.MatchAllow: {matchEqual, "D:(A;;CC;;;" + sandboxSID + ")"},
-	policy.MatchDeny: {matchNotEqual, "D:(D;;CC;;;" + sandboxSID + ")(A;;CC;;;WD)(A;;CC;;;AC)(A;;CC;;;S-1-15-2-2)(A;;CC;;;RC)(A;;CC;;;WR)"},
+	policy.MatchDeny:  {matchNotEqual, "D:(D;;CC;;;" + sandboxSID + ")(A;;CC;;;WD)(A;;CC;;;AC)(A;;CC;;;S-1-15-2-2)(A;;CC;;;RC)(A;;CC;;;WR)"},
 }
 
 // baseline is design.md §1's table: layer, the one condition besides the user, its value.
