@@ -253,3 +253,64 @@ func TestUnmodelledConditions(t *testing.T) {
 		t.Fatalf("got %s by %v, NotEvaluated %v; want permit, no filter, 2 not evaluated\n%s", d.Action, d.Filter, d.NotEvaluated, d.Text())
 	}
 }
+
+// TestPackageID: ALE_PACKAGE_ID is the AppContainer package SID, or the NULL SID S-1-0-0
+// for a process outside any AppContainer.
+func TestPackageID(t *testing.T) {
+	pkg := arbiter.ExamplePackageSID
+	null := mustSID(t, "S-1-0-0")
+	cond := func(m wfp.MatchType, b []byte) wfp.Condition {
+		return wfp.Condition{Field: wfp.FieldALEPackageID, Match: m, Value: wfp.Value{Type: wfp.SID, Bytes: b}}
+	}
+	tests := []struct {
+		name  string
+		kind  arbiter.TokenKind
+		cond  wfp.Condition
+		match bool
+	}{
+		{"appcontainer = its package", arbiter.TokenAppContainer, cond(wfp.MatchEqual, pkg.Bytes()), true},
+		{"normal = its package", arbiter.TokenNormal, cond(wfp.MatchEqual, pkg.Bytes()), false},
+		{"normal = NULL SID", arbiter.TokenNormal, cond(wfp.MatchEqual, null.Bytes()), true},
+		{"appcontainer ≠ NULL SID", arbiter.TokenAppContainer, cond(wfp.MatchNotEqual, null.Bytes()), true},
+	}
+	for _, tt := range tests {
+		set := arbiter.Set{Sublayers: []*wfp.Sublayer{sublayer(thirdSublayer, "s", 1)},
+			Filters: []*wfp.Filter{filter("pkg", thirdSublayer, wfp.LayerALEAuthConnectV4, wfp.ActionBlock, 0, wfp.Value{}, tt.cond)}}
+		d, err := arbiter.Evaluate(set, flow(t, arbiter.Outbound, arbiter.ProtoTCP, "8.8.8.8:443", token(t, tt.kind, sandboxSID)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (d.Action == arbiter.Block) != tt.match {
+			t.Errorf("%s: matched = %v, want %v\n%s", tt.name, d.Action == arbiter.Block, tt.match, d.Text())
+		}
+	}
+}
+
+// TestLocalFields: IP_LOCAL_ADDRESS / IP_LOCAL_PORT are evaluated when the flow knows
+// them and reported otherwise; at RESOURCE_ASSIGNMENT remote fields are never offered.
+func TestLocalFields(t *testing.T) {
+	sub := sublayer(thirdSublayer, "s", 1)
+	local := filter("local 8080", thirdSublayer, wfp.LayerALEAuthConnectV4, wfp.ActionBlock, 0, wfp.Value{},
+		wfp.Condition{Field: wfp.FieldIPLocalPort, Match: wfp.MatchEqual, Value: wfp.U16(8080)})
+	fl := flow(t, arbiter.Outbound, arbiter.ProtoTCP, "8.8.8.8:443", token(t, arbiter.TokenNormal, sandboxSID))
+	d, err := arbiter.Evaluate(arbiter.Set{Sublayers: []*wfp.Sublayer{sub}, Filters: []*wfp.Filter{local}}, fl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Action != arbiter.Permit || len(d.NotEvaluated) != 1 {
+		t.Fatalf("unknown local port: %s, NotEvaluated %v", d.Action, d.NotEvaluated)
+	}
+	fl.Local = netip.MustParseAddrPort("192.0.2.10:8080")
+	if d, _ = arbiter.Evaluate(arbiter.Set{Sublayers: []*wfp.Sublayer{sub}, Filters: []*wfp.Filter{local}}, fl); d.Action != arbiter.Block || len(d.NotEvaluated) != 0 {
+		t.Fatalf("known local port: %s, NotEvaluated %v", d.Action, d.NotEvaluated)
+	}
+	fl.Local = netip.MustParseAddrPort("[2001:db8::1]:8080")
+	if _, err := arbiter.Evaluate(arbiter.Set{}, fl); err == nil {
+		t.Fatal("a v6 local address with a v4 remote was accepted")
+	}
+	remoteAtBind := filter("remote at bind", thirdSublayer, wfp.LayerALEResourceAssignmentV4, wfp.ActionBlock, 0, wfp.Value{}, port(443))
+	fl.Local = netip.AddrPort{}
+	if d, _ = arbiter.Evaluate(arbiter.Set{Sublayers: []*wfp.Sublayer{sub}, Filters: []*wfp.Filter{remoteAtBind}}, fl); d.Action != arbiter.Permit || len(d.NotEvaluated) != 0 {
+		t.Fatalf("remote port at RESOURCE_ASSIGNMENT: %s, NotEvaluated %v\n%s", d.Action, d.NotEvaluated, d.Text())
+	}
+}
