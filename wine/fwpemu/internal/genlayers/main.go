@@ -34,24 +34,35 @@ func main() {
 	names := flag.String("names", "wfp/znames.go", "path to wfp/znames.go")
 	out := flag.String("out", "wine/fwpemu/zlayers.h", "output C header")
 	flag.Parse()
-	src, err := os.ReadFile(*names)
+	b, err := generate(*names)
 	if err != nil {
 		log.Fatal(err)
+	}
+	if err := os.WriteFile(*out, b, 0o644); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// generate returns the text of zlayers.h for the wfp/znames.go at namesPath.
+func generate(namesPath string) ([]byte, error) {
+	src, err := os.ReadFile(namesPath)
+	if err != nil {
+		return nil, err
 	}
 	var all []named
 	for _, m := range entryRE.FindAllStringSubmatch(string(src), -1) {
 		g, err := parseGUID(m[3], m[4], m[5], m[6])
 		if err != nil {
-			log.Fatalf("%s: %v", m[2], err)
+			return nil, fmt.Errorf("%s: %w", m[2], err)
 		}
 		// Cross-check the text against the package's own table.
 		if got, _, ok := wfp.LookupGUID(m[2]); !ok || got != g {
-			log.Fatalf("%s: %s does not match wfp.LookupGUID", m[2], *names)
+			return nil, fmt.Errorf("%s: %s does not match wfp.LookupGUID", m[2], namesPath)
 		}
 		all = append(all, named{m[1], m[2], g})
 	}
 	if len(all) < 150 {
-		log.Fatalf("only %d layer/field/sublayer entries parsed from %s", len(all), *names)
+		return nil, fmt.Errorf("only %d layer/field/sublayer entries parsed from %s", len(all), namesPath)
 	}
 
 	var b bytes.Buffer
@@ -111,9 +122,7 @@ func main() {
 		b.WriteString("};\n\n")
 	}
 	b.WriteString("#endif\n")
-	if err := os.WriteFile(*out, b.Bytes(), 0o644); err != nil {
-		log.Fatal(err)
-	}
+	return b.Bytes(), nil
 }
 
 func parseGUID(d1, d2, d3, d4 string) (wfp.GUID, error) {
