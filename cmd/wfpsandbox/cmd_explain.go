@@ -33,11 +33,14 @@ func runExplain(_ context.Context, c *cli, args []string) int {
 	proto := fs.String("proto", "", "tcp, udp, icmp or icmpv6")
 	remote := fs.String("remote", "", "remote ADDR[:PORT] or [V6ADDR]:PORT (for ICMP the port is the ICMP code)")
 	usePlan := fs.Bool("plan", false, "evaluate against the plan (any OS) instead of an engine")
-	policyFile := fs.String("policy", "", "with --plan: a policy file (TOML) choosing profile, user-match, proxy ports and extra rules")
+	if fs.Lookup("policy") == nil { // the shared plan flags may define it one day
+		fs.String("policy", "", "with --plan: a policy file (TOML) choosing profile, user-match, proxy ports and extra rules")
+	}
 	engine := engineFlag(fs)
 	if !c.parse(fs, args) {
 		return exitError
 	}
+	policyFile := fs.Lookup("policy").Value.String()
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
@@ -83,7 +86,7 @@ func runExplain(_ context.Context, c *cli, args []string) int {
 
 	var filters arbiter.Set
 	if *usePlan {
-		opts, err := explainOptions(pf, sandbox, *policyFile, set)
+		opts, err := explainOptions(pf, sandbox, policyFile, set)
 		if err != nil {
 			return c.fail("explain", err)
 		}
