@@ -14,9 +14,6 @@ import (
 )
 
 const (
-	// enumPageSize is how many objects one Fwpm*Enum0 call asks for.
-	enumPageSize = 100
-
 	// rpcCAuthnDefault is RPC_C_AUTHN_DEFAULT (rpcdce.h). FwpmEngineOpen0's
 	// documentation: "Allowed services are RPC_C_AUTHN_WINNT and RPC_C_AUTHN_DEFAULT."
 	// The default lets RPC choose for the local call (wireguard-windows and
@@ -105,18 +102,6 @@ func dllErrorCode(err error, fallback wfp.Code) wfp.Code {
 		return wfp.Code(errno)
 	}
 	return fallback
-}
-
-// callError turns a binding's return value into the error the wfp package defines.
-func callError(call, object string, ret error) *wfp.CallError {
-	ce := &wfp.CallError{Call: call, Object: object}
-	var errno syscall.Errno
-	if errors.As(ret, &errno) {
-		ce.Code = wfp.Code(errno)
-	} else {
-		ce.Code = wfp.ErrInvalidParameterWin32
-	}
-	return ce
 }
 
 // handle returns the session handle, or an ERROR_INVALID_HANDLE CallError once closed.
@@ -343,84 +328,30 @@ func (e *Engine) FilterByID(id uint64) (*wfp.Filter, error) {
 	return f, nil
 }
 
-// enumCalls names the three calls of one enumeration and binds them.
-type enumCalls[C any] struct {
-	create, enum, destroy string
-	createFn              func(h windows.Handle, eh *windows.Handle) error
-	enumFn                func(h, eh windows.Handle, n uint32, entries ***C, got *uint32) error
-	destroyFn             func(h, eh windows.Handle) error
-}
-
-// enumerate runs Create/Enum…/Destroy: pages of enumPageSize, each page array freed
-// with FwpmFreeMemory0 after its entries are copied out, the enum handle destroyed on
-// every path.
-func enumerate[C, G any](e *Engine, object string, c enumCalls[C], parse func(*C) (G, error)) (out []G, err error) {
-	h, err := e.handle(c.create)
+// Providers implements wfp.Engine (FwpmProviderEnum0 without a template).
+func (e *Engine) Providers() ([]*wfp.Provider, error) {
+	h, err := e.handle("FwpmProviderCreateEnumHandle0")
 	if err != nil {
 		return nil, err
 	}
-	var eh windows.Handle
-	if ret := c.createFn(h, &eh); ret != nil {
-		return nil, callError(c.create, object, ret)
-	}
-	defer func() {
-		if ret := c.destroyFn(h, eh); ret != nil && err == nil {
-			out, err = nil, callError(c.destroy, object, ret)
-		}
-	}()
-	for {
-		var entries **C
-		var got uint32
-		if ret := c.enumFn(h, eh, enumPageSize, &entries, &got); ret != nil {
-			return nil, callError(c.enum, object, ret)
-		}
-		page, perr := parsePage(entries, got, parse)
-		freeMemory(unsafe.Pointer(entries))
-		if perr != nil {
-			return nil, fmt.Errorf("%s %s: %w", c.enum, object, perr)
-		}
-		out = append(out, page...)
-		if got < enumPageSize {
-			return out, nil
-		}
-	}
-}
-
-func parsePage[C, G any](entries **C, got uint32, parse func(*C) (G, error)) ([]G, error) {
-	if got == 0 {
-		return nil, nil
-	}
-	if got > enumPageSize {
-		return nil, fmt.Errorf("engine returned %d entries for a page of %d", got, enumPageSize)
-	}
-	if entries == nil {
-		return nil, fmt.Errorf("entries: NULL pointer with %d entries", got)
-	}
-	page := make([]G, 0, got)
-	for i, p := range unsafe.Slice(entries, got) {
-		g, err := parse(p)
-		if err != nil {
-			return nil, fmt.Errorf("entry %d: %w", i, err)
-		}
-		page = append(page, g)
-	}
-	return page, nil
-}
-
-// Providers implements wfp.Engine (FwpmProviderEnum0 without a template).
-func (e *Engine) Providers() ([]*wfp.Provider, error) {
-	return enumerate(e, "", enumCalls[fwpmProvider0]{
+	return enumerate("", enumCalls[fwpmProvider0]{
 		create: "FwpmProviderCreateEnumHandle0", enum: "FwpmProviderEnum0", destroy: "FwpmProviderDestroyEnumHandle0",
-		createFn: func(h windows.Handle, eh *windows.Handle) error {
-			return fwpmProviderCreateEnumHandle0(h, nil, eh)
+		createFn: func(eh *uintptr) error { return fwpmProviderCreateEnumHandle0(h, nil, (*windows.Handle)(eh)) },
+		enumFn: func(eh uintptr, n uint32, entries ***fwpmProvider0, got *uint32) error {
+			return fwpmProviderEnum0(h, windows.Handle(eh), n, entries, got)
 		},
-		enumFn: fwpmProviderEnum0, destroyFn: fwpmProviderDestroyEnumHandle0,
+		destroyFn: func(eh uintptr) error { return fwpmProviderDestroyEnumHandle0(h, windows.Handle(eh)) },
+		free:      freeMemory,
 	}, parseProvider)
 }
 
 // Sublayers implements wfp.Engine (FwpmSubLayerEnum0); with a non-nil provider the
 // template selects that provider's sublayers.
 func (e *Engine) Sublayers(provider *wfp.GUID) ([]*wfp.Sublayer, error) {
+	h, err := e.handle("FwpmSubLayerCreateEnumHandle0")
+	if err != nil {
+		return nil, err
+	}
 	a := newArena()
 	defer a.Dispose()
 	var tmpl *fwpmSublayerEnumTemplate0
@@ -429,12 +360,14 @@ func (e *Engine) Sublayers(provider *wfp.GUID) ([]*wfp.Sublayer, error) {
 		tmpl = composeSublayerEnumTemplate(a, *provider)
 		object = wfp.ObjectName("provider", *provider, "")
 	}
-	return enumerate(e, object, enumCalls[fwpmSublayer0]{
+	return enumerate(object, enumCalls[fwpmSublayer0]{
 		create: "FwpmSubLayerCreateEnumHandle0", enum: "FwpmSubLayerEnum0", destroy: "FwpmSubLayerDestroyEnumHandle0",
-		createFn: func(h windows.Handle, eh *windows.Handle) error {
-			return fwpmSubLayerCreateEnumHandle0(h, tmpl, eh)
+		createFn: func(eh *uintptr) error { return fwpmSubLayerCreateEnumHandle0(h, tmpl, (*windows.Handle)(eh)) },
+		enumFn: func(eh uintptr, n uint32, entries ***fwpmSublayer0, got *uint32) error {
+			return fwpmSubLayerEnum0(h, windows.Handle(eh), n, entries, got)
 		},
-		enumFn: fwpmSubLayerEnum0, destroyFn: fwpmSubLayerDestroyEnumHandle0,
+		destroyFn: func(eh uintptr) error { return fwpmSubLayerDestroyEnumHandle0(h, windows.Handle(eh)) },
+		free:      freeMemory,
 	}, parseSublayer)
 }
 
@@ -444,6 +377,10 @@ func (e *Engine) Sublayers(provider *wfp.GUID) ([]*wfp.Sublayer, error) {
 // filter of another provider can never be reported as ours whatever the engine does
 // with that template.
 func (e *Engine) Filters(provider *wfp.GUID) ([]*wfp.Filter, error) {
+	h, err := e.handle("FwpmFilterCreateEnumHandle0")
+	if err != nil {
+		return nil, err
+	}
 	a := newArena()
 	defer a.Dispose()
 	var tmpl *fwpmFilterEnumTemplate0
@@ -452,24 +389,17 @@ func (e *Engine) Filters(provider *wfp.GUID) ([]*wfp.Filter, error) {
 		tmpl = composeFilterEnumTemplate(a, *provider)
 		object = wfp.ObjectName("provider", *provider, "")
 	}
-	fs, err := enumerate(e, object, enumCalls[fwpmFilter0]{
+	fs, err := enumerate(object, enumCalls[fwpmFilter0]{
 		create: "FwpmFilterCreateEnumHandle0", enum: "FwpmFilterEnum0", destroy: "FwpmFilterDestroyEnumHandle0",
-		createFn: func(h windows.Handle, eh *windows.Handle) error {
-			return fwpmFilterCreateEnumHandle0(h, tmpl, eh)
+		createFn: func(eh *uintptr) error { return fwpmFilterCreateEnumHandle0(h, tmpl, (*windows.Handle)(eh)) },
+		enumFn: func(eh uintptr, n uint32, entries ***fwpmFilter0, got *uint32) error {
+			return fwpmFilterEnum0(h, windows.Handle(eh), n, entries, got)
 		},
-		enumFn: fwpmFilterEnum0, destroyFn: fwpmFilterDestroyEnumHandle0,
+		destroyFn: func(eh uintptr) error { return fwpmFilterDestroyEnumHandle0(h, windows.Handle(eh)) },
+		free:      freeMemory,
 	}, parseFilter)
 	if err != nil || provider == nil {
 		return fs, err
 	}
-	out := fs[:0]
-	for _, f := range fs {
-		if wfp.SameProvider(f.ProviderKey, provider) {
-			out = append(out, f)
-		} else {
-			slog.Warn("filter enumeration template returned a filter of another provider; dropped",
-				"filter", f.Key, "provider", provider)
-		}
-	}
-	return out, nil
+	return onlyProvider(fs, *provider), nil
 }

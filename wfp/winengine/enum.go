@@ -1,0 +1,110 @@
+//go:build windows || unix
+
+package winengine
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"syscall"
+	"unsafe"
+
+	"github.com/wfpsandbox/wfpsandbox/wfp"
+)
+
+// enumPageSize is how many objects one Fwpm*Enum0 call asks for.
+const enumPageSize = 100
+
+// callError turns a binding's return value (a syscall.Errno holding the DWORD status)
+// into the error the wfp package defines.
+func callError(call, object string, ret error) *wfp.CallError {
+	ce := &wfp.CallError{Call: call, Object: object}
+	var errno syscall.Errno
+	if errors.As(ret, &errno) {
+		ce.Code = wfp.Code(errno)
+	} else {
+		ce.Code = wfp.ErrInvalidParameterWin32
+	}
+	return ce
+}
+
+// enumCalls names the three calls of one enumeration (Fwpm*CreateEnumHandle0,
+// Fwpm*Enum0, Fwpm*DestroyEnumHandle0) and binds them to a session; free is
+// FwpmFreeMemory0.
+type enumCalls[C any] struct {
+	create, enum, destroy string
+	createFn              func(eh *uintptr) error
+	enumFn                func(eh uintptr, n uint32, entries ***C, got *uint32) error
+	destroyFn             func(eh uintptr) error
+	free                  func(unsafe.Pointer)
+}
+
+// enumerate runs Create, then Enum in pages of enumPageSize until a short page, then
+// Destroy. Each page's entries are copied out by parse before the page array is freed;
+// the enum handle is destroyed on every path after a successful Create.
+func enumerate[C, G any](object string, c enumCalls[C], parse func(*C) (G, error)) (out []G, err error) {
+	var eh uintptr
+	if ret := c.createFn(&eh); ret != nil {
+		return nil, callError(c.create, object, ret)
+	}
+	defer func() {
+		if ret := c.destroyFn(eh); ret != nil && err == nil {
+			out, err = nil, callError(c.destroy, object, ret)
+		}
+	}()
+	for {
+		var entries **C
+		var got uint32
+		if ret := c.enumFn(eh, enumPageSize, &entries, &got); ret != nil {
+			return nil, callError(c.enum, object, ret)
+		}
+		page, perr := parsePage(entries, got, parse)
+		if entries != nil {
+			c.free(unsafe.Pointer(entries))
+		}
+		if perr != nil {
+			return nil, fmt.Errorf("%s %s: %w", c.enum, object, perr)
+		}
+		out = append(out, page...)
+		if got < enumPageSize {
+			return out, nil
+		}
+	}
+}
+
+func parsePage[C, G any](entries **C, got uint32, parse func(*C) (G, error)) ([]G, error) {
+	if got == 0 {
+		return nil, nil
+	}
+	if got > enumPageSize {
+		return nil, fmt.Errorf("engine returned %d entries for a page of %d", got, enumPageSize)
+	}
+	if entries == nil {
+		return nil, fmt.Errorf("entries: NULL pointer with %d entries", got)
+	}
+	page := make([]G, 0, got)
+	for i, p := range unsafe.Slice(entries, got) {
+		g, err := parse(p)
+		if err != nil {
+			return nil, fmt.Errorf("entry %d: %w", i, err)
+		}
+		page = append(page, g)
+	}
+	return page, nil
+}
+
+// onlyProvider keeps the filters of one provider. The enumeration template already
+// asks the engine for exactly those; this guards against an engine that ignores part
+// of the template, so another provider's filter is never reported (or deleted) as ours.
+func onlyProvider(fs []*wfp.Filter, provider wfp.GUID) []*wfp.Filter {
+	out := fs[:0]
+	for _, f := range fs {
+		if wfp.SameProvider(f.ProviderKey, &provider) {
+			out = append(out, f)
+			continue
+		}
+		slog.Warn("filter enumeration template returned a filter of another provider; dropped",
+			"filter", f.Key, "provider", provider)
+	}
+	return out
+}
