@@ -3,6 +3,7 @@ package arbiter
 import (
 	"cmp"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -95,7 +96,7 @@ func Evaluate(set Set, flow Flow) (Decision, error) {
 	d := Decision{}
 	d.Trace = append(d.Trace, "flow: "+flow.String())
 	if flow.Remote.Addr().Is4In6() {
-		d.Trace = append(d.Trace, fmt.Sprintf("note: %s is an IPv4-mapped IPv6 address; evaluated at the V6 layers as a 16-byte address (dual-stack socket). Windows may instead classify it at the V4 layers as %s — not modelled; evaluate that address to see that case",
+		d.Trace = append(d.Trace, fmt.Sprintf("note: %s is an IPv4-mapped IPv6 address; evaluated at the V6 layers as a 16-byte address (dual-stack socket). Windows may instead classify it at the V4 layers as %s (undocumented, not checked on Windows); a caution follows if that changes the decision",
 			flow.Remote.Addr(), flow.Remote.Addr().Unmap()))
 	}
 	for _, layer := range flow.Layers() {
@@ -120,6 +121,19 @@ func Evaluate(set Set, flow Flow) (Decision, error) {
 		if ld.Action == Block {
 			d.Action, d.Layer, d.Filter = Block, ld.Layer, ld.Filter
 			break
+		}
+	}
+	if flow.Remote.Addr().Is4In6() {
+		alt := flow
+		alt.Remote = netip.AddrPortFrom(flow.Remote.Addr().Unmap(), flow.Remote.Port())
+		if flow.Local.Addr().IsValid() {
+			alt.Local = netip.AddrPortFrom(flow.Local.Addr().Unmap(), flow.Local.Port())
+		}
+		if other, err := Evaluate(set, alt); err == nil && other.Action != d.Action {
+			c := fmt.Sprintf("if Windows classifies %s at the V4 layers as %s, the result is %s at %s%s",
+				flow.Remote.Addr(), alt.Remote.Addr(), other.Action, other.Layer, filterSuffix(other.Filter))
+			d.Cautions = append(d.Cautions, c)
+			d.Trace = append(d.Trace, "caution: "+c)
 		}
 	}
 	d.Trace = append(d.Trace, fmt.Sprintf("decision: %s at %s%s", d.Action, d.Layer, filterSuffix(d.Filter)))

@@ -314,3 +314,19 @@ func TestLocalFields(t *testing.T) {
 		t.Fatalf("remote port at RESOURCE_ASSIGNMENT: %s, NotEvaluated %v\n%s", d.Action, d.NotEvaluated, d.Text())
 	}
 }
+
+// TestMappedCaution: when the V4 classification of a ::ffff: address would decide
+// differently, the decision carries a caution; when it would not, none.
+func TestMappedCaution(t *testing.T) {
+	sub := sublayer(thirdSublayer, "s", 1)
+	v4only := filter("block 8.8.8.8", thirdSublayer, wfp.LayerALEAuthConnectV4, wfp.ActionBlock, 0, wfp.Value{},
+		wfp.Condition{Field: wfp.FieldIPRemoteAddress, Match: wfp.MatchEqual, Value: wfp.AddrMask(netip.MustParsePrefix("8.8.8.8/32"))})
+	set := arbiter.Set{Sublayers: []*wfp.Sublayer{sub}, Filters: []*wfp.Filter{v4only}}
+	d := evaluate(t, set, arbiter.ProtoTCP, "[::ffff:8.8.8.8]:443")
+	if d.Action != arbiter.Permit || len(d.Cautions) != 1 || !strings.Contains(d.Cautions[0], "the result is block") {
+		t.Fatalf("V6 classification: %s, cautions %q", d.Action, d.Cautions)
+	}
+	if d := evaluate(t, set, arbiter.ProtoTCP, "[::ffff:9.9.9.9]:443"); len(d.Cautions) != 0 {
+		t.Fatalf("cautions %q where both classifications permit", d.Cautions)
+	}
+}

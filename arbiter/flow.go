@@ -46,8 +46,8 @@ const (
 // is kept as it is — a 16-byte address at the V6 layers — which is what a dual-stack
 // AF_INET6 socket hands to connect(). Whether Windows classifies such a connection at
 // the V6 layer with the mapped address or at the V4 layer with a.b.c.d is not
-// documented and has not been checked on Windows; to see the other case, pass the
-// plain IPv4 address (the strict-profile tests check both).
+// documented and has not been checked on Windows; Evaluate also evaluates the other
+// case and adds a caution to the decision when its action differs.
 type Flow struct {
 	Direction Direction
 	Protocol  uint8

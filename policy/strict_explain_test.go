@@ -2,6 +2,7 @@ package policy_test
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/wfpsandbox/wfpsandbox/arbiter"
@@ -119,9 +120,15 @@ func TestStrictProxyPorts(t *testing.T) {
 func TestStrictMappedEitherWay(t *testing.T) {
 	p := buildPlan(t, policy.Options{Profile: policy.Strict})
 	for _, remote := range []string{"[::ffff:8.8.8.8]:443", "8.8.8.8:443", "[::ffff:10.1.2.3]:80", "10.1.2.3:80"} {
-		if d := explain(t, p, sandboxSID, arbiter.TokenNormal, arbiter.Outbound, "tcp", remote); d.Action != arbiter.Block {
-			t.Errorf("%s: %s, want block\n%s", remote, d.Action, d.Text())
+		if d := explain(t, p, sandboxSID, arbiter.TokenNormal, arbiter.Outbound, "tcp", remote); d.Action != arbiter.Block || len(d.Cautions) != 0 {
+			t.Errorf("%s: %s, cautions %q; want block under both classifications\n%s", remote, d.Action, d.Cautions, d.Text())
 		}
+	}
+	// ::ffff:127.0.0.1 is blocked as a V6 address; as 127.0.0.1 at the V4 layers it would
+	// be loopback and permitted — still nothing beyond loopback — and the caution says so.
+	d := explain(t, p, sandboxSID, arbiter.TokenNormal, arbiter.Outbound, "tcp", "[::ffff:127.0.0.1]:8080")
+	if d.Action != arbiter.Block || len(d.Cautions) != 1 || !strings.Contains(d.Cautions[0], "the result is permit") {
+		t.Errorf("::ffff:127.0.0.1: %s, cautions %q", d.Action, d.Cautions)
 	}
 }
 
