@@ -20,6 +20,10 @@ type faultScenario struct {
 func faultScenarios(t *testing.T) []faultScenario {
 	pa, pb := buildPlan(t, sidA, policy.MatchDeny), buildPlan(t, sidB, policy.MatchDeny)
 	pAllow := buildPlan(t, sidA, policy.MatchAllow)
+	pStrict, err := policy.Build(policy.Options{SID: sidA, Profile: policy.Strict})
+	if err != nil {
+		t.Fatalf("strict plan: %v", err)
+	}
 	install := func(p *policy.Plan) func(e wfp.Engine) error {
 		return func(e wfp.Engine) error { _, err := Install(e, p, Options{}); return err }
 	}
@@ -58,6 +62,8 @@ func faultScenarios(t *testing.T) []faultScenario {
 		{name: "fresh install beside another account", setup: func(t *testing.T, w *world) { w.install(t, pb) }, op: install(pa)},
 		{name: "upgrade v1 to v2", setup: func(t *testing.T, w *world) { w.install(t, pa) }, op: install(planV2(pa))},
 		{name: "upgrade deny to allow shape", setup: func(t *testing.T, w *world) { w.install(t, pa) }, op: install(pAllow)},
+		{name: "profile baseline to strict", setup: func(t *testing.T, w *world) { w.install(t, pa) }, op: install(pStrict)},
+		{name: "profile strict to baseline", setup: func(t *testing.T, w *world) { w.install(t, pStrict) }, op: install(pa)},
 		{name: "one drifted filter", setup: func(t *testing.T, w *world) {
 			w.install(t, pa)
 			w.mutate(t, func(e wfp.Engine) error {

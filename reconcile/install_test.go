@@ -291,6 +291,42 @@ func TestInstallUpgradeRemovesOldRules(t *testing.T) {
 	}
 }
 
+// Switching profiles adds the new profile's rules, rewrites the rules whose weight
+// changes, and removes the rules the new profile does not have.
+func TestInstallSwitchesProfiles(t *testing.T) {
+	w := newWorld(t)
+	base := buildPlan(t, sidA, policy.MatchDeny)
+	strict, err := policy.Build(policy.Options{SID: sidA, Profile: policy.Strict, UserMatch: policy.MatchDeny})
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra := len(strict.Filters) - len(base.Filters)
+	if extra <= 0 {
+		t.Fatalf("strict has %d filters, baseline %d: the test assumes strict has more", len(strict.Filters), len(base.Filters))
+	}
+	w.install(t, base)
+	count := func(res *Result, op Op, reason string) int {
+		n := 0
+		for _, c := range res.Changes {
+			if c.Op == op && strings.HasPrefix(c.Reason, reason) {
+				n++
+			}
+		}
+		return n
+	}
+	res := w.install(t, strict)
+	if count(res, OpAdd, "missing") != extra || count(res, OpDelete, "drifted") != 12 || count(res, OpAdd, "drifted") != 12 || len(res.Changes) != extra+24 {
+		t.Fatalf("baseline→strict changes: %+v", res.Changes)
+	}
+	res = w.install(t, base)
+	if count(res, OpDelete, "not in plan") != extra || count(res, OpDelete, "drifted") != 12 || len(res.Changes) != extra+24 {
+		t.Fatalf("strict→baseline changes: %+v", res.Changes)
+	}
+	if rep, err := Verify(w.session(t), base); err != nil || !rep.Compliant {
+		t.Fatalf("not compliant: %+v %v", rep, err)
+	}
+}
+
 func TestInstallLeavesOtherAccountsAlone(t *testing.T) {
 	w := newWorld(t)
 	pa, pb := buildPlan(t, sidA, policy.MatchDeny), buildPlan(t, sidB, policy.MatchDeny)
