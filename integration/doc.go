@@ -1,0 +1,39 @@
+// Package integration holds wfpsandbox's tests against the live Base Filtering Engine
+// of a real Windows host. Every test file is behind the build tags
+// `windows && wfpintegration`; without them this package is only this comment.
+//
+// The tests need an elevated process on a disposable Windows machine (they are written
+// for GitHub's windows-2022 runner, see .github/workflows/windows.yml):
+//
+//	go test -count=1 -v -tags wfpintegration -timeout 30m ./integration/...
+//
+// Not elevated, they skip — unless the environment variable CI is set, then they fail.
+// They refuse to run when wfpsandbox objects are already installed, because their
+// cleanup removes everything of the wfpsandbox provider.
+//
+// What they do, in order (TestLiveBFE):
+//
+//   - create a temporary local account (NetUserAdd, random password) and delete it and
+//     its profile afterwards, also when a test fails;
+//   - build the probe program (integration/probe) and the wfpsandbox CLI into a
+//     directory whose ACL lets the account and its AppContainer children run them;
+//   - open TCP and UDP listeners on 127.0.0.1 and ::1 for the blocked ports, so that
+//     an unblocked attempt succeeds instead of failing some other way;
+//   - control: with nothing installed, run the probe as the test's own account, as the
+//     account, and as three children the account starts itself (user SID deny-only,
+//     restricting SIDs without the user SID, AppContainer), and record the outcomes;
+//   - install the baseline plan for the account with policy.Build + reconcile.Install
+//     through winengine, once per user-match shape (policy.MatchAllow, then
+//     policy.MatchDeny), verify it, re-install it (zero writes), and run the probe
+//     again: the account's DNS 53 (UDP and TCP), DoT 853, SMB 445, NetBIOS 139 and raw
+//     ICMP attempts must fail with WSAEACCES (10013) and the test account's must not;
+//     for the three children, the design §4 hypothesis is asserted — allow shape:
+//     they escape, deny shape: they are blocked;
+//   - restart BFE (and the services that depend on it) through the service control
+//     manager, then verify that the filters are still there and still block;
+//   - uninstall and check that nothing of the wfpsandbox provider is left;
+//   - run the built CLI once: setup, verify, uninstall.
+//
+// Which results are facts and which are hypotheses is said at each assertion; what
+// only Windows can settle is listed in shared/docs/wfp-facts.md §10.
+package integration
