@@ -3,8 +3,10 @@ package reconcile
 import (
 	"bytes"
 	"fmt"
+	"reflect"
 	"strings"
 
+	"github.com/wfpsandbox/wfpsandbox/account"
 	"github.com/wfpsandbox/wfpsandbox/wfp"
 )
 
@@ -94,7 +96,8 @@ func sublayerDiff(got, want *wfp.Sublayer) diffs {
 
 // filterDiff lists how an installed filter differs from the wanted one: flags without
 // output-only bits, conditions as a multiset (order is not significant to WFP), values
-// by Value.Equal. The run-time ID and effective weight are the engine's and ignored.
+// by Value.Equal (security descriptors by meaning, see sameValue). The run-time ID and
+// effective weight are the engine's and ignored.
 func filterDiff(got, want *wfp.Filter) diffs {
 	var d diffs
 	d.str("name", got.Name, want.Name)
@@ -151,7 +154,29 @@ func conditionDiff(got, want []wfp.Condition) (extra, missing []wfp.Condition) {
 }
 
 func sameCondition(a, b wfp.Condition) bool {
-	return a.Field == b.Field && a.Match == b.Match && a.Value.Equal(b.Value)
+	return a.Field == b.Field && a.Match == b.Match && sameValue(a.Value, b.Value)
+}
+
+// sameValue is wfp.Value.Equal, except that two security descriptors are also equal
+// when they decode to the same owner, group, control and ACLs: the engine may hand
+// back a self-relative descriptor laid out differently (parts in another order,
+// trailing bytes) from the one that was added, and that is not drift.
+func sameValue(a, b wfp.Value) bool {
+	if a.Equal(b) {
+		return true
+	}
+	if a.Type != wfp.SecurityDescriptor || b.Type != wfp.SecurityDescriptor {
+		return false
+	}
+	sa, err := account.ParseSD(a.Bytes)
+	if err != nil {
+		return false
+	}
+	sb, err := account.ParseSD(b.Bytes)
+	if err != nil {
+		return false
+	}
+	return reflect.DeepEqual(sa, sb)
 }
 
 func describeConditions(extra, missing []wfp.Condition) string {

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"encoding/binary"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -53,6 +54,39 @@ func TestFilterDiff(t *testing.T) {
 				t.Fatalf("difference %q does not start with %q", d[0], tc.field)
 			}
 		})
+	}
+}
+
+// A security descriptor handed back with another layout but the same meaning is not
+// drift; one with another meaning is.
+func TestSecurityDescriptorComparedByMeaning(t *testing.T) {
+	want := buildPlan(t, sidA, policy.MatchDeny).Filters[0]
+	user := slices.IndexFunc(want.Conditions, func(c wfp.Condition) bool { return c.Field == wfp.FieldALEUserID })
+	sd := want.Conditions[user].Value.Bytes
+	if binary.LittleEndian.Uint32(sd[16:]) != 20 {
+		t.Fatalf("test assumes the DACL right after the header")
+	}
+	// The same descriptor with its DACL moved 4 bytes further, and with trailing bytes.
+	moved := append(slices.Clone(sd[:20]), 0, 0, 0, 0)
+	moved = append(moved, sd[20:]...)
+	binary.LittleEndian.PutUint32(moved[16:], 24)
+	trailing := append(slices.Clone(sd), 0, 0, 0, 0)
+	for name, b := range map[string][]byte{"moved DACL": moved, "trailing bytes": trailing} {
+		got := want.Clone()
+		got.Conditions[user].Value = wfp.SD(b)
+		if d := filterDiff(got, want); len(d) != 0 {
+			t.Errorf("%s: reported as drift: %s", name, d)
+		}
+	}
+	other := buildPlan(t, sidB, policy.MatchDeny).Filters[0]
+	got := want.Clone()
+	got.Conditions[user] = other.Conditions[user]
+	if d := filterDiff(got, want); len(d) != 1 || !strings.HasPrefix(d[0], "conditions") {
+		t.Errorf("another account's descriptor: %q, want a conditions difference", d)
+	}
+	got.Conditions[user].Value = wfp.SD([]byte{1, 2, 3})
+	if d := filterDiff(got, want); len(d) != 1 {
+		t.Errorf("malformed descriptor: %q, want a conditions difference", d)
 	}
 }
 

@@ -16,7 +16,8 @@ import (
 // The change set:
 //   - a missing provider, sublayer or filter is added;
 //   - a filter that differs from the plan (compared semantically: output-only flag bits
-//     ignored, conditions order-insensitive, values by wfp.Value.Equal) is deleted and
+//     ignored, conditions order-insensitive, values by wfp.Value.Equal, security
+//     descriptors by their decoded owner, group, control and ACLs) is deleted and
 //     added again; identical filters cost nothing, so a converged host costs zero writes;
 //   - a filter of the provider tagged for the plan's account whose key the plan does
 //     not have (an older rule, another profile) is deleted;
