@@ -1,0 +1,194 @@
+package setup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/wfpsandbox/wfpsandbox/account"
+	"github.com/wfpsandbox/wfpsandbox/policy"
+	"github.com/wfpsandbox/wfpsandbox/wfp"
+	"github.com/wfpsandbox/wfpsandbox/wfp/memengine"
+)
+
+func TestRunInstallsAndWritesMarker(t *testing.T) {
+	h := newHost(t)
+	rep := h.run(h.opts("sandbox"))
+	if rep.WFPFailed() {
+		t.Fatalf("WFP step failed: %+v", rep.Steps)
+	}
+	if !hasReason(rep.Reasons, ReasonNoMarker) {
+		t.Errorf("first run reasons = %v, want no-marker", reasonCodes(rep.Reasons))
+	}
+	if v := h.verify(sidA, policy.Baseline, ""); !v.Compliant || v.Planned != 12 {
+		t.Fatalf("engine not compliant after setup: %+v", v)
+	}
+	m := h.marker()
+	if m.SetupVersion != SetupVersion || m.Account.SID != sidA || m.Account.Name != "sandbox" ||
+		m.Profile != "baseline" || m.FilterCount != 12 || m.PlanHash != rep.PlanHash || m.ToolVersion != "test" {
+		t.Errorf("marker = %+v", m)
+	}
+	s, ok := m.Step(StepWFP)
+	if !ok || s.Status != StatusOK || s.Attempts != 1 || s.Writes != 14 || s.Finished.Before(s.Started) {
+		t.Errorf("marker wfp step = %+v, want ok after 1 attempt with 14 writes (provider, sublayer, 12 filters)", s)
+	}
+	// A second run on a converged host: nothing needed, zero writes, still ok.
+	rep2 := h.run(h.opts("sandbox"))
+	if len(rep2.Reasons) != 0 {
+		t.Errorf("second run reasons = %v, want none", rep2.Reasons)
+	}
+	if s, _ := rep2.Step(StepWFP); s.Status != StatusOK || s.Writes != 0 {
+		t.Errorf("converged run wfp step = %+v, want ok with 0 writes", s)
+	}
+	for _, want := range []string{"step account: ok", "step wfp: ok", "setup done", "event=100", "event=110"} {
+		if !strings.Contains(h.log.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, h.log.String())
+		}
+	}
+}
+
+// TestWFPFailureIsNonFatalAndRetried is the end-to-end non-fatal path: a WFP error
+// leaves the other steps done and the failure recorded; the next run retries it.
+func TestWFPFailureIsNonFatalAndRetried(t *testing.T) {
+	h := newHost(t)
+	h.fault = func(c memengine.Call) error {
+		if c.Name == "FwpmFilterAdd0" {
+			return wfp.ErrAccessDenied
+		}
+		return nil
+	}
+	rep, err := Run(context.Background(), h.opts("sandbox"))
+	if err != nil {
+		t.Fatalf("Run failed although only WFP failed: %v", err)
+	}
+	if !rep.WFPFailed() {
+		t.Fatalf("report does not say the WFP step failed: %+v", rep.Steps)
+	}
+	s, _ := rep.Step(StepWFP)
+	if s.Call != "FwpmFilterAdd0" || s.Code != wfp.ErrAccessDenied.Error() || s.Unavailable || s.Failures != 1 {
+		t.Errorf("wfp step = %+v, want FwpmFilterAdd0 / ERROR_ACCESS_DENIED, 1 failure", s)
+	}
+	if s.Attempts != 1 {
+		t.Errorf("access denied tried %d times in one run, want 1 (not transient)", s.Attempts)
+	}
+	if a, _ := rep.Step(StepAccount); a.Status != StatusOK {
+		t.Errorf("account step = %+v", a)
+	}
+	if n := h.filters(); n != 0 {
+		t.Errorf("%d filters installed after an aborted transaction", n)
+	}
+	m := h.marker()
+	if ms, _ := m.Step(StepWFP); ms.Status != StatusFailed || !strings.Contains(ms.Error, "ERROR_ACCESS_DENIED") {
+		t.Errorf("marker wfp step = %+v, want failed with the code", ms)
+	}
+	if !strings.Contains(h.log.String(), "event=101") || !strings.Contains(h.log.String(), "call=FwpmFilterAdd0") {
+		t.Errorf("log lacks the WFP failure event naming the call:\n%s", h.log.String())
+	}
+	// Check (ensure) sees the failure as a reason to run.
+	c, err := Check(context.Background(), CheckOptions{StateDir: h.dir, Resolve: fakeResolve, RetryBackoff: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasReason(c.Reasons, ReasonStepFailed) {
+		t.Errorf("Check reasons = %v, want step-failed", reasonCodes(c.Reasons))
+	}
+	// A second failing run counts consecutive failures.
+	rep = h.run(h.opts("sandbox"))
+	if s, _ := rep.Step(StepWFP); s.Failures != 2 {
+		t.Errorf("second failure: failures = %d, want 2", s.Failures)
+	}
+	// The fault is gone: the next run retries and succeeds.
+	h.fault = nil
+	rep = h.run(h.opts("sandbox"))
+	if rep.WFPFailed() {
+		t.Fatalf("retry failed: %+v", rep.Steps)
+	}
+	if !hasReason(rep.Reasons, ReasonStepFailed) {
+		t.Errorf("retry run reasons = %v, want step-failed", reasonCodes(rep.Reasons))
+	}
+	if v := h.verify(sidA, policy.Baseline, ""); !v.Compliant {
+		t.Errorf("not compliant after the retry: %+v", v.Findings)
+	}
+	if ms, _ := h.marker().Step(StepWFP); ms.Status != StatusOK || ms.Failures != 0 || ms.Error != "" {
+		t.Errorf("marker after retry = %+v", ms)
+	}
+}
+
+func TestWFPUnavailable(t *testing.T) {
+	h := newHost(t)
+	h.openErr = &wfp.CallError{Call: "FwpmEngineOpen0", Code: wfp.ErrRPCCannotSupport}
+	rep := h.run(h.opts("sandbox"))
+	s, _ := rep.Step(StepWFP)
+	if !rep.WFPFailed() || !s.Unavailable || s.Call != "FwpmEngineOpen0" || s.Attempts != 1 {
+		t.Errorf("wfp step = %+v, want failed, unavailable, FwpmEngineOpen0, 1 attempt", s)
+	}
+	if rep.MarkerPath == "" {
+		t.Error("no marker written")
+	}
+}
+
+func TestTransientWFPErrorRetriedWithinRun(t *testing.T) {
+	h := newHost(t)
+	begins := 0
+	h.fault = func(c memengine.Call) error {
+		if c.Name == "FwpmTransactionBegin0" {
+			begins++
+			if begins <= 2 {
+				return wfp.ErrTimeout
+			}
+		}
+		return nil
+	}
+	rep := h.run(h.opts("sandbox"))
+	s, _ := rep.Step(StepWFP)
+	if rep.WFPFailed() || s.Attempts != 3 {
+		t.Errorf("wfp step = %+v, want ok after 3 attempts", s)
+	}
+	// With only 2 attempts allowed, the same fault fails the step.
+	h2 := newHost(t)
+	begins = 0
+	h2.fault = h.fault
+	o := h2.opts("sandbox")
+	o.WFPAttempts = 2
+	rep = h2.run(o)
+	if s, _ := rep.Step(StepWFP); !rep.WFPFailed() || s.Attempts != 2 || s.Code != wfp.ErrTimeout.Error() {
+		t.Errorf("wfp step = %+v, want failed FWP_E_TIMEOUT after 2 attempts", s)
+	}
+}
+
+func TestRunBadInputChangesNothing(t *testing.T) {
+	h := newHost(t)
+	for _, acct := range []string{"", "nobody", "S-1-5-18"} {
+		_, err := Run(context.Background(), h.opts(acct))
+		if !errors.Is(err, ErrInput) {
+			t.Errorf("Run(%q) = %v, want ErrInput", acct, err)
+		}
+	}
+	if h.opens != 0 {
+		t.Errorf("engine opened %d times for bad input", h.opens)
+	}
+	if _, err := ReadMarker(h.dir); !errors.Is(err, ErrNoMarker) {
+		t.Errorf("marker after bad input: %v", err)
+	}
+	if !strings.Contains(h.log.String(), "event=102") {
+		t.Errorf("no setup-error event logged:\n%s", h.log.String())
+	}
+}
+
+func TestRunWithoutNameLookupAcceptsSID(t *testing.T) {
+	h := newHost(t)
+	o := h.opts(sidB)
+	o.Resolve = func(string) (acct account.Account, err error) {
+		return acct, fmt.Errorf("resolving: %w", account.ErrNotWindows)
+	}
+	rep := h.run(o)
+	if rep.Account.SID != sidB || rep.WFPFailed() {
+		t.Errorf("report = %+v", rep)
+	}
+	o.Account = "sandbox"
+	if _, err := Run(context.Background(), o); !errors.Is(err, account.ErrNotWindows) {
+		t.Errorf("a name without lookup: %v, want ErrNotWindows", err)
+	}
+}

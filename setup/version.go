@@ -1,0 +1,22 @@
+package setup
+
+import "runtime/debug"
+
+// SetupVersion is the version of the full setup. Bump it whenever setup starts doing
+// something existing installs must get (a new step, a changed policy default): every
+// host whose marker records an older version then reruns full setup — ensure says
+// "setup version changed" and relaunches it.
+const SetupVersion = 1
+
+// MarkerFormat is the version of the marker's JSON layout. A marker of a newer format
+// (written by a newer wfpsandbox) is set aside rather than misread.
+const MarkerFormat = 1
+
+// toolVersion returns the main module's version from the build info ("(devel)" for
+// a plain go build), used when Options.ToolVersion is empty.
+func toolVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "unknown"
+}
