@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"errors"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -221,5 +222,35 @@ func TestInstalled(t *testing.T) {
 	empty, err := Installed(newWorld(t).rec)
 	if err != nil || empty.Provider != nil || empty.Sublayer != nil || empty.FilterCount() != 0 {
 		t.Fatalf("clean host: %+v, %v", empty, err)
+	}
+}
+
+// A sublayer of another provider that holds wfpsandbox's sublayer key is not ours to
+// remove: uninstall leaves it, says so, and removes our provider.
+func TestUninstallLeavesForeignSublayer(t *testing.T) {
+	w := newWorld(t)
+	w.mutate(t, func(e wfp.Engine) error {
+		if err := e.AddProvider(policy.Provider()); err != nil {
+			return err
+		}
+		if err := addContoso(e); err != nil {
+			return err
+		}
+		pk := foreignProviderKey
+		return e.AddSublayer(&wfp.Sublayer{Key: policy.SublayerKey, Name: "contoso's", Flags: wfp.SublayerFlagPersistent, ProviderKey: &pk, Weight: 1})
+	})
+	var logs strings.Builder
+	res, err := Uninstall(w.rec, "", Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := w.rec.writes(); !slices.Equal(got, []string{"DeleteProvider"}) || res.Writes != 1 {
+		t.Fatalf("engine writes %v (result %+v), want only the provider deleted", got, res)
+	}
+	if _, err := w.session(t).Sublayer(policy.SublayerKey); err != nil {
+		t.Fatalf("contoso's sublayer was removed: %v", err)
+	}
+	if !strings.Contains(logs.String(), "another owner holds wfpsandbox's sublayer key") || !strings.Contains(logs.String(), "contoso's") {
+		t.Errorf("no warning about the foreign sublayer in the log:\n%s", logs.String())
 	}
 }
