@@ -1,3 +1,5 @@
+//go:build windows || unix
+
 package winengine
 
 // The ABI proof: the Go mirrors in types*.go have the layout of the structures in the
