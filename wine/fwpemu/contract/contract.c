@@ -246,7 +246,31 @@ static void phase_one(void)
     CHECK(n == 0);
     EXPECT(FwpmFilterDestroyEnumHandle0(h, eh), 0);
 
+    /* FWPM_SUBLAYER0.flags is a UINT32 (SDK; mingw-w64 says UINT16): a bit above 16 is seen. */
+    FWPM_SUBLAYER0 wide = sublayer(&SUBSTATIC, &PROV, 0x10000 | PERSIST);
+    EXPECT(FwpmSubLayerAdd0(h, &wide, NULL), FWP_E_INVALID_FLAGS);
+
+    /* Closing a session aborts its open transaction. */
+    EXPECT(FwpmTransactionBegin0(h2, 0), 0);
+    EXPECT(FwpmProviderAdd0(h2, &p2, NULL), 0);
     EXPECT(FwpmEngineClose0(h2), 0);
+    EXPECT(FwpmProviderGetByKey0(h, &PROV2, (FWPM_PROVIDER0 **)&got), FWP_E_PROVIDER_NOT_FOUND);
+
+    /* Objects of a dynamic session are visible to others and go away with the session; a
+     * dynamic session cannot delete objects it did not add. */
+    FWPM_SESSION0 ds = {0};
+    ds.displayData.name = L"dynamic";
+    ds.flags = FWPM_SESSION_FLAG_DYNAMIC;
+    HANDLE hd = NULL;
+    EXPECT(FwpmEngineOpen0(NULL, RPC_C_AUTHN_WINNT, NULL, &ds, &hd), 0);
+    FWPM_PROVIDER0 pd = provider(&PROV2, 0);
+    EXPECT(FwpmProviderAdd0(hd, &pd, NULL), 0);
+    EXPECT(FwpmProviderGetByKey0(h, &PROV2, (FWPM_PROVIDER0 **)&got), 0);
+    FwpmFreeMemory0((void **)&got);
+    EXPECT(FwpmFilterDeleteByKey0(hd, &FILT), FWP_E_DYNAMIC_SESSION_IN_PROGRESS);
+    EXPECT(FwpmEngineClose0(hd), 0);
+    EXPECT(FwpmProviderGetByKey0(h, &PROV2, (FWPM_PROVIDER0 **)&got), FWP_E_PROVIDER_NOT_FOUND);
+
     EXPECT(FwpmEngineClose0(h), 0);
     EXPECT(FwpmEngineClose0(h), ERROR_INVALID_HANDLE);
 }
