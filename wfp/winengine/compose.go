@@ -19,10 +19,13 @@ import (
 // setUnion stores a pointer in a union member.
 func setUnion(u *uintptr, p unsafe.Pointer) { *u = uintptr(p) }
 
+// composeDisplayData builds FWPM_DISPLAY_DATA0. An empty Go string is a NULL pointer,
+// for the name too: the engine then answers FWP_E_NULL_DISPLAY_NAME, as wfp/memengine
+// does for an empty name.
 func composeDisplayData(a *arena, name, description string) (fwpmDisplayData0, error) {
 	var d fwpmDisplayData0
 	var err error
-	if d.name, err = a.utf16(name, false); err != nil {
+	if d.name, err = a.utf16(name, true); err != nil {
 		return d, fmt.Errorf("display name: %w", err)
 	}
 	if d.description, err = a.utf16(description, true); err != nil {

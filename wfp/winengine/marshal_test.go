@@ -135,6 +135,9 @@ func TestComposeParseProviderSublayerRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if unnamed, err := composeProvider(a, &wfp.Provider{}); err != nil || unnamed.displayData.name != nil {
+		t.Errorf("empty provider name must be NULL (the engine answers FWP_E_NULL_DISPLAY_NAME): %v", err)
+	}
 	if cp.serviceName != nil {
 		t.Error("empty ServiceName must be NULL (a provider with a service name is only loaded when that service auto-starts)")
 	}
