@@ -1,0 +1,141 @@
+package memengine
+
+import (
+	"sync"
+	"time"
+
+	"github.com/wfpsandbox/wfpsandbox/wfp"
+)
+
+// DefaultTxnWaitTimeout is how long a session waits for the transaction lock unless told
+// otherwise: WFP's default when FWPM_SESSION0.txnWaitTimeoutInMSec is 0.
+const DefaultTxnWaitTimeout = 15 * time.Second
+
+// BFE is a simulated Base Filtering Engine: the committed objects and the transaction lock
+// that all its sessions share. It is safe for concurrent use.
+type BFE struct {
+	mu        sync.Mutex
+	committed *state        // in-memory BFE: the committed state; file-backed: unused
+	gen       uint64        // incremented by Restart; sessions of an older generation are dead
+	txnLock   chan struct{} // capacity 1: a session holds it from begin to commit/abort
+	file      *stateFile    // nil for a purely in-memory BFE
+}
+
+// NewBFE returns an empty in-memory engine.
+func NewBFE() *BFE {
+	return &BFE{committed: newState(), txnLock: make(chan struct{}, 1)}
+}
+
+// Open opens a non-dynamic session (FwpmEngineOpen0) with DefaultTxnWaitTimeout.
+func (b *BFE) Open() *Session {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return &Session{bfe: b, gen: b.gen, timeout: DefaultTxnWaitTimeout}
+}
+
+// Restart simulates stopping and starting the BFE service: non-persistent objects vanish,
+// persistent ones stay, an open transaction is discarded, and every session opened before
+// fails from now on with FWP_E_SESSION_ABORTED. A file-backed BFE rewrites its file (see
+// RestartFile); the error is about that file.
+func (b *BFE) Restart() error {
+	b.mu.Lock()
+	b.gen++
+	b.txnLock = make(chan struct{}, 1)
+	b.committed = b.committed.persistentOnly()
+	f := b.file
+	b.mu.Unlock()
+	if f != nil {
+		return RestartFile(f.path)
+	}
+	return nil
+}
+
+// Snapshot returns a deterministic dump of the committed state, in the file format, so
+// tests can compare states with ==. For a file-backed BFE it reads the file.
+func (b *BFE) Snapshot() (string, error) {
+	st, err := b.load()
+	if err != nil {
+		return "", err
+	}
+	data, err := encodeState(st)
+	return string(data), err
+}
+
+// load returns a private copy of the committed state.
+func (b *BFE) load() (*state, error) {
+	b.mu.Lock()
+	f := b.file
+	if f == nil {
+		defer b.mu.Unlock()
+		return b.committed.clone(), nil
+	}
+	b.mu.Unlock()
+	return f.read()
+}
+
+// store makes st the committed state. The caller holds the transaction lock (and, for a
+// file, the file lock).
+func (b *BFE) store(st *state) error {
+	if b.file != nil {
+		return b.file.write(st)
+	}
+	b.mu.Lock()
+	b.committed = st
+	b.mu.Unlock()
+	return nil
+}
+
+// txnHold is a held transaction lock, released exactly once.
+type txnHold struct {
+	ch   chan struct{}
+	file *fileLock
+}
+
+func (h *txnHold) release() {
+	if h.file != nil {
+		h.file.unlock()
+	}
+	<-h.ch
+}
+
+// acquire takes the transaction lock of generation gen, waiting at most timeout, then the
+// file lock (if any) with what is left of the timeout.
+func (b *BFE) acquire(gen uint64, timeout time.Duration) (*txnHold, wfp.Code, error) {
+	b.mu.Lock()
+	ch, cur, f := b.txnLock, b.gen, b.file
+	b.mu.Unlock()
+	if cur != gen {
+		return nil, wfp.ErrSessionAborted, nil
+	}
+	deadline := time.Now().Add(timeout)
+	select {
+	case ch <- struct{}{}:
+	default:
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		select {
+		case ch <- struct{}{}:
+		case <-t.C:
+			return nil, wfp.ErrTimeout, nil
+		}
+	}
+	h := &txnHold{ch: ch}
+	if f != nil {
+		fl, timedOut, err := f.lock(time.Until(deadline))
+		if err != nil || timedOut {
+			<-ch
+			if timedOut {
+				return nil, wfp.ErrTimeout, nil
+			}
+			return nil, 0, err
+		}
+		h.file = fl
+	}
+	return h, 0, nil
+}
+
+func (b *BFE) generation() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.gen
+}

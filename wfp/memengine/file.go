@@ -1,0 +1,168 @@
+package memengine
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+)
+
+// stateFile is the JSON file behind a file-backed BFE, and its lock file.
+type stateFile struct {
+	path string
+}
+
+func (f *stateFile) lockPath() string { return f.path + ".lock" }
+
+// read loads the state; a missing file is an empty host.
+func (f *stateFile) read() (*state, error) {
+	data, err := os.ReadFile(f.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return newState(), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("memengine: reading %s: %w", f.path, err)
+	}
+	st, err := decodeState(data)
+	if err != nil {
+		return nil, fmt.Errorf("memengine: %s: %w: %w", f.path, errCorrupt, err)
+	}
+	return st, nil
+}
+
+// write replaces the file atomically: a temporary file in the same directory, fsync,
+// rename over the old file.
+func (f *stateFile) write(st *state) error {
+	data, err := encodeState(st)
+	if err != nil {
+		return fmt.Errorf("memengine: encoding state for %s: %w", f.path, err)
+	}
+	dir, base := filepath.Split(f.path)
+	if dir == "" {
+		dir = "."
+	}
+	tmp, err := os.CreateTemp(dir, base+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("memengine: writing %s: %w", f.path, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err := tmp.Write(data); err != nil {
+		return fmt.Errorf("memengine: writing %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("memengine: syncing %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("memengine: closing %s: %w", tmp.Name(), err)
+	}
+	if err := os.Rename(tmp.Name(), f.path); err != nil {
+		return fmt.Errorf("memengine: replacing %s: %w", f.path, err)
+	}
+	ok = true
+	if runtime.GOOS != "windows" { // make the rename itself durable; directories cannot be synced on Windows
+		if d, err := os.Open(dir); err == nil {
+			d.Sync()
+			d.Close()
+		}
+	}
+	return nil
+}
+
+// lock takes the exclusive lock on the lock file, polling until timeout.
+func (f *stateFile) lock(timeout time.Duration) (l *fileLock, timedOut bool, err error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		l, busy, err := tryLock(f.lockPath())
+		if err != nil {
+			return nil, false, fmt.Errorf("memengine: locking %s: %w", f.lockPath(), err)
+		}
+		if !busy {
+			return l, false, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, true, nil
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// checkDir verifies that the state file's directory exists and that files can be created
+// in it, before anything is changed.
+func checkDir(path string) error {
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("memengine: state file %s: directory %s: %w", path, dir, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("memengine: state file %s: %s is not a directory", path, dir)
+	}
+	probe, err := os.CreateTemp(dir, filepath.Base(path)+".probe-*")
+	if err != nil {
+		return fmt.Errorf("memengine: state file %s: directory %s is not writable: %w", path, dir, err)
+	}
+	probe.Close()
+	os.Remove(probe.Name())
+	return nil
+}
+
+// OpenFileBFE returns a BFE whose committed state lives in the JSON file at path (see the
+// package doc). A missing file is an empty host; the directory must exist and be writable.
+// A corrupt, truncated or newer-version file is an error naming the file, and the file is
+// left as it is.
+func OpenFileBFE(path string) (*BFE, error) {
+	if err := checkDir(path); err != nil {
+		return nil, err
+	}
+	f := &stateFile{path: path}
+	if _, err := f.read(); err != nil {
+		return nil, err
+	}
+	b := NewBFE()
+	b.file = f
+	return b, nil
+}
+
+// OpenFile opens a session with the file-backed BFE at path (OpenFileBFE, then Open).
+func OpenFile(path string) (*Session, error) {
+	b, err := OpenFileBFE(path)
+	if err != nil {
+		return nil, err
+	}
+	return b.Open(), nil
+}
+
+// RestartFile simulates a BFE restart (or a reboot) of the host stored at path: the
+// non-persistent objects are removed from the file. It takes the file lock, waiting up to
+// DefaultTxnWaitTimeout. A missing file stays missing; a corrupt one is left unchanged.
+func RestartFile(path string) error {
+	if err := checkDir(path); err != nil {
+		return err
+	}
+	f := &stateFile{path: path}
+	l, timedOut, err := f.lock(DefaultTxnWaitTimeout)
+	if err != nil {
+		return err
+	}
+	if timedOut {
+		return fmt.Errorf("memengine: restarting %s: another process held %s for %v", path, f.lockPath(), DefaultTxnWaitTimeout)
+	}
+	defer l.unlock()
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	st, err := f.read()
+	if err != nil {
+		return err
+	}
+	return f.write(st.persistentOnly())
+}

@@ -1,0 +1,34 @@
+//go:build linux || darwin || freebsd || netbsd || openbsd || dragonfly
+
+package memengine
+
+import (
+	"errors"
+	"os"
+	"syscall"
+)
+
+// fileLock is an exclusive flock(2) on an open lock file.
+type fileLock struct{ f *os.File }
+
+// tryLock opens (creating if needed) and locks path without waiting; busy reports that
+// another open file description holds the lock.
+func tryLock(path string) (l *fileLock, busy bool, err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, true, nil
+		}
+		return nil, false, err
+	}
+	return &fileLock{f: f}, false, nil
+}
+
+func (l *fileLock) unlock() {
+	syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+	l.f.Close()
+}

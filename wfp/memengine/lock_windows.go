@@ -1,0 +1,37 @@
+//go:build windows
+
+package memengine
+
+import (
+	"errors"
+	"os"
+
+	"golang.org/x/sys/windows"
+)
+
+// fileLock is an exclusive LockFileEx lock on the first byte of an open lock file.
+type fileLock struct{ f *os.File }
+
+// tryLock opens (creating if needed) and locks path without waiting; busy reports that
+// another handle holds the lock.
+func tryLock(path string) (l *fileLock, busy bool, err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, false, err
+	}
+	ol := new(windows.Overlapped)
+	err = windows.LockFileEx(windows.Handle(f.Fd()), windows.LOCKFILE_EXCLUSIVE_LOCK|windows.LOCKFILE_FAIL_IMMEDIATELY, 0, 1, 0, ol)
+	if err != nil {
+		f.Close()
+		if errors.Is(err, windows.ERROR_LOCK_VIOLATION) {
+			return nil, true, nil
+		}
+		return nil, false, err
+	}
+	return &fileLock{f: f}, false, nil
+}
+
+func (l *fileLock) unlock() {
+	windows.UnlockFileEx(windows.Handle(l.f.Fd()), 0, 1, 0, new(windows.Overlapped))
+	l.f.Close()
+}
