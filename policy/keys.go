@@ -28,6 +28,11 @@ const (
 	SublayerWeight uint16 = 0xFFFF
 )
 
+// ProviderMarker is the providerData of the wfpsandbox provider. A provider holding
+// ProviderKey without exactly this marker is not ours: reconcile reports it and never
+// deletes or overwrites it.
+var ProviderMarker = []byte(`{"wfpsandbox":"provider/1"}`)
+
 // FilterKey is the stable key of rule ruleID for account sid: a name-based GUID
 // (UUIDv5) under ProviderKey. Keys are the same on every run and every version, and
 // differ per account, so several sandbox accounts coexist and each install is found

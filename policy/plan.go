@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -85,6 +86,7 @@ func Provider() *wfp.Provider {
 		Name:        ProviderName,
 		Description: ProviderDescription,
 		Flags:       wfp.ProviderFlagPersistent,
+		Data:        bytes.Clone(ProviderMarker),
 	}
 }
 

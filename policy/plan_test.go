@@ -91,7 +91,8 @@ func TestProviderAndSublayer(t *testing.T) {
 		t.Fatal(err)
 	}
 	if p.Provider.Key.String() != "799d3978-8541-477c-914c-836273a0e7c6" || p.Provider.Flags != wfp.ProviderFlagPersistent ||
-		p.Provider.ServiceName != "" || p.Provider.Name == "" || p.Provider.Description == "" {
+		p.Provider.ServiceName != "" || p.Provider.Name == "" || p.Provider.Description == "" ||
+		string(p.Provider.Data) != `{"wfpsandbox":"provider/1"}` {
 		t.Errorf("provider = %+v", p.Provider)
 	}
 	s := p.Sublayer

@@ -195,16 +195,15 @@ func showCondition(c wfp.Condition) string {
 }
 
 // foreignProvider explains why a provider holding the plan's provider key is not
-// wfpsandbox's, or returns "" when it may be ours (possibly drifted). WFP has no update
-// call for providers, so any difference means the object was deleted and added again;
-// only the fields wfpsandbox never writes are taken as proof of another owner: a
-// service name and provider data that differ from the plan's.
+// wfpsandbox's, or returns "" when it is ours (possibly drifted). wfpsandbox's provider
+// always carries policy.ProviderMarker as its provider data and names no service; a
+// provider without that exact marker, or with a service, belongs to someone else.
 func foreignProvider(got, want *wfp.Provider) string {
 	if got.ServiceName != "" && got.ServiceName != want.ServiceName {
 		return fmt.Sprintf("it belongs to the Windows service %q (wfpsandbox's provider names no service)", got.ServiceName)
 	}
-	if len(got.Data) > 0 && !bytes.Equal(got.Data, want.Data) {
-		return fmt.Sprintf("it carries provider data %s that wfpsandbox never writes", showBytes(got.Data))
+	if !bytes.Equal(got.Data, want.Data) {
+		return fmt.Sprintf("its provider data is %s, not wfpsandbox's marker %s", showBytes(got.Data), showBytes(want.Data))
 	}
 	return ""
 }

@@ -92,6 +92,16 @@ func TestInstallRefusesForeignObjects(t *testing.T) {
 			wantKey:   policy.ProviderKey,
 			wantInErr: []string{`"contoso"`},
 		},
+		{
+			// Same name, flags and no service: only the missing ownership marker
+			// tells it apart, and that is enough never to delete it.
+			name: "provider with our key and name but no wfpsandbox marker",
+			setup: func(e wfp.Engine) error {
+				return e.AddProvider(&wfp.Provider{Key: policy.ProviderKey, Name: policy.ProviderName, Flags: wfp.ProviderFlagPersistent})
+			},
+			wantKey:   policy.ProviderKey,
+			wantInErr: []string{"marker"},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
