@@ -1,0 +1,56 @@
+//go:build windows && wfpintegration
+
+package integration
+
+import (
+	"bytes"
+	"errors"
+	"os/exec"
+	"testing"
+
+	"github.com/wfpsandbox/wfpsandbox/integration/internal/probeproto"
+)
+
+// testCLI runs the built wfpsandbox.exe once through setup, verify and uninstall on the
+// live BFE (nothing is installed when it starts), and checks the exit codes the README
+// documents (0 ok, 1 verify found drift) and that the CLI-installed policy blocks.
+// control is the sandbox account's run with nothing installed.
+func testCLI(t *testing.T, cliExe string, user *tempUser, p *prober, control *result) {
+	t.Helper()
+	sid := user.SID
+	requireExit(t, 0, cliExe, "setup", "--sid", sid, "--profile", "baseline", "--user-match", "deny", "--format", "json")
+	requireExit(t, 0, cliExe, "verify", "--sid", sid, "--profile", "baseline", "--user-match", "deny")
+	// verify with the other shape must see drift: the installed conditions are the deny shape's.
+	requireExit(t, 1, cliExe, "verify", "--sid", sid, "--profile", "baseline", "--user-match", "allow")
+
+	sandbox := p.run(t, "cli-setup", whoSandbox, probeproto.AsPlain)
+	requireAllBlocked(t, p, sandbox, control)
+	p.checkArrival(t, sandbox, false)
+
+	requireExit(t, 0, cliExe, "uninstall", "--sid", sid)
+	requireExit(t, 1, cliExe, "verify", "--sid", sid, "--profile", "baseline", "--user-match", "deny")
+	requireExit(t, 0, cliExe, "uninstall", "--all") // nothing left: zero writes, still success
+	requireNothingLeft(t)
+}
+
+// requireExit runs the CLI and fails unless it exits with want; the output goes to the
+// test log either way.
+func requireExit(t *testing.T, want int, exe string, args ...string) {
+	t.Helper()
+	var out bytes.Buffer
+	cmd := exec.Command(exe, args...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("wfpsandbox %v: %v", args, err)
+	}
+	t.Logf("wfpsandbox %v → exit %d\n%s", args, code, out.String())
+	if code != want {
+		t.Fatalf("wfpsandbox %v exited with %d, want %d", args, code, want)
+	}
+}
