@@ -154,7 +154,7 @@ func Check(ctx context.Context, o CheckOptions) (*CheckResult, error) {
 	res.Profile, res.PlanHash = string(plan.Profile), plan.Hash()
 	want := Want{SetupVersion: SetupVersion, SID: res.Account.SID, Profile: res.Profile, PlanHash: res.PlanHash}
 	comparable := true
-	if !explicit && m != nil && m.PlanHash != res.PlanHash {
+	if !explicit && m != nil && !reproducible(m) {
 		// The last setup used rules this check was not given (a policy file): do not
 		// call that a change, and do not verify the live policy against a partial plan.
 		want.PlanHash = ""
@@ -168,6 +168,14 @@ func Check(ctx context.Context, o CheckOptions) (*CheckResult, error) {
 		checkLive(o, plan, res)
 	}
 	return res, nil
+}
+
+// reproducible reports whether the plan the marker records can be rebuilt from what it
+// records (profile, user match, proxy ports): false when setup was given extra rules.
+func reproducible(m *Marker) bool {
+	p, err := planFor(&Options{Profile: policy.Profile(m.Profile), UserMatch: policy.UserMatch(m.UserMatch),
+		ProxyPorts: m.ProxyPorts}, m.Account.SID)
+	return err == nil && p.Hash() == m.PlanHash
 }
 
 // checkLive verifies the live policy, read-only. Any failure to read it is recorded in
