@@ -18,6 +18,7 @@ type BFE struct {
 	committed *state        // in-memory BFE: the committed state; file-backed: unused
 	gen       uint64        // incremented by Restart; sessions of an older generation are dead
 	txnLock   chan struct{} // capacity 1: a session holds it from begin to commit/abort
+	holder    *txnHold      // who holds txnLock (and the file lock), for Restart
 	file      *stateFile    // nil for a purely in-memory BFE
 }
 
@@ -42,8 +43,11 @@ func (b *BFE) Restart() error {
 	b.gen++
 	b.txnLock = make(chan struct{}, 1)
 	b.committed = b.committed.persistentOnly()
-	f := b.file
+	f, h := b.file, b.holder
 	b.mu.Unlock()
+	if h != nil {
+		h.release() // the open transaction is aborted, its locks freed
+	}
 	if f != nil {
 		return RestartFile(f.path)
 	}
@@ -85,17 +89,27 @@ func (b *BFE) store(st *state) error {
 	return nil
 }
 
-// txnHold is a held transaction lock, released exactly once.
+// txnHold is a held transaction lock (and file lock), released exactly once: by the
+// session that took it, or by Restart.
 type txnHold struct {
+	bfe  *BFE
 	ch   chan struct{}
 	file *fileLock
+	once sync.Once
 }
 
 func (h *txnHold) release() {
-	if h.file != nil {
-		h.file.unlock()
-	}
-	<-h.ch
+	h.once.Do(func() {
+		h.bfe.mu.Lock()
+		if h.bfe.holder == h {
+			h.bfe.holder = nil
+		}
+		h.bfe.mu.Unlock()
+		if h.file != nil {
+			h.file.unlock()
+		}
+		<-h.ch
+	})
 }
 
 // acquire takes the transaction lock of generation gen, waiting at most timeout, then the
@@ -119,7 +133,7 @@ func (b *BFE) acquire(gen uint64, timeout time.Duration) (*txnHold, wfp.Code, er
 			return nil, wfp.ErrTimeout, nil
 		}
 	}
-	h := &txnHold{ch: ch}
+	h := &txnHold{bfe: b, ch: ch}
 	if f != nil {
 		fl, timedOut, err := f.lock(time.Until(deadline))
 		if err != nil || timedOut {
@@ -131,6 +145,14 @@ func (b *BFE) acquire(gen uint64, timeout time.Duration) (*txnHold, wfp.Code, er
 		}
 		h.file = fl
 	}
+	b.mu.Lock()
+	if b.gen != gen { // restarted while we waited
+		b.mu.Unlock()
+		h.release()
+		return nil, wfp.ErrSessionAborted, nil
+	}
+	b.holder = h
+	b.mu.Unlock()
 	return h, 0, nil
 }
 

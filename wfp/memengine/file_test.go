@@ -296,3 +296,31 @@ func TestFileLockTimeout(t *testing.T) {
 	}
 	must(t, b.AbortTransaction())
 }
+
+// Restarting a file-backed BFE while one of its sessions has a transaction open aborts
+// that transaction and frees the lock file, instead of waiting for it.
+func TestFileBFERestartDuringTransaction(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "host.json")
+	b, err := memengine.OpenFileBFE(path)
+	must(t, err)
+	s := b.Open()
+	populate(t, s)
+	must(t, s.BeginTransaction())
+	must(t, s.DeleteFilter(guid(1)))
+	start := time.Now()
+	must(t, b.Restart())
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Restart waited %v for the dead session's lock", d)
+	}
+	wantCode(t, s.CommitTransaction(), "FwpmTransactionCommit0", wfp.ErrSessionAborted)
+	n := b.Open()
+	n.SetTxnWaitTimeout(100 * time.Millisecond)
+	must(t, n.BeginTransaction())
+	fs, err := n.Filters(nil)
+	must(t, err)
+	if len(fs) != 1 || fs[0].Key != guid(1) {
+		t.Errorf("after restart: %d filters, want the persistent filter the aborted transaction deleted", len(fs))
+	}
+	must(t, n.AbortTransaction())
+	must(t, s.Close())
+}
