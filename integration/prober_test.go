@@ -134,6 +134,9 @@ func (p *prober) checkShape(t *testing.T, r *result) {
 		wantUser = u.User.Sid.String()
 	}
 	var bad []string
+	if len(id.Errors) > 0 {
+		bad = append(bad, "the probe could not read its token: "+strings.Join(id.Errors, "; "))
+	}
 	if id.User != wantUser {
 		bad = append(bad, fmt.Sprintf("user %s, want %s", id.User, wantUser))
 	}

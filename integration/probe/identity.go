@@ -13,30 +13,32 @@ import (
 )
 
 // identity describes the probe's own token, so the test can check that a child really
-// runs in the shape it asked for before reading anything into its results.
-func identity() (*probeproto.Identity, error) {
+// runs in the shape it asked for before reading anything into its results. What cannot
+// be read is listed in Errors.
+func identity() *probeproto.Identity {
 	tok := windows.GetCurrentProcessToken()
-	u, err := tok.GetTokenUser()
-	if err != nil {
-		return nil, fmt.Errorf("GetTokenInformation(TokenUser): %w", err)
+	id := &probeproto.Identity{Elevated: tok.IsElevated()}
+	fail := func(format string, args ...any) { id.Errors = append(id.Errors, fmt.Sprintf(format, args...)) }
+	if u, err := tok.GetTokenUser(); err != nil {
+		fail("GetTokenInformation(TokenUser): %v", err)
+	} else {
+		id.User = u.User.Sid.String()
+		id.UserDenyOnly = u.User.Attributes&windows.SE_GROUP_USE_FOR_DENY_ONLY != 0
 	}
-	id := &probeproto.Identity{
-		User:         u.User.Sid.String(),
-		UserDenyOnly: u.User.Attributes&windows.SE_GROUP_USE_FOR_DENY_ONLY != 0,
-		Elevated:     tok.IsElevated(),
-	}
-	if id.Restricted, err = tok.IsRestricted(); err != nil {
-		return nil, fmt.Errorf("IsTokenRestricted: %w", err)
-	}
-	if id.RestrictingSIDs, err = restrictingSIDs(tok); err != nil {
-		return nil, err
+	if sids, err := restrictingSIDs(tok); err != nil {
+		fail("%v", err)
+	} else {
+		id.RestrictingSIDs = sids
+		// IsTokenRestricted is documented as "contains a list of restricted SIDs";
+		// reading the list says the same.
+		id.Restricted = len(sids) > 0
 	}
 	var isAC, n uint32
 	if err := windows.GetTokenInformation(tok, winapi.TokenIsAppContainer, (*byte)(unsafe.Pointer(&isAC)), 4, &n); err != nil {
-		return nil, fmt.Errorf("GetTokenInformation(TokenIsAppContainer): %w", err)
+		fail("GetTokenInformation(TokenIsAppContainer): %v", err)
 	}
 	id.AppContainer = isAC != 0
-	return id, nil
+	return id
 }
 
 // restrictingSIDs returns the token's restricting SIDs (TokenRestrictedSids).

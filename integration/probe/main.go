@@ -58,10 +58,7 @@ func run(planPath, outPath, as, label string) int {
 	if err != nil {
 		return writeRecords(outPath, errorRecord(err))
 	}
-	id, err := identity()
-	if err != nil {
-		return writeRecords(outPath, errorRecord(err))
-	}
+	id := identity()
 	id.As = label
 	recs := []probeproto.Record{{Type: probeproto.RecordIdentity, Identity: id}}
 	for _, a := range plan.Attempts {

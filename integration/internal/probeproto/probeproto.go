@@ -82,6 +82,9 @@ type Identity struct {
 	AppContainer    bool     `json:"appContainer"`    // TokenIsAppContainer
 	Elevated        bool     `json:"elevated"`        // TokenElevation
 	As              string   `json:"as"`              // the shape the probe was asked for
+	// Errors lists what could not be read; the test refuses results whose shape it
+	// cannot confirm, but the attempts are still made and recorded.
+	Errors []string `json:"errors,omitempty"`
 }
 
 // Record is one JSON line of probe output.
