@@ -204,3 +204,24 @@ func TestMappedAddressClassification(t *testing.T) {
 		t.Fatalf("address was unmapped: %s", f.Remote.Addr())
 	}
 }
+
+// TestDenyShapeLPAC: another account's less-privileged AppContainer is not in ALL APP
+// PACKAGES but is in ALL RESTRICTED APP PACKAGES (S-1-15-2-2), which the deny shape
+// allows, so it is not blocked; the account's own LPAC child is denied by the deny ACE.
+func TestDenyShapeLPAC(t *testing.T) {
+	p := plan(t, policy.Options{UserMatch: policy.MatchDeny})
+	for _, tc := range []struct {
+		sid   string
+		block bool
+	}{{otherSID, false}, {sandboxSID, true}} {
+		tok := token(t, arbiter.TokenAppContainer, tc.sid)
+		tok.LPAC = true
+		d, err := arbiter.Evaluate(arbiter.FromPlan(p), flow(t, arbiter.Outbound, arbiter.ProtoUDP, "8.8.8.8:53", tok))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (d.Action == arbiter.Block) != tc.block {
+			t.Errorf("LPAC of %s: %s, want block=%v\n%s", tc.sid, d.Action, tc.block, d.Text())
+		}
+	}
+}
