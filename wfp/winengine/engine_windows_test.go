@@ -7,6 +7,10 @@ package winengine
 //
 //	go test -tags wfpintegration ./wfp/winengine/
 //
+// They also run under Wine against the WFP emulation DLL of wine/fwpemu (built with
+// mingw-w64 and placed in the prefix's system32 as fwpuclnt.dll, with
+// WINEDLLOVERRIDES="fwpuclnt=n"), which checks the structures from the C side.
+//
 // Every session is dynamic, so whatever a failing test leaves behind disappears when
 // the test process exits. The filters match only TEST-NET-1 (192.0.2.0/24), a remote
 // port and an ALE_USER_ID SD naming a SID that exists on no machine: they never
