@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -149,10 +150,13 @@ func TestFileUnusableDirectory(t *testing.T) {
 		filepath.Join(dir, "missing", "host.json"),
 		filepath.Join(notDir, "host.json"),
 	}
-	if os.Geteuid() == 0 {
+	switch {
+	case runtime.GOOS == "windows":
+		// Mode bits do not make a Windows directory read-only; the two cases above remain.
+	case os.Geteuid() == 0:
 		// root ignores mode bits; /proc refuses file creation even to root.
 		paths = append(paths, "/proc/wfpsandbox-memengine-test.json")
-	} else {
+	default:
 		ro := filepath.Join(dir, "ro")
 		must(t, os.Mkdir(ro, 0o500))
 		paths = append(paths, filepath.Join(ro, "host.json"))
