@@ -197,6 +197,17 @@ func (hh *harness) goBuild(pkg, out string) error {
 	return nil
 }
 
+// goTestBinary compiles the tests of a package for windows/amd64 with extra build tags.
+func (hh *harness) goTestBinary(pkg, tags, out string) error {
+	cmd := exec.Command("go", "test", "-c", "-tags", tags, "-o", out, pkg)
+	cmd.Dir = hh.root
+	cmd.Env = append(os.Environ(), "GOOS=windows", "GOARCH=amd64", "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("GOOS=windows GOARCH=amd64 go test -c -tags %s %s: %w\n%s", tags, pkg, err, b)
+	}
+	return nil
+}
+
 // wfpsandboxExe builds wfpsandbox.exe once; every test that needs it fails if it does not build.
 func (hh *harness) wfpsandboxExe(t *testing.T) string {
 	t.Helper()
