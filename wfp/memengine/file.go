@@ -64,7 +64,7 @@ func (f *stateFile) write(st *state) error {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("memengine: closing %s: %w", tmp.Name(), err)
 	}
-	if err := os.Rename(tmp.Name(), f.path); err != nil {
+	if err := rename(tmp.Name(), f.path); err != nil {
 		return fmt.Errorf("memengine: replacing %s: %w", f.path, err)
 	}
 	ok = true
@@ -75,6 +75,18 @@ func (f *stateFile) write(st *state) error {
 		}
 	}
 	return nil
+}
+
+// rename is os.Rename, retried for up to a second on Windows: there a reader that has the
+// old file open (Go opens files without FILE_SHARE_DELETE) makes the replacing rename fail
+// until it closes it. Readers do not take the lock file, so this can happen.
+func rename(from, to string) error {
+	err := os.Rename(from, to)
+	for i := 0; err != nil && runtime.GOOS == "windows" && i < 50; i++ {
+		time.Sleep(20 * time.Millisecond)
+		err = os.Rename(from, to)
+	}
+	return err
 }
 
 // lock takes the exclusive lock on the lock file, polling until timeout.

@@ -63,6 +63,13 @@ func TestFileRoundTrip(t *testing.T) {
 	if head.Format != "wfpsandbox-memengine" || head.Version != 1 {
 		t.Errorf("file header %+v", head)
 	}
+	// GUIDs as strings, types by SDK name.
+	for _, want := range []string{`"key": "` + provA.String() + `"`, `"layer": "c38d57d1-05a7-4c33-904f-7fbceee60e82"`,
+		`"type": "FWP_SECURITY_DESCRIPTOR_TYPE"`, `"match": "FWP_MATCH_NOT_EQUAL"`, `"action": "FWP_ACTION_BLOCK"`} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("state file lacks %s", want)
+		}
+	}
 
 	// A second "process" reads back exactly the state an in-memory engine holds after
 	// the same calls.
