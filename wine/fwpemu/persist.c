@@ -231,7 +231,9 @@ static int hexv(char c)
     return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-/* Decodes hex into scratch memory with two extra zero bytes (a free terminator for strings). */
+/* Decodes hex into zeroed scratch memory with 24 spare bytes: a terminator for strings, and
+ * room for the widest fixed-size value (a 17-byte FWP_V6_ADDR_AND_MASK) when a damaged file
+ * gives fewer bytes than the type needs. */
 static BYTE *unhex(Lexer *lx, const char *h, size_t *n)
 {
     size_t len = strlen(h);
@@ -239,7 +241,7 @@ static BYTE *unhex(Lexer *lx, const char *h, size_t *n)
         lx->bad = TRUE;
         len--;
     }
-    BYTE *p = scratch(&lx->mem, len / 2 + 2);
+    BYTE *p = scratch(&lx->mem, len / 2 + 24);
     for (size_t i = 0; i < len / 2; i++) {
         int a = hexv(h[2 * i]), b = hexv(h[2 * i + 1]);
         if (a < 0 || b < 0)
