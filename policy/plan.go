@@ -103,10 +103,15 @@ func Sublayer() *wfp.Sublayer {
 	}
 }
 
-// FilterFlags are the flags of every wfpsandbox filter: persistent (survives BFE
+// FilterFlags are the flags of every wfpsandbox block: persistent (survives BFE
 // restarts and reboots) and CLEAR_ACTION_RIGHT (a hard action, so a soft permit of
 // another provider in another sublayer cannot override it; wfp-facts §1).
 const FilterFlags = wfp.FilterFlagPersistent | wfp.FilterFlagClearActionRight
+
+// PermitFlags are the flags of wfpsandbox's permits (the strict profile's loopback
+// permits): persistent but soft, so that another provider's block in a later sublayer
+// still applies — a wfpsandbox permit only ever narrows wfpsandbox's own blocks.
+const PermitFlags = wfp.FilterFlagPersistent
 
 // Build returns the plan for opts, validated.
 func Build(opts Options) (*Plan, error) {
@@ -189,11 +194,15 @@ func ruleFilter(sid string, r Rule, user wfp.Condition) *wfp.Filter {
 	for _, c := range r.Conditions {
 		conds = append(conds, wfp.Condition{Field: c.Field, Match: c.Match, Value: c.Value.Clone()})
 	}
+	flags := FilterFlags
+	if r.Action == wfp.ActionPermit {
+		flags = PermitFlags
+	}
 	return &wfp.Filter{
 		Key:          FilterKey(sid, r.ID),
 		Name:         fmt.Sprintf("wfpsandbox: %s for %s", r.Name, sid),
 		Description:  r.Description,
-		Flags:        FilterFlags,
+		Flags:        flags,
 		ProviderKey:  &pk,
 		ProviderData: Owner{SID: sid, Rule: r.ID}.Encode(),
 		Layer:        r.Layer,

@@ -213,3 +213,28 @@ func TestHashCoversWhatIsInstalled(t *testing.T) {
 }
 
 const pinnedDNSv4Key = "c35e1277-2275-5bc7-8026-b98a9121695d"
+
+func TestStrictPermitsAreSoftBlocksHard(t *testing.T) {
+	p, err := Build(Options{SID: testSID, Profile: Strict})
+	if err != nil {
+		t.Fatal(err)
+	}
+	permits := 0
+	for _, f := range p.Filters {
+		switch f.Action.Type {
+		case wfp.ActionPermit:
+			permits++
+			// A hard permit would override other providers' blocks in later sublayers.
+			if f.Flags != wfp.FilterFlagPersistent {
+				t.Errorf("permit %s: flags %s, want PERSISTENT only (soft)", f.Name, f.Flags)
+			}
+		case wfp.ActionBlock:
+			if f.Flags != wfp.FilterFlagPersistent|wfp.FilterFlagClearActionRight {
+				t.Errorf("block %s: flags %s, want PERSISTENT|CLEAR_ACTION_RIGHT", f.Name, f.Flags)
+			}
+		}
+	}
+	if permits == 0 {
+		t.Fatal("the strict profile has no loopback permits")
+	}
+}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 
@@ -33,16 +32,10 @@ func runExplain(_ context.Context, c *cli, args []string) int {
 	proto := fs.String("proto", "", "tcp, udp, icmp or icmpv6")
 	remote := fs.String("remote", "", "remote ADDR[:PORT] or [V6ADDR]:PORT (for ICMP the port is the ICMP code)")
 	usePlan := fs.Bool("plan", false, "evaluate against the plan (any OS) instead of an engine")
-	if fs.Lookup("policy") == nil { // the shared plan flags may define it one day
-		fs.String("policy", "", "with --plan: a policy file (TOML) choosing profile, user-match, proxy ports and extra rules")
-	}
 	engine := engineFlag(fs)
 	if !c.parse(fs, args) {
 		return exitError
 	}
-	policyFile := fs.Lookup("policy").Value.String()
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
 	req := arbiter.Request{As: *as, Token: arbiter.TokenKind(*tokenKind), Proto: *proto, Remote: *remote}
 	switch *direction {
@@ -57,12 +50,12 @@ func runExplain(_ context.Context, c *cli, args []string) int {
 		return c.fail("explain", fmt.Errorf("--proto and --remote are required"))
 	}
 	if !*usePlan {
-		for _, name := range []string{"profile", "user-match", "policy"} {
-			if set[name] {
+		for _, name := range []string{"profile", "user-match", "policy", "proxy-port"} {
+			if pf.given(name) {
 				return c.fail("explain", fmt.Errorf("--%s applies only with --plan", name))
 			}
 		}
-	} else if set["engine"] {
+	} else if pf.given("engine") {
 		return c.fail("explain", fmt.Errorf("give --plan or --engine, not both"))
 	}
 	sandbox := ""
@@ -86,7 +79,7 @@ func runExplain(_ context.Context, c *cli, args []string) int {
 
 	var filters arbiter.Set
 	if *usePlan {
-		opts, err := explainOptions(pf, sandbox, policyFile, set)
+		opts, err := pf.optionsFor(sandbox)
 		if err != nil {
 			return c.fail("explain", err)
 		}
@@ -119,20 +112,4 @@ func runExplain(_ context.Context, c *cli, args []string) int {
 		}
 	})
 	return exitOK
-}
-
-// explainOptions returns the plan options: from the policy file when one is given
-// (then --profile and --user-match must not be), else from the flags.
-func explainOptions(pf *planFlags, sid, file string, set map[string]bool) (policy.Options, error) {
-	if file == "" {
-		return policy.Options{SID: sid, Profile: policy.Profile(pf.profile), UserMatch: policy.UserMatch(pf.userMatch)}, nil
-	}
-	if set["profile"] || set["user-match"] {
-		return policy.Options{}, fmt.Errorf("--policy sets the profile and user-match; do not also give --profile or --user-match")
-	}
-	f, err := policy.LoadFile(file)
-	if err != nil {
-		return policy.Options{}, err
-	}
-	return f.Options(sid), nil
 }

@@ -30,17 +30,25 @@ func defaultEngine() string {
 func openEngine(spec string) (wfp.Engine, error) {
 	switch {
 	case spec == "windows":
-		return winengine.Open(winengine.Options{
+		e, err := winengine.Open(winengine.Options{
 			Name:           "wfpsandbox",
 			Description:    "wfpsandbox policy management session",
 			TxnWaitTimeout: 10 * time.Second,
 		})
+		if err != nil {
+			return nil, err // not e: a nil *Engine in an interface is not a nil interface
+		}
+		return e, nil
 	case strings.HasPrefix(spec, "memory:"):
 		path := strings.TrimPrefix(spec, "memory:")
 		if path == "" {
 			return nil, fmt.Errorf("--engine memory:PATH needs a file path")
 		}
-		return memengine.OpenFile(path)
+		e, err := memengine.OpenFile(path)
+		if err != nil {
+			return nil, err
+		}
+		return e, nil
 	case spec == "":
 		return nil, fmt.Errorf("%w: there is no Windows Filtering Platform on %s; pass --engine memory:PATH to work on a simulated host",
 			wfp.ErrUnavailable, runtime.GOOS)
