@@ -53,7 +53,7 @@ func filter(key, sub wfp.GUID, prov *wfp.GUID, persistent bool) *wfp.Filter {
 }
 
 // userSD is a valid self-relative SD from the account package's builder.
-func userSD(t *testing.T) []byte {
+func userSD(t testing.TB) []byte {
 	t.Helper()
 	b, err := account.UserConditionSD("S-1-5-21-1004336348-1177238915-682003330-1001", account.ShapeAllow)
 	if err != nil {
@@ -72,7 +72,7 @@ func base(t *testing.T) (*memengine.BFE, *memengine.Session) {
 	return b, s
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
