@@ -165,3 +165,17 @@ func reversed(s []string) []string {
 	slices.Reverse(r)
 	return r
 }
+
+// ensureRunning starts a service if it is not running. The test needs the Secondary
+// Logon service (seclogon, demand-start) for CreateProcessWithLogonW.
+func ensureRunning(t *testing.T, name string) {
+	t.Helper()
+	m, err := mgr.Connect()
+	if err != nil {
+		t.Fatalf("OpenSCManager: %v", err)
+	}
+	defer m.Disconnect()
+	if err := startService(m, name); err != nil {
+		t.Fatalf("the %s service must run for this test: %v", name, err)
+	}
+}

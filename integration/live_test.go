@@ -25,6 +25,7 @@ func TestLiveBFE(t *testing.T) {
 	requireElevated(t)
 	requireCleanHost(t)
 	registerUninstallAll(t) // whatever fails below, nothing of wfpsandbox stays installed
+	ensureRunning(t, "seclogon") // CreateProcessWithLogonW goes through it
 	user := newTempUser(t)
 	dir := newWorkDir(t)
 	probeExe := dir.build(t, "github.com/wfpsandbox/wfpsandbox/integration/probe", "probe.exe", "wfpintegration")

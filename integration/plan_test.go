@@ -62,3 +62,13 @@ func recordOnly(a probeproto.Attempt) bool { return a.Kind == probeproto.KindICM
 // rawICMP reports whether an attempt needs a raw socket, which Windows refuses to
 // non-administrators with WSAEACCES whatever WFP holds.
 func rawICMP(a probeproto.Attempt) bool { return a.Kind == probeproto.KindRawICMP }
+
+// isLoopback reports whether an attempt's target is a loopback address.
+func isLoopback(a probeproto.Attempt) bool {
+	host := a.Target
+	if h, _, err := net.SplitHostPort(a.Target); err == nil {
+		host = h
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

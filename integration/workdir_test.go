@@ -24,7 +24,9 @@ import (
 //   - its "out" subdirectory (probe outputs): additionally Everyone and ALL
 //     APPLICATION PACKAGES modify — Everyone because a restricted token's second
 //     access check sees only its restricting SIDs, which include Everyone but not the
-//     user, and ALL APPLICATION PACKAGES for the AppContainer child.
+//     user, and ALL APPLICATION PACKAGES for the AppContainer child — and a low
+//     mandatory label, because an AppContainer runs at low integrity and may not write
+//     to objects of the default (medium) label whatever their DACL says.
 type workDir struct {
 	Root string
 	Out  string
@@ -32,7 +34,9 @@ type workDir struct {
 
 const (
 	rootSDDL = "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;GRGX;;;WD)(A;OICI;GRGX;;;AC)"
-	outSDDL  = "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;0x1301bf;;;WD)(A;OICI;0x1301bf;;;AC)" // 0x1301bf: FILE_GENERIC_READ|WRITE|EXECUTE|DELETE (modify)
+	// 0x1301bf: FILE_GENERIC_READ|WRITE|EXECUTE|DELETE (modify). ML;OICI;NW;;;LW: low
+	// label, no write-up, inherited by the files the probes create.
+	outSDDL = "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;0x1301bf;;;WD)(A;OICI;0x1301bf;;;AC)S:(ML;OICI;NW;;;LW)"
 )
 
 func newWorkDir(t *testing.T) *workDir {
@@ -65,7 +69,8 @@ func newWorkDir(t *testing.T) *workDir {
 	return w
 }
 
-// setDACL replaces the DACL of path with the one of sddl, protected from inheritance.
+// setDACL replaces the DACL of path with the one of sddl, protected from inheritance,
+// and its mandatory label with the one of sddl, if sddl has one.
 func setDACL(t *testing.T, path, sddl string) {
 	t.Helper()
 	sd, err := windows.SecurityDescriptorFromString(sddl)
@@ -76,9 +81,15 @@ func setDACL(t *testing.T, path, sddl string) {
 	if err != nil {
 		t.Fatalf("DACL of %s: %v", sddl, err)
 	}
-	err = windows.SetNamedSecurityInfo(path, windows.SE_FILE_OBJECT,
-		windows.DACL_SECURITY_INFORMATION|windows.PROTECTED_DACL_SECURITY_INFORMATION, nil, nil, dacl, nil)
-	if err != nil {
+	info := windows.SECURITY_INFORMATION(windows.DACL_SECURITY_INFORMATION | windows.PROTECTED_DACL_SECURITY_INFORMATION)
+	var label *windows.ACL
+	if strings.Contains(sddl, "S:") {
+		if label, _, err = sd.SACL(); err != nil {
+			t.Fatalf("SACL of %s: %v", sddl, err)
+		}
+		info |= windows.LABEL_SECURITY_INFORMATION
+	}
+	if err := windows.SetNamedSecurityInfo(path, windows.SE_FILE_OBJECT, info, nil, nil, dacl, label); err != nil {
 		t.Fatalf("SetNamedSecurityInfo(%s): %v", path, err)
 	}
 }
