@@ -24,7 +24,7 @@ var childShapes = []string{probeproto.AsRestrictedDenyOnly, probeproto.AsRestric
 func TestLiveBFE(t *testing.T) {
 	requireElevated(t)
 	requireCleanHost(t)
-	registerUninstallAll(t) // whatever fails below, nothing of wfpsandbox stays installed
+	registerUninstallAll(t)      // whatever fails below, nothing of wfpsandbox stays installed
 	ensureRunning(t, "seclogon") // CreateProcessWithLogonW goes through it
 	user := newTempUser(t)
 	dir := newWorkDir(t)
