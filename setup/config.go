@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -43,6 +44,13 @@ func LoadConfig(path string) (Config, error) {
 		if errors.As(err, &pe) {
 			return Config{}, fmt.Errorf("%s:%d: %s", path, pe.Position.Line, pe.Message)
 		}
+		// Type errors are plain errors: "toml: line N (last key "k"): …".
+		if m := tomlLineRe.FindStringSubmatch(err.Error()); m != nil {
+			if m[2] != "" {
+				return Config{}, fmt.Errorf("%s:%s: key %q: %s", path, m[1], m[2], m[3])
+			}
+			return Config{}, fmt.Errorf("%s:%s: %s", path, m[1], m[3])
+		}
 		return Config{}, fmt.Errorf("%s: %w", path, err)
 	}
 	if und := md.Undecoded(); len(und) > 0 {
@@ -51,6 +59,9 @@ func LoadConfig(path string) (Config, error) {
 	}
 	return c, nil
 }
+
+// tomlLineRe splits a BurntSushi/toml decode error into line and message.
+var tomlLineRe = regexp.MustCompile(`^toml: line (\d+)(?: \(last key "([^"]*)"\))?: (.*)$`)
 
 // keyLine finds the line where key k is defined: "k =" for a top-level key, "[k]" or
 // "[[k]]" for a table, or the table header its first component opens. BurntSushi/toml

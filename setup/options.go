@@ -31,6 +31,10 @@ type Options struct {
 	ProxyPorts []uint16
 	Extra      []policy.Rule
 
+	// DryRun computes what setup would change and writes nothing (no WFP change,
+	// marker, lock, log file or metric). The WFP step still opens the engine.
+	DryRun bool
+
 	// StateDir holds the marker, lock, log and config (DefaultStateDir when empty).
 	StateDir string
 	// Open opens the WFP engine. Nil makes the WFP step fail (and be retried later).

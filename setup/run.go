@@ -25,8 +25,13 @@ type Report struct {
 	// current setup: Run always runs every step, and a converged host costs no writes).
 	Reasons []Reason     `json:"reasons"`
 	Steps   []StepResult `json:"steps"`
-	// Changes are the WFP writes the wfp step made.
+	// Changes are the WFP writes the wfp step made (or, with DryRun, would make).
 	Changes []reconcile.Change `json:"changes"`
+	// Writes is how many WFP writes were committed (0 on a converged host and in a
+	// dry run).
+	Writes int `json:"writes"`
+	// DryRun is true when nothing was written: no WFP change, no marker, no lock.
+	DryRun bool `json:"dryRun"`
 	// MarkerPath is the marker written (empty when it could not be).
 	MarkerPath string `json:"markerPath,omitempty"`
 	// SetAside is where an unusable previous marker was moved.
@@ -71,6 +76,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	if err := o.defaults(); err != nil {
 		return rep, fmt.Errorf("setup: %w: %w", ErrInput, err)
 	}
+	rep.DryRun = o.DryRun
 	r := &runner{o: o, log: o.Logger, rep: &rep}
 	rep.Started = o.Now()
 	err := r.run(ctx)
@@ -86,6 +92,8 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		r.log.Warn("setup done, but the WFP step failed; it will be retried on the next run",
 			Event(EventWFPFailed), "account", displayName(rep.Account), "call", s.Call, "code", s.Code,
 			"error", s.Error, "failures", s.Failures)
+	case o.DryRun:
+		r.log.Info("dry run: nothing written", "changes", len(rep.Changes))
 	default:
 		s, _ := rep.Step(StepWFP)
 		r.log.Info("setup done", Event(EventSetupOK), "account", displayName(rep.Account), "sid", rep.Account.SID,
@@ -109,6 +117,9 @@ type runner struct {
 
 func (r *runner) run(ctx context.Context) error {
 	o, rep := &r.o, r.rep
+	if o.DryRun {
+		return r.dryRun(ctx)
+	}
 	if err := makeStateDir(o.StateDir); err != nil {
 		return err
 	}
@@ -262,7 +273,7 @@ func (r *runner) stepWFP(ctx context.Context, plan *policy.Plan, prevFailures in
 	}
 	s.Status, s.Writes = StatusOK, res.Writes
 	r.rep.Steps = append(r.rep.Steps, s)
-	r.rep.Changes = res.Changes
+	r.rep.Changes, r.rep.Writes = res.Changes, res.Writes
 	r.log.Info("step wfp: ok", Event(EventStep), "step", StepWFP, "filters", len(plan.Filters),
 		"changes", len(res.Changes), "writes", res.Writes, "attempts", s.Attempts)
 	r.metrics.WFPSuccess(ctx, telemetry.Success{
@@ -284,5 +295,28 @@ func (r *runner) installOnce(plan *policy.Plan) (res *reconcile.Result, err erro
 			r.log.Warn("closing the WFP engine: " + cerr.Error())
 		}
 	}()
-	return reconcile.Install(e, plan, reconcile.Options{Logger: r.log})
+	return reconcile.Install(e, plan, reconcile.Options{Logger: r.log, DryRun: r.o.DryRun})
+}
+
+// dryRun resolves the account, builds the plan and computes the WFP change set in an
+// aborted transaction. It writes nothing: no state directory, lock, marker or metric.
+func (r *runner) dryRun(ctx context.Context) error {
+	o, rep := &r.o, r.rep
+	prev, readErr := ReadMarker(o.StateDir)
+	acct, err := r.stepAccount()
+	if err != nil {
+		return err
+	}
+	rep.Account = acct
+	plan, err := planFor(o, acct.SID)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInput, err)
+	}
+	rep.Profile, rep.UserMatch = string(plan.Profile), string(plan.UserMatch)
+	rep.PlanHash, rep.FilterCount = plan.Hash(), len(plan.Filters)
+	rep.Reasons = NeedsSetup(prev, readErr, Want{
+		SetupVersion: SetupVersion, SID: acct.SID, Profile: rep.Profile, PlanHash: rep.PlanHash,
+	})
+	r.stepWFP(ctx, plan, 0)
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -190,5 +191,21 @@ func TestRunWithoutNameLookupAcceptsSID(t *testing.T) {
 	o.Account = "sandbox"
 	if _, err := Run(context.Background(), o); !errors.Is(err, account.ErrNotWindows) {
 		t.Errorf("a name without lookup: %v, want ErrNotWindows", err)
+	}
+}
+
+func TestDryRunWritesNothing(t *testing.T) {
+	h := newHost(t)
+	o := h.opts("sandbox")
+	o.DryRun = true
+	rep := h.run(o)
+	if !rep.DryRun || len(rep.Changes) != 14 || rep.Writes != 0 || rep.WFPFailed() {
+		t.Errorf("dry run report: dryRun %v, %d changes, %d writes", rep.DryRun, len(rep.Changes), rep.Writes)
+	}
+	if _, err := os.Stat(h.dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("dry run created the state directory: %v", err)
+	}
+	if n := h.filters(); n != 0 {
+		t.Errorf("dry run installed %d filters", n)
 	}
 }

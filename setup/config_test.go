@@ -1,0 +1,76 @@
+package setup
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), ConfigFile)
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadConfig(t *testing.T) {
+	c, err := LoadConfig(filepath.Join(t.TempDir(), "missing.toml"))
+	if err != nil || c.Analytics {
+		t.Errorf("missing file: %+v %v", c, err)
+	}
+	c, err = LoadConfig(writeConfig(t, "# comment\n\nanalytics = true # yes\n"))
+	if err != nil || !c.Analytics {
+		t.Errorf("analytics = true: %+v %v", c, err)
+	}
+	for _, tc := range []struct{ body, want string }{
+		{"analytics = true\nanalytic = false\n", ":2: unknown key \"analytic\""},
+		{"\n\n[telemetry]\nendpoint = \"x\"\n", ":3: unknown key \"telemetry\""},
+		{"analytics = \"yes\"\n", ":1: key \"analytics\": incompatible types"},
+		{"analytics = true\nanalytics = false\n", ":2: "},
+		{"analytics = \n", ":1: "},
+	} {
+		p := writeConfig(t, tc.body)
+		_, err := LoadConfig(p)
+		if err == nil || !strings.Contains(err.Error(), p+tc.want) {
+			t.Errorf("config %q: error %v, want it to contain %q", tc.body, err, p+tc.want)
+		}
+	}
+}
+
+func TestAnalyticsEnabled(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		flag bool
+		env  string
+		cfg  string
+		want bool
+		warn bool
+	}{
+		{false, "", "", false, false},
+		{true, "", "", true, false},
+		{false, "1", "", true, false},
+		{false, "TRUE", "", true, false},
+		{false, "off", "", false, false},
+		{false, "maybe", "", false, true},
+		{false, "", "analytics = true", true, false},
+		{false, "0", "analytics = true", true, false},
+	} {
+		t.Setenv(AnalyticsEnv, tc.env)
+		if err := os.WriteFile(filepath.Join(dir, ConfigFile), []byte(tc.cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		on, warn, err := AnalyticsEnabled(tc.flag, dir)
+		if err != nil || on != tc.want || (warn != nil) != tc.warn {
+			t.Errorf("flag %v env %q cfg %q: on %v warn %v err %v", tc.flag, tc.env, tc.cfg, on, warn, err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, ConfigFile), []byte("x = 1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := AnalyticsEnabled(true, dir); err == nil {
+		t.Error("bad config accepted")
+	}
+}
