@@ -312,6 +312,8 @@ func TestConditions(t *testing.T) {
 		{"RANGE match on a plain value", wfp.LayerALEAuthConnectV4, cond(wfp.FieldIPRemotePort, wfp.MatchRange, wfp.U16(53)), wfp.ErrMatchTypeMismatch},
 		{"range value with EQUAL", wfp.LayerALEAuthConnectV4, cond(wfp.FieldIPRemotePort, wfp.MatchEqual, portRange), wfp.ErrMatchTypeMismatch},
 		{"reversed range", wfp.LayerALEAuthConnectV4, cond(wfp.FieldIPRemotePort, wfp.MatchRange, wfp.RangeOf(wfp.U16(2000), wfp.U16(1000))), wfp.ErrInvalidRange},
+		{"port range of UINT32", wfp.LayerALEAuthConnectV4, cond(wfp.FieldIPRemotePort, wfp.MatchRange, wfp.RangeOf(wfp.U32(1), wfp.U32(2))), wfp.ErrTypeMismatch},
+		{"v4 address range", wfp.LayerALEAuthConnectV4, cond(wfp.FieldIPRemoteAddress, wfp.MatchRange, wfp.RangeOf(wfp.U32(0x0A000000), wfp.U32(0x0AFFFFFF))), 0},
 		{"mixed range", wfp.LayerALEAuthConnectV4, cond(wfp.FieldIPRemotePort, wfp.MatchRange, wfp.RangeOf(wfp.U16(1), wfp.U32(2))), wfp.ErrInvalidRange},
 		{"v6 prefix in a v4 mask", wfp.LayerALEAuthConnectV4, cond(wfp.FieldIPRemoteAddress, wfp.MatchEqual, wfp.Value{Type: wfp.V4AddrMask, Prefix: netip.MustParsePrefix("fd00::/8")}), wfp.ErrInvalidNetMask},
 		{"UINT8 over 255", wfp.LayerALEAuthConnectV4, cond(wfp.FieldIPProtocol, wfp.MatchEqual, wfp.Value{Type: wfp.Uint8, Uint: 300}), wfp.ErrOutOfBounds},

@@ -28,7 +28,7 @@ func (f *stateFile) read() (*state, error) {
 	}
 	st, err := decodeState(data)
 	if err != nil {
-		return nil, fmt.Errorf("memengine: %s: %w: %w", f.path, errCorrupt, err)
+		return nil, fmt.Errorf("memengine: %s: %w: %w", f.path, ErrCorrupt, err)
 	}
 	return st, nil
 }

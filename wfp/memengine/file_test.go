@@ -2,6 +2,7 @@ package memengine_test
 
 import (
 	"encoding/json"
+	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -134,6 +135,9 @@ func TestFileBadContents(t *testing.T) {
 			_, err := memengine.OpenFile(path)
 			if err == nil {
 				t.Fatal("opened a bad state file")
+			}
+			if !errors.Is(err, memengine.ErrCorrupt) {
+				t.Errorf("error %q does not wrap ErrCorrupt", err)
 			}
 			if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %q should name %s and say %q", err, path, tt.want)

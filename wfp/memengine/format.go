@@ -260,5 +260,7 @@ func fromFileFilter(ff fileFilter) (*wfp.Filter, error) {
 	return f, nil
 }
 
-// errCorrupt is wrapped by every error about an unreadable state file.
-var errCorrupt = errors.New("memengine state file is unusable")
+// ErrCorrupt is wrapped by every error about a state file that exists but cannot be used:
+// not JSON, truncated, another format, a newer version, or inconsistent contents. Such a
+// file is never changed.
+var ErrCorrupt = errors.New("unusable memengine state file")

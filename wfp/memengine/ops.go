@@ -160,7 +160,8 @@ func checkCondition(layer wfp.LayerID, c wfp.Condition) wfp.Code {
 		return wfp.ErrConditionNotFound
 	}
 	v := c.Value
-	if allowed := wfp.FieldValueTypes(c.Field, wfp.LayerIsV6(layer)); allowed != nil && !has(allowed, v.Type) {
+	allowed := wfp.FieldValueTypes(c.Field, wfp.LayerIsV6(layer))
+	if allowed != nil && !has(allowed, v.Type) {
 		return wfp.ErrTypeMismatch
 	}
 	if (c.Match == wfp.MatchRange) != (v.Type == wfp.Range) {
@@ -169,6 +170,9 @@ func checkCondition(layer wfp.LayerID, c wfp.Condition) wfp.Code {
 	if v.Type == wfp.Range {
 		if v.Low == nil || v.High == nil || v.Low.Type != v.High.Type || !isInteger(v.Low.Type) && v.Low.Type != wfp.ByteArray16 {
 			return wfp.ErrInvalidRange
+		}
+		if allowed != nil && !has(allowed, v.Low.Type) { // e.g. a port range with FWP_UINT32 bounds
+			return wfp.ErrTypeMismatch
 		}
 		if code := checkScalar(*v.Low); code != 0 {
 			return code
