@@ -109,9 +109,6 @@ func (p *prober) checkArrival(t *testing.T, r *result, want bool) {
 // the network") is not something this test should have to know.
 func checkHypothesis(t *testing.T, p *prober, shape policy.UserMatch, as string, control, got *result) {
 	t.Helper()
-	if control == nil || got == nil {
-		t.Fatalf("no probe results for %s (an earlier phase failed)", as)
-	}
 	var blocked, through, other, skipped []string
 	for _, a := range p.attempts {
 		if recordOnly(a) || rawICMP(a) || (as == probeproto.AsAppContainer && isLoopback(a)) {
