@@ -225,6 +225,7 @@ func TestWeights(t *testing.T) {
 		{wfp.U8(0), true, func(w uint64) bool { return w>>60 == 0 }},
 		{wfp.U8(7), true, func(w uint64) bool { return w>>60 == 7 }},
 		{wfp.Value{}, true, func(w uint64) bool { return w < 1<<60 }}, // FWPM_AUTO_WEIGHT_MAX
+		{wfp.Value{}, true, func(w uint64) bool { return w < 1<<60 }},
 		{wfp.U8(16), false, nil},
 		{wfp.U32(5), false, nil},
 		{wfp.U16(5), false, nil},
@@ -243,6 +244,18 @@ func TestWeights(t *testing.T) {
 		if !tt.check(got.EffectiveWeight) {
 			t.Errorf("weight %v: effective weight %#x", tt.weight, got.EffectiveWeight)
 		}
+	}
+	// Automatic weights depend on the conditions only: the two FWP_EMPTY filters above
+	// (same fields) tie, and a filter with an extra condition field weighs more.
+	a, _ := s.Filter(guid(4))
+	b, _ := s.Filter(guid(5))
+	more := filter(guid(20), subA, ptr(provA), true)
+	more.Conditions = append(more.Conditions, wfp.Condition{Field: wfp.FieldIPProtocol, Match: wfp.MatchEqual, Value: wfp.U8(6)})
+	id, err := s.AddFilter(more)
+	must(t, err)
+	c, _ := s.FilterByID(id)
+	if a == nil || b == nil || a.EffectiveWeight != b.EffectiveWeight || c.EffectiveWeight <= a.EffectiveWeight {
+		t.Errorf("automatic weights: same fields %#x/%#x, one more field %#x", a.EffectiveWeight, b.EffectiveWeight, c.EffectiveWeight)
 	}
 }
 

@@ -65,10 +65,14 @@
 //
 // Filter IDs are a counter starting at 1 that survives restarts. Enumerations are sorted
 // (providers and sublayers by key, filters by ID). EffectiveWeight is the UINT64 weight as
-// given; for FWP_UINT8 w it is w<<60 | auto; for FWP_EMPTY it is auto, where auto =
-// min(len(conditions), 255)<<52 | (ID mod 2^52). WFP documents only that automatic weights
-// lie below 2^60 and depend on the conditions; this formula keeps that range, orders more
-// specific filters first, and is unique per filter — it is not the real algorithm.
+// given; for FWP_UINT8 w it is w<<60 | auto; for FWP_EMPTY it is auto, where auto = (number
+// of distinct condition fields, at most 255)<<52. WFP documents only that automatic weights
+// lie below 2^60 and are assigned "based on the filter conditions". Real effective weights
+// seen in a public `netsh wfp show filters` dump (mysteriumnetwork/node#375) are
+// 0x4000008000000000 for FWP_UINT8 4 with one ALE_APP_ID condition and 0x3003070000000000
+// for FWP_UINT8 3 with port conditions: the low 60 bits depend on which fields are
+// present, not on the filter, so filters with the same fields tie. This formula keeps the
+// range, the ties and "more conditions weigh more"; its bit values are not the real ones.
 // Enumerating the sublayers or filters of a provider that does not exist fails with
 // FWP_E_PROVIDER_NOT_FOUND (one public WFP client handles exactly that code from
 // FwpmFilterCreateEnumHandle0; unconfirmed).

@@ -114,8 +114,11 @@ func (st *state) sortedFilters(provider *wfp.GUID) []*wfp.Filter {
 // effectiveWeight computes FWPM_FILTER0.effectiveWeight (see the package doc for how
 // the automatic part is approximated). The weight has been validated.
 func effectiveWeight(f *wfp.Filter) uint64 {
-	n := uint64(min(len(f.Conditions), 255))
-	auto := n<<52 | f.ID&(1<<52-1)
+	fields := map[wfp.FieldID]bool{}
+	for _, c := range f.Conditions {
+		fields[c.Field] = true
+	}
+	auto := uint64(min(len(fields), 255)) << 52
 	switch f.Weight.Type {
 	case wfp.Uint64:
 		return f.Weight.Uint
