@@ -59,7 +59,8 @@
 //     RPC_S_SERVER_UNAVAILABLE; FWP_E_SESSION_ABORTED is the documented WFP code for a dead
 //     session and is what callers must handle either way. The real BFE also skips, at start,
 //     persistent objects whose provider names a service that is not auto-start; that is
-//     not modelled (ServiceName is kept but ignored).
+//     not modelled (ServiceName is kept but ignored). Close still succeeds on such a
+//     session, as the WFP docs ask callers to close it.
 //
 // # Approximations
 //
@@ -86,8 +87,10 @@
 // (flock, LockFileEx) for the duration of each transaction — from begin to commit or
 // abort, or around one implicit write — keeps two processes from losing each other's
 // writes; the state is re-read from the file after the lock is taken. Waiting for it obeys
-// TxnWaitTimeout. The lock file is never removed (removing it would let two processes hold
-// locks on different files).
+// TxnWaitTimeout. Reads outside a transaction take no lock: they read the last complete
+// file (on Windows the writer retries its rename while a reader has the old file open).
+// The lock file is never removed (removing it would let two processes hold locks on
+// different files). Errors about an unusable existing file wrap ErrCorrupt and name it.
 //
 // # Tests
 //
