@@ -50,6 +50,17 @@ func restartBFE(t *testing.T) error {
 		}
 	})
 
+	// Refuse before stopping anything when a service says it cannot be stopped.
+	deps, err := dependents(m, "BFE")
+	if err != nil {
+		return err
+	}
+	for _, name := range append(deps, "BFE") {
+		if err := acceptsStop(m, name); err != nil {
+			return err
+		}
+	}
+
 	for attempt := 0; ; attempt++ {
 		deps, err := dependents(m, "BFE")
 		if err != nil {
@@ -101,6 +112,24 @@ func dependents(m *mgr.Mgr, name string) ([]string, error) {
 		return nil, fmt.Errorf("EnumDependentServices(%s): %w", name, err)
 	}
 	return deps, nil
+}
+
+// acceptsStop returns an error wrapping errNotStoppable when a running service does
+// not accept SERVICE_CONTROL_STOP.
+func acceptsStop(m *mgr.Mgr, name string) error {
+	s, err := m.OpenService(name)
+	if err != nil {
+		return fmt.Errorf("OpenService(%s): %w", name, err)
+	}
+	defer s.Close()
+	st, err := s.Query()
+	if err != nil {
+		return fmt.Errorf("QueryServiceStatus(%s): %w", name, err)
+	}
+	if st.State != svc.Stopped && st.Accepts&svc.AcceptStop == 0 {
+		return fmt.Errorf("%w: %s does not accept SERVICE_CONTROL_STOP", errNotStoppable, name)
+	}
+	return nil
 }
 
 func stopService(m *mgr.Mgr, name string) error {
