@@ -126,6 +126,8 @@ func TestFileBadContents(t *testing.T) {
 		{"wrong format", []byte(strings.Replace(string(good), "wfpsandbox-memengine", "something-else", 1)), `format is "something-else"`},
 		{"unknown field", []byte(strings.Replace(string(good), `"nextFilterId"`, `"surprise": 1, "nextFilterId"`, 1)), "unknown field"},
 		{"bad data type", []byte(strings.Replace(string(good), "FWP_UINT16", "FWP_UINT17", 1)), "FWP_UINT17"},
+		{"filter ID counter reset", []byte(strings.Replace(string(good), `"nextFilterId": 3`, `"nextFilterId": 2`, 1)), "not below nextFilterId 2"},
+		{"filter ID counter zero", []byte(strings.Replace(string(good), `"nextFilterId": 3`, `"nextFilterId": 0`, 1)), "nextFilterId is 0"},
 		{"dangling sublayer", []byte(strings.Replace(string(good), `"sublayer": "`+subB.String(), `"sublayer": "`+guid(77).String(), 1)), "missing sublayer"},
 	}
 	for _, tt := range tests {

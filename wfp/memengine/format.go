@@ -185,6 +185,9 @@ func decodeState(data []byte) (*state, error) {
 	if err := dec.Decode(&fs); err != nil {
 		return nil, fmt.Errorf("invalid contents: %w", err)
 	}
+	if fs.NextFilterID == 0 {
+		return nil, errors.New("nextFilterId is 0; filter IDs start at 1")
+	}
 	st := newState()
 	st.nextID, st.nextKey = fs.NextFilterID, fs.NextGeneratedKey
 	for _, p := range fs.Providers {
