@@ -35,5 +35,24 @@
 //   - run the built CLI once: setup, verify, uninstall.
 //
 // Which results are facts and which are hypotheses is said at each assertion; what
-// only Windows can settle is listed in shared/docs/wfp-facts.md §10.
+// only Windows can settle is listed in shared/docs/wfp-facts.md §10. Written without a
+// Windows machine, the suite itself rests on these hypotheses, each of which a run
+// confirms or refutes with a message naming it:
+//
+//  1. a UDP datagram blocked at ALE_AUTH_CONNECT fails sendto with WSAEACCES (if it
+//     fails silently instead, the listener check reports "sendto ok, nothing arrived");
+//  2. loopback connects are classified at ALE_AUTH_CONNECT, so port filters without an
+//     address condition block them (loopback targets are used because they need no
+//     network);
+//  3. design §4: under the allow shape restricted-token and AppContainer children of
+//     the account escape, under the deny shape they do not;
+//  4. persistent filters come back when BFE restarts (skipped, with the reason, where
+//     BFE or a dependent such as mpssvc refuses to stop);
+//  5. raw ICMP sockets are refused to non-administrators before WFP (so the ICMP
+//     filters cannot be observed blocking the account's sockets; logged, not hidden);
+//     IcmpSendEcho's attribution (§10.2) is recorded, not asserted;
+//  6. a provider-scoped filter enumeration returns what a full one does (§10.5);
+//  7. CreateProcessWithLogonW works from the runner's session, and a process of a
+//     standard account may start a restricted copy of its own token with
+//     CreateProcessAsUser and an AppContainer child without any privilege.
 package integration

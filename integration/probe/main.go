@@ -15,6 +15,9 @@
 // across logon sessions and token kinds is one more thing that could fail for reasons
 // unrelated to WFP. The output directory's ACL lets every shape write there.
 //
+// A token property the probe cannot read is listed in the identity line's errors (the
+// test then refuses the run); the attempts are made anyway so they can be inspected.
+//
 // Exit codes: 0 every attempt was made (blocked attempts are data, not failures);
 // 2 the probe could not do what it was asked (an "error" record says why);
 // 3 it could not even write its output file.
