@@ -92,6 +92,10 @@ func restrictedToken(as string) (windows.Token, error) {
 // console (DETACHED_PROCESS), so no console host has to accept the restricted token.
 func runWithToken(tok windows.Token, exe string, args []string) error {
 	cmd := exec.Command(exe, args...)
+	// The parent's environment, not CreateEnvironmentBlock(token) (os/exec's default
+	// with a token), which would need more access to the restricted token than the
+	// child needs and reads the profile under that token.
+	cmd.Env = os.Environ()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Token: syscall.Token(tok), CreationFlags: windows.DETACHED_PROCESS}
