@@ -90,8 +90,8 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		outcome = "wfp-failed"
 		s, _ := rep.Step(StepWFP)
 		r.log.Warn("setup done, but the WFP step failed; it will be retried on the next run",
-			Event(EventWFPFailed), "account", displayName(rep.Account), "call", s.Call, "code", s.Code,
-			"error", s.Error, "failures", s.Failures)
+			append(wfpAttrs(s), Event(EventWFPFailed), "account", displayName(rep.Account),
+				"error", s.Error, "failures", s.Failures)...)
 	case o.DryRun:
 		r.log.Info("dry run: nothing written", "changes", len(rep.Changes))
 	default:
@@ -266,8 +266,8 @@ func (r *runner) stepWFP(ctx context.Context, plan *policy.Plan, prevFailures in
 		s.Call, s.Code, s.Unavailable = wfpErrorDetails(err)
 		s.Failures = prevFailures + 1
 		r.rep.Steps = append(r.rep.Steps, s)
-		r.log.Warn("step wfp: failed: "+err.Error(), Event(EventStep), "step", StepWFP,
-			"call", s.Call, "code", s.Code, "unavailable", s.Unavailable, "attempts", s.Attempts, "failures", s.Failures)
+		r.log.Warn("step wfp: failed: "+err.Error(), append(wfpAttrs(s), Event(EventStep), "step", StepWFP,
+			"unavailable", s.Unavailable, "attempts", s.Attempts, "failures", s.Failures)...)
 		r.metrics.WFPFailure(ctx, acct, SetupVersion, err)
 		return
 	}
@@ -319,4 +319,16 @@ func (r *runner) dryRun(ctx context.Context) error {
 	})
 	r.stepWFP(ctx, plan, 0)
 	return nil
+}
+
+// wfpAttrs are the log attributes naming a failed step's WFP call and status, when known.
+func wfpAttrs(s StepResult) []any {
+	var as []any
+	if s.Call != "" {
+		as = append(as, "call", s.Call)
+	}
+	if s.Code != "" {
+		as = append(as, "code", s.Code)
+	}
+	return as
 }

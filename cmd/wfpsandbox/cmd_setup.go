@@ -2,44 +2,188 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"log/slog"
+	"runtime"
+	"strings"
+	"time"
 
+	"github.com/wfpsandbox/wfpsandbox/account"
 	"github.com/wfpsandbox/wfpsandbox/reconcile"
+	"github.com/wfpsandbox/wfpsandbox/setup"
+	"github.com/wfpsandbox/wfpsandbox/version"
+	"github.com/wfpsandbox/wfpsandbox/wfp"
+	"github.com/wfpsandbox/wfpsandbox/wfp/memengine"
 )
-
-// Interim setup: installs the plan through reconcile directly. The full setup (marker,
-// retry, logs, metrics) replaces this file.
 
 func init() {
 	register(&command{
 		name:    "setup",
-		summary: "install or update the WFP policy for the sandbox account (elevated)",
-		usage:   "--sid SID | --account NAME [--profile P] [--user-match M] [--engine windows|memory:PATH] [--dry-run] [--format text|json]",
-		run:     runSetup,
+		summary: "full setup for the sandbox account (elevated): install the WFP policy, write the marker (exit 3: WFP step failed, retried next run)",
+		usage: "--sid SID | --account NAME [--profile P] [--user-match M] [--proxy-port N] [--policy FILE] " +
+			"[--engine windows|memory:PATH] [--state-dir DIR] [--analytics] [--dry-run] [--verbose] [--format text|json]",
+		run: runSetup,
 	})
 }
 
-func runSetup(_ context.Context, c *cli, args []string) int {
+// setupFlags are the flags setup and ensure share.
+type setupFlags struct {
+	plan      *planFlags
+	engine    *string
+	stateDir  *string
+	analytics *bool
+	verbose   *bool
+}
+
+func addSetupFlags(fs *flag.FlagSet) *setupFlags {
+	return &setupFlags{
+		plan:      addPlanFlags(fs),
+		engine:    engineFlag(fs),
+		stateDir:  fs.String("state-dir", "", "state directory for the marker, lock, log and config.toml (default: %ProgramData%\\wfpsandbox on Windows, $XDG_STATE_HOME/wfpsandbox elsewhere)"),
+		analytics: fs.Bool("analytics", false, "send OpenTelemetry metrics (OTLP/HTTP, configured by OTEL_EXPORTER_OTLP_*); also on with WFPSANDBOX_ANALYTICS=1 or 'analytics = true' in config.toml"),
+		verbose:   fs.Bool("verbose", false, "log debug records on stderr"),
+	}
+}
+
+// stateDirOrDefault returns --state-dir or the default.
+func (f *setupFlags) stateDirOrDefault() (string, error) {
+	if *f.stateDir != "" {
+		return *f.stateDir, nil
+	}
+	return setup.DefaultStateDir()
+}
+
+// accountArg returns the account the flags name (--sid or --account), "" when none.
+func (f *setupFlags) accountArg() (string, error) {
+	p := f.plan
+	if p.sid != "" && p.account != "" {
+		return "", errors.New("give --sid or --account, not both")
+	}
+	if p.sid != "" {
+		return p.sid, nil
+	}
+	return p.account, nil
+}
+
+// opener returns the engine opener for --engine. A memory engine is opened once up
+// front so that a bad path is reported as bad input (exit 2) rather than as a WFP
+// failure; the live engine is not, since its failures are what exit 3 is for.
+func (f *setupFlags) opener(c *cli, dryRun bool) (setup.Opener, error) {
+	spec := *f.engine
+	if dryRun && spec == "" {
+		fmt.Fprintf(c.stderr, "wfpsandbox: no WFP on %s and no --engine given: dry run against an empty simulated host\n", runtime.GOOS)
+		return func() (wfp.Engine, error) { return memengine.NewBFE().Open(), nil }, nil
+	}
+	if strings.HasPrefix(spec, "memory:") {
+		e, err := openEngine(spec)
+		if err != nil {
+			return nil, err
+		}
+		e.Close()
+	} else if spec != "windows" && spec != "" {
+		return nil, fmt.Errorf("unknown --engine %q: want 'windows' or 'memory:PATH'", spec)
+	}
+	return func() (wfp.Engine, error) { return openEngine(spec) }, nil
+}
+
+// logger returns the standard logger: stderr text, the log file in the state
+// directory (unless dry run) and, on Windows, the Application event log.
+func (f *setupFlags) logger(c *cli, stateDir string, toFile bool) (*slog.Logger, io.Closer) {
+	lo := setup.LogOptions{Stderr: c.stderr, EventLog: runtime.GOOS == "windows"}
+	if *f.verbose {
+		lo.Level = slog.LevelDebug
+	}
+	if toFile {
+		lo.StateDir = stateDir
+	}
+	log, closer, warns := setup.NewLogger(lo)
+	for _, w := range warns {
+		log.Debug("log destination unavailable: " + w.Error())
+	}
+	return log, closer
+}
+
+func runSetup(ctx context.Context, c *cli, args []string) int {
 	fs := c.flags("setup")
-	pf := addPlanFlags(fs)
-	engine := engineFlag(fs)
-	dryRun := fs.Bool("dry-run", false, "compute the change set, change nothing")
+	sf := addSetupFlags(fs)
+	dryRun := fs.Bool("dry-run", false, "compute the WFP change set and change nothing (no marker, lock, log file or metric)")
 	if !c.parse(fs, args) {
 		return exitError
 	}
-	plan, err := pf.build()
+	acct, err := sf.accountArg()
 	if err != nil {
 		return c.fail("setup", err)
 	}
-	e, err := openSetupEngine(c, *engine, *dryRun)
+	if acct == "" {
+		return c.fail("setup", errors.New("name the sandbox account with --sid S-1-5-21-... or --account NAME"))
+	}
+	popts, err := sf.plan.optionsFor("")
 	if err != nil {
 		return c.fail("setup", err)
 	}
-	defer e.Close()
-	res, err := reconcile.Install(e, plan, reconcile.Options{DryRun: *dryRun})
+	stateDir, err := sf.stateDirOrDefault()
 	if err != nil {
 		return c.fail("setup", err)
 	}
-	c.emit(res, func(w io.Writer) { printChanges(w, res) })
+	open, err := sf.opener(c, *dryRun)
+	if err != nil {
+		return c.fail("setup", err)
+	}
+	if runtime.GOOS == "windows" && *sf.engine == "windows" && !*dryRun {
+		if err := account.RequireElevation("setup"); err != nil {
+			return c.fail("setup", fmt.Errorf("%w (or run 'wfpsandbox ensure', which asks for elevation only when setup is needed)", err))
+		}
+	}
+	log, closer := sf.logger(c, stateDir, !*dryRun)
+	defer closer.Close()
+	rep, err := setup.Run(ctx, setup.Options{
+		Account: acct, Profile: popts.Profile, UserMatch: popts.UserMatch, ProxyPorts: popts.ProxyPorts, Extra: popts.Extra,
+		StateDir: stateDir, Open: open, Logger: log, Analytics: *sf.analytics, DryRun: *dryRun,
+		ToolVersion: version.Get().Version,
+	})
+	if err != nil {
+		return c.fail("setup", err)
+	}
+	c.emit(rep, func(w io.Writer) { printSetupReport(w, &rep) })
+	if rep.WFPFailed() {
+		return exitWFPFailed
+	}
 	return exitOK
+}
+
+func printSetupReport(w io.Writer, rep *setup.Report) {
+	who := rep.Account.SID
+	if rep.Account.Name != "" {
+		who = rep.Account.Name + " (" + rep.Account.SID + ")"
+		if rep.Account.Domain != "" {
+			who = rep.Account.Domain + `\` + who
+		}
+	}
+	fmt.Fprintf(w, "setup for %s: profile %s, %d filters, setup version %d\n", who, rep.Profile, rep.FilterCount, rep.SetupVersion)
+	for _, r := range rep.Reasons {
+		fmt.Fprintf(w, "  why: %s\n", r.Detail)
+	}
+	for _, s := range rep.Steps {
+		switch s.Status {
+		case setup.StatusOK:
+			fmt.Fprintf(w, "  %-8s ok (%s)\n", s.Name, s.Finished.Sub(s.Started).Round(time.Millisecond))
+		case setup.StatusFailed:
+			fmt.Fprintf(w, "  %-8s FAILED after %d attempt(s): %s\n", s.Name, s.Attempts, s.Error)
+		default:
+			fmt.Fprintf(w, "  %-8s %s\n", s.Name, s.Status)
+		}
+	}
+	printChanges(w, &reconcile.Result{Changes: rep.Changes, Writes: rep.Writes, DryRun: rep.DryRun})
+	if rep.SetAside != "" {
+		fmt.Fprintf(w, "unusable marker kept as %s\n", rep.SetAside)
+	}
+	if rep.MarkerPath != "" {
+		fmt.Fprintf(w, "marker: %s\n", rep.MarkerPath)
+	}
+	if rep.WFPFailed() {
+		fmt.Fprintln(w, "setup done, but the WFP step failed; it will be retried on the next run (exit code 3)")
+	}
 }

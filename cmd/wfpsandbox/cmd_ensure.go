@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/wfpsandbox/wfpsandbox/account"
+	"github.com/wfpsandbox/wfpsandbox/policy"
+	"github.com/wfpsandbox/wfpsandbox/setup"
+	"github.com/wfpsandbox/wfpsandbox/wfp"
+)
+
+func init() {
+	register(&command{
+		name: "ensure",
+		summary: "unelevated: exit 0 if setup is current, else run setup (elevating via UAC on Windows) " +
+			"or, with --no-elevate, exit 4 with the reasons",
+		usage: "[--sid SID | --account NAME] [--profile P] [--user-match M] [--proxy-port N] [--policy FILE] " +
+			"[--engine windows|memory:PATH] [--state-dir DIR] [--no-elevate] [--retry-backoff D] [--analytics] [--format text|json]",
+		run: runEnsure,
+	})
+}
+
+// ensureDoc is ensure's JSON output.
+type ensureDoc struct {
+	Current  bool               `json:"current"`
+	Action   string             `json:"action"` // "none", "setup-needed", "setup-ran", "elevated-setup-ran"
+	Check    *setup.CheckResult `json:"check"`
+	Deferred []setup.Deferred   `json:"deferred,omitempty"`
+	ExitCode int                `json:"exitCode"`
+}
+
+func runEnsure(ctx context.Context, c *cli, args []string) int {
+	fs := c.flags("ensure")
+	sf := addSetupFlags(fs)
+	noElevate := fs.Bool("no-elevate", false, "never elevate or run setup: exit 4 with the reasons when setup is needed")
+	backoff := fs.Duration("retry-backoff", setup.DefaultRetryBackoff,
+		"wait this long (doubling per consecutive failure, up to 6h) before retrying a failed WFP step; 0 retries at once")
+	if !c.parse(fs, args) {
+		return exitError
+	}
+	acct, err := sf.accountArg()
+	if err != nil {
+		return c.fail("ensure", err)
+	}
+	stateDir, err := sf.stateDirOrDefault()
+	if err != nil {
+		return c.fail("ensure", err)
+	}
+	popts, err := sf.plan.optionsFor("")
+	if err != nil {
+		return c.fail("ensure", err)
+	}
+	// Only what was given on the command line counts; the rest comes from the marker.
+	co := setup.CheckOptions{Account: acct, StateDir: stateDir, RetryBackoff: *backoff}
+	if *backoff == 0 {
+		co.RetryBackoff = -1
+	}
+	if sf.plan.policyFile != "" || sf.plan.given("profile") {
+		co.Profile = popts.Profile
+	}
+	if sf.plan.policyFile != "" || sf.plan.given("user-match") {
+		co.UserMatch = popts.UserMatch
+	}
+	co.ProxyPorts, co.Extra = popts.ProxyPorts, popts.Extra
+	if *sf.engine != "" {
+		spec := *sf.engine
+		co.Open = func() (wfp.Engine, error) { return openEngine(spec) }
+	}
+	log, closer := sf.logger(c, stateDir, false)
+	defer closer.Close()
+	co.Logger = log
+
+	res, err := setup.Check(ctx, co)
+	if err != nil {
+		return c.fail("ensure", err)
+	}
+	doc := &ensureDoc{Current: res.Current(), Action: "none", Check: res, Deferred: res.Deferred}
+	if res.Current() {
+		c.emit(doc, func(w io.Writer) { printCheck(w, res) })
+		return exitOK
+	}
+	doc.Action, doc.ExitCode = "setup-needed", exitSetupNeeded
+	if *noElevate {
+		c.emit(doc, func(w io.Writer) { printCheck(w, res) })
+		return exitSetupNeeded
+	}
+	if res.Account.SID == "" {
+		c.emit(doc, func(w io.Writer) { printCheck(w, res) })
+		return c.fail("ensure", errors.New("setup is needed but no account is known: name it with --sid or --account"))
+	}
+	setupArgs := ensureSetupArgs(sf, res, co, stateDir)
+	log.Info("setup needed; running it", setup.Event(setup.EventSetupNeeded), "reasons", fmt.Sprint(res.Reasons))
+	if c.format == "text" {
+		printCheck(c.stderr, res)
+	}
+
+	elevated, eerr := account.IsElevated()
+	if runtime.GOOS != "windows" || (eerr == nil && elevated) {
+		// Already as privileged as we can be: run setup here, with its output.
+		return runSetup(ctx, c, setupArgs[1:])
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return c.fail("ensure", fmt.Errorf("find wfpsandbox.exe to relaunch elevated: %w", err))
+	}
+	fmt.Fprintf(c.stderr, "wfpsandbox ensure: asking for elevation to run setup (its log: %s)\n", stateDir)
+	code, err := setup.Elevate(ctx, exe, setupArgs)
+	if err != nil {
+		return c.fail("ensure", err)
+	}
+	doc.Action, doc.ExitCode = "elevated-setup-ran", code
+	c.emit(doc, func(w io.Writer) { fmt.Fprintf(w, "elevated setup finished with exit code %d\n", code) })
+	return code
+}
+
+// ensureSetupArgs is the setup command line that brings the host to what Check wanted.
+func ensureSetupArgs(sf *setupFlags, res *setup.CheckResult, co setup.CheckOptions, stateDir string) []string {
+	args := []string{"setup", "--sid", res.Account.SID, "--state-dir", stateDir}
+	if sf.plan.policyFile != "" {
+		args = append(args, "--policy", sf.plan.policyFile)
+	} else {
+		args = append(args, "--profile", res.Profile)
+		um := string(co.UserMatch)
+		if um == "" && res.Marker != nil {
+			um = res.Marker.UserMatch
+		}
+		if um == "" {
+			um = string(policy.DefaultUserMatch)
+		}
+		args = append(args, "--user-match", um)
+		ports := co.ProxyPorts
+		if len(ports) == 0 && res.Marker != nil && !sf.plan.given("profile") {
+			ports = res.Marker.ProxyPorts
+		}
+		for _, p := range ports {
+			args = append(args, "--proxy-port", fmt.Sprint(p))
+		}
+	}
+	if *sf.engine != "" {
+		args = append(args, "--engine", *sf.engine)
+	}
+	if *sf.analytics {
+		args = append(args, "--analytics")
+	}
+	return args
+}
+
+func printCheck(w io.Writer, res *setup.CheckResult) {
+	if res.Current() {
+		fmt.Fprintf(w, "current: setup version %d", setup.SetupVersion)
+		if res.Account.SID != "" {
+			fmt.Fprintf(w, " for %s, profile %s", res.Account.SID, res.Profile)
+		}
+		if res.Live {
+			fmt.Fprint(w, ", live policy verified")
+		}
+		fmt.Fprintln(w)
+	} else {
+		fmt.Fprintln(w, "setup needed:")
+		for _, r := range res.Reasons {
+			fmt.Fprintf(w, "  %s: %s\n", r.Code, r.Detail)
+		}
+	}
+	for _, d := range res.Deferred {
+		fmt.Fprintf(w, "retry of a failed step deferred until %s: %s\n", d.Due.Local().Format(time.RFC3339), d.Reason.Detail)
+	}
+	if !res.Live && res.LiveError != "" {
+		fmt.Fprintf(w, "(live policy not checked: %s)\n", res.LiveError)
+	}
+}

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/wfpsandbox/wfpsandbox/policy"
+	"github.com/wfpsandbox/wfpsandbox/setup"
+	"github.com/wfpsandbox/wfpsandbox/wfp/memengine"
+)
+
+// TestMain keeps every test of this package away from the real state directory:
+// setup writes its marker, lock and log to $XDG_STATE_HOME/wfpsandbox by default.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "wfpsandbox-cli-state-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	os.Setenv("XDG_STATE_HOME", dir)
+	os.Setenv(setup.AnalyticsEnv, "0")
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type simHost struct {
+	state, engine string
+}
+
+func newSimHost(t *testing.T) simHost {
+	d := t.TempDir()
+	return simHost{state: filepath.Join(d, "state"), engine: "memory:" + filepath.Join(d, "host.json")}
+}
+
+func (h simHost) args(cmd string, extra ...string) []string {
+	return append([]string{cmd, "--state-dir", h.state, "--engine", h.engine}, extra...)
+}
+
+func TestSetupWritesMarker(t *testing.T) {
+	h := newSimHost(t)
+	code, out, stderr := wfpsandbox(t, h.args("setup", "--sid", sid, "--format", "json")...)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var rep setup.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	m, err := setup.ReadMarker(h.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Account.SID != sid || m.PlanHash != rep.PlanHash || len(m.Steps) != 2 || rep.Writes != 14 {
+		t.Errorf("marker %+v, report %+v", m, rep)
+	}
+	if _, err := os.Stat(filepath.Join(h.state, setup.LogFile)); err != nil {
+		t.Errorf("no log file: %v", err)
+	}
+	if !strings.Contains(stderr, "step wfp: ok") {
+		t.Errorf("stderr lacks the step line:\n%s", stderr)
+	}
+}
+
+func TestEnsure(t *testing.T) {
+	h := newSimHost(t)
+	if code, out, _ := wfpsandbox(t, h.args("ensure", "--no-elevate", "--format", "json")...); code != exitSetupNeeded || !strings.Contains(out, `"no-marker"`) {
+		t.Fatalf("before setup: exit %d: %s", code, out)
+	}
+	if code, _, stderr := wfpsandbox(t, h.args("setup", "--sid", sid)...); code != exitOK {
+		t.Fatalf("setup: %s", stderr)
+	}
+	if code, out, _ := wfpsandbox(t, h.args("ensure", "--no-elevate")...); code != exitOK || !strings.Contains(out, "live policy verified") {
+		t.Fatalf("after setup: exit %d: %s", code, out)
+	}
+	if code, out, _ := wfpsandbox(t, h.args("ensure", "--no-elevate", "--profile", "strict")...); code != exitSetupNeeded || !strings.Contains(out, "profile-changed") {
+		t.Fatalf("another profile: exit %d: %s", code, out)
+	}
+	// Drift: remove one filter behind wfpsandbox's back.
+	plan, err := policy.Build(policy.Options{SID: sid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := memengine.OpenFile(strings.TrimPrefix(h.engine, "memory:"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.DeleteFilter(plan.Filters[3].Key); err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	if code, out, _ := wfpsandbox(t, h.args("ensure", "--no-elevate")...); code != exitSetupNeeded || !strings.Contains(out, "policy-drift") {
+		t.Fatalf("drift: exit %d: %s", code, out)
+	}
+	// Without --no-elevate, on a system where this process is as privileged as it
+	// gets, ensure runs setup itself, which repairs the drift.
+	if defaultEngine() == "" {
+		code, out, stderr := wfpsandbox(t, h.args("ensure")...)
+		if code != exitOK || !strings.Contains(out, "write(s)") {
+			t.Fatalf("ensure running setup: exit %d: %s%s", code, out, stderr)
+		}
+		if code, _, _ := wfpsandbox(t, "verify", "--sid", sid, "--engine", h.engine); code != exitOK {
+			t.Fatalf("verify after ensure: exit %d", code)
+		}
+	}
+	if code, out, _ := wfpsandbox(t, h.args("ensure", "--no-elevate")...); code != exitOK {
+		t.Fatalf("after repair: exit %d: %s", code, out)
+	}
+}
