@@ -80,7 +80,7 @@ func acceptAndClose(ln net.Listener) {
 // collect records the marker of every datagram that carries one.
 func (l *listeners) collect(pc net.PacketConn) {
 	buf := make([]byte, 2048)
-	prefix := []byte(probeproto.Marker("", "")[:len("wfpsandbox-it ")])
+	prefix := []byte(probeproto.MarkerPrefix)
 	for {
 		n, _, err := pc.ReadFrom(buf)
 		if err != nil {

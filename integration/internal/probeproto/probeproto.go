@@ -140,8 +140,11 @@ func UDPPayload(runID, attempt string) []byte {
 	return append(q, []byte(Marker(runID, attempt))...)
 }
 
+// MarkerPrefix starts every Marker.
+const MarkerPrefix = "wfpsandbox-it "
+
 // Marker is the text UDPPayload appends after the DNS query.
-func Marker(runID, attempt string) string { return "wfpsandbox-it " + runID + " " + attempt }
+func Marker(runID, attempt string) string { return MarkerPrefix + runID + " " + attempt }
 
 // ReadRecords decodes JSON lines.
 func ReadRecords(r io.Reader) ([]Record, error) {
