@@ -56,14 +56,3 @@ func openEngine(spec string) (wfp.Engine, error) {
 		return nil, fmt.Errorf("unknown --engine %q: want 'windows' or 'memory:PATH'", spec)
 	}
 }
-
-// openSetupEngine is openEngine, except that a dry run with no engine on a system
-// without WFP plans against an empty simulated host (and says so on stderr): this is
-// what `setup --dry-run --sid ...` shows on Linux — the change set of a fresh install.
-func openSetupEngine(c *cli, spec string, dryRun bool) (wfp.Engine, error) {
-	if dryRun && spec == "" {
-		fmt.Fprintf(c.stderr, "wfpsandbox: no WFP on %s and no --engine given: dry run against an empty simulated host\n", runtime.GOOS)
-		return memengine.NewBFE().Open(), nil
-	}
-	return openEngine(spec)
-}
