@@ -43,7 +43,10 @@ done
 step "staticcheck (linux and windows)"
 # `GOOS=windows go tool staticcheck` would build staticcheck itself for Windows: build it
 # for this machine once, then point it at the Windows build of the code.
-staticcheck=$(go tool -n staticcheck)
+tools=$(mktemp -d)
+trap 'rm -rf "$tools"' EXIT
+go build -o "$tools/staticcheck" honnef.co/go/tools/cmd/staticcheck
+staticcheck="$tools/staticcheck"
 "$staticcheck" ./...
 GOOS=windows "$staticcheck" ./...
 GOOS=windows "$staticcheck" -tags wfpintegration ./...
