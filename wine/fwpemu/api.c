@@ -5,7 +5,8 @@
  * Environment:
  *   WFPEMU_LOG          call log, one JSON object per line, appended (default C:\windows\temp\wfpemu.jsonl)
  *   WFPEMU_STATE        state file of persistent objects (default wfpemu-state.txt next to the log)
- *   WFPEMU_FAIL         fn:N:code[,fn:N:code...]  the Nth call of fn returns code and does nothing
+ *   WFPEMU_FAIL         fn:N:code[,fn:N:code...]  the Nth call of fn returns code and does nothing;
+ *                       fn:N+:code fails the Nth and every later call
  *   WFPEMU_OPEN_STATUS  code  FwpmEngineOpen0 returns it (0x6D9: BFE not running)
  * Paths starting with "/" are Unix paths and get Wine's "Z:" drive prefixed.
  *
@@ -47,6 +48,7 @@ typedef struct EnumH {
 typedef struct {
     char fn[64];
     UINT32 nth, seen;
+    BOOL andLater; /* "N+": the Nth call and every later one */
     DWORD code;
 } FailSpec;
 
@@ -82,7 +84,9 @@ static void parse_fail(const WCHAR *w)
         FailSpec *f = &g_fail[g_nfail++];
         memcpy(f->fn, tok, (size_t)(c1 - tok));
         f->fn[c1 - tok] = 0;
-        f->nth = (UINT32)strtoul(c1 + 1, NULL, 10);
+        char *end;
+        f->nth = (UINT32)strtoul(c1 + 1, &end, 10);
+        f->andLater = *end == '+';
         f->code = (DWORD)strtoul(c2 + 1, NULL, 0);
     }
 }
@@ -190,7 +194,8 @@ static BOOL call_injected(Call *c, DWORD *code)
     for (int i = 0; i < g_nfail; i++) {
         if (strcmp(g_fail[i].fn, c->fn) != 0)
             continue;
-        if (++g_fail[i].seen == g_fail[i].nth && !hit) {
+        UINT32 seen = ++g_fail[i].seen;
+        if ((seen == g_fail[i].nth || (g_fail[i].andLater && seen > g_fail[i].nth)) && !hit) {
             hit = TRUE;
             *code = g_fail[i].code;
         }

@@ -13,8 +13,6 @@ import (
 	"github.com/wfpsandbox/wfpsandbox/policy"
 )
 
-const sandboxSID = "S-1-5-21-1000-1000-1000-1001"
-
 // SDK fwpmu.h GUIDs (wfp-facts.md §3), written out here rather than taken from package wfp
 // so that a wrong table there would show up as a failure here.
 const (
@@ -39,13 +37,12 @@ const (
 	flagClearActionRight  = 0x8
 )
 
-// userShapes are the two user-match shapes of design.md §4, spelled out from the design.
-var userShapes = map[policy.UserMatch]struct {
-	match uint32
-	sddl  string
-}{
-	policy.MatchAllow: {matchEqual, "D:(A;;CC;;;" + sandboxSID + ")"},
-	policy.MatchDeny:  {matchNotEqual, "D:(D;;CC;;;" + sandboxSID + ")(A;;CC;;;WD)(A;;CC;;;AC)(A;;CC;;;S-1-15-2-2)(A;;CC;;;RC)(A;;CC;;;WR)"},
+// userShape is one of the two user-match shapes of design.md §4, spelled out from the design.
+func userShape(m policy.UserMatch, sid string) (match uint32, sddl string) {
+	if m == policy.MatchAllow {
+		return matchEqual, "D:(A;;CC;;;" + sid + ")"
+	}
+	return matchNotEqual, "D:(D;;CC;;;" + sid + ")(A;;CC;;;WD)(A;;CC;;;AC)(A;;CC;;;S-1-15-2-2)(A;;CC;;;RC)(A;;CC;;;WR)"
 }
 
 // baseline is design.md §1's table: layer, the one condition besides the user, its value.
@@ -110,7 +107,7 @@ func checkOneTransaction(t *testing.T, log callLog) {
 }
 
 // checkSetupCalls asserts what a fresh setup asked of WFP, from the decoded call log.
-func checkSetupCalls(t *testing.T, log callLog, shape policy.UserMatch) {
+func checkSetupCalls(t *testing.T, log callLog, shape policy.UserMatch, sid string) {
 	t.Helper()
 	checkOneTransaction(t, log)
 	log.checkMemory(t)
@@ -143,7 +140,7 @@ func checkSetupCalls(t *testing.T, log callLog, shape policy.UserMatch) {
 	if len(adds) != len(baseline) {
 		t.Fatalf("%d FwpmFilterAdd0 calls, want %d", len(adds), len(baseline))
 	}
-	want := userShapes[shape]
+	wantMatch, wantSDDL := userShape(shape, sid)
 	var got []string
 	keys := map[string]bool{}
 	for _, a := range adds {
@@ -171,9 +168,9 @@ func checkSetupCalls(t *testing.T, log callLog, shape policy.UserMatch) {
 				continue
 			}
 			users++
-			if c.MatchType != want.match || c.Value.Type != fwpSecurityDescriptor || !c.Value.Valid || c.Value.SDDL != want.sddl {
+			if c.MatchType != wantMatch || c.Value.Type != fwpSecurityDescriptor || !c.Value.Valid || c.Value.SDDL != wantSDDL {
 				t.Errorf("filter %s user condition: match %d type %d valid %v SDDL %q; want match %d, FWP_SECURITY_DESCRIPTOR_TYPE, a valid self-relative SD %q",
-					f.Key, c.MatchType, c.Value.Type, c.Value.Valid, c.Value.SDDL, want.match, want.sddl)
+					f.Key, c.MatchType, c.Value.Type, c.Value.Valid, c.Value.SDDL, wantMatch, wantSDDL)
 			}
 		}
 		if users != 1 || other == nil {
@@ -203,7 +200,7 @@ func checkSetupCalls(t *testing.T, log callLog, shape policy.UserMatch) {
 // TestSetupVerifyRerunUninstall is the life cycle on one emulated host: a fresh setup,
 // verify, a converged re-run (zero writes), uninstall, verify again.
 func TestSetupVerifyRerunUninstall(t *testing.T) {
-	exe := h.wfpsandboxExe(t)
+	exe, sandboxSID := h.wfpsandboxExe(t), h.userSID(t)
 	dir := t.TempDir()
 	state := filepath.Join(dir, "state.txt")
 	o := func(name string) runOpts { return runOpts{dir: dir, name: name} }
@@ -213,7 +210,7 @@ func TestSetupVerifyRerunUninstall(t *testing.T) {
 		t.Fatalf("setup: %s", setup.describe())
 	}
 	wantWrites(t, setup, 2+len(baseline))
-	checkSetupCalls(t, setup.log, policy.DefaultUserMatch)
+	checkSetupCalls(t, setup.log, policy.DefaultUserMatch, sandboxSID)
 	if s := fileText(t, state); strings.Count(s, "\nF ") != len(baseline) {
 		t.Fatalf("state file after setup holds %d filters, want %d:\n%s", strings.Count(s, "\nF "), len(baseline), s)
 	}
@@ -270,18 +267,18 @@ func TestSetupVerifyRerunUninstall(t *testing.T) {
 
 // TestSetupAllowShape: the original design's shape is still installable on request.
 func TestSetupAllowShape(t *testing.T) {
-	exe := h.wfpsandboxExe(t)
+	exe, sandboxSID := h.wfpsandboxExe(t), h.userSID(t)
 	r := h.run(t, runOpts{dir: t.TempDir(), name: "setup"}, exe, "setup", "--sid", sandboxSID, "--user-match", string(policy.MatchAllow), "--format", "json")
 	if r.code != 0 {
 		t.Fatalf("setup --user-match allow: %s", r.describe())
 	}
-	checkSetupCalls(t, r.log, policy.MatchAllow)
+	checkSetupCalls(t, r.log, policy.MatchAllow, sandboxSID)
 }
 
 // TestSetupWithWineStub: Wine's own fwpuclnt.dll answers FwpmEngineOpen0 with
 // RPC_S_CANNOT_SUPPORT; setup must say WFP is unavailable and change nothing.
 func TestSetupWithWineStub(t *testing.T) {
-	exe := h.wfpsandboxExe(t)
+	exe, sandboxSID := h.wfpsandboxExe(t), h.userSID(t)
 	dir := t.TempDir()
 	r := h.run(t, runOpts{dir: dir, name: "stub", overrides: overridesStub}, exe, "setup", "--sid", sandboxSID)
 	if r.code != 2 && r.code != 3 {
@@ -302,7 +299,7 @@ func TestSetupWithWineStub(t *testing.T) {
 // TestSetupBFEStopped: FwpmEngineOpen0 fails with EPT_S_NOT_REGISTERED (0x6D9), as when
 // the Base Filtering Engine service is stopped; the message must name BFE.
 func TestSetupBFEStopped(t *testing.T) {
-	exe := h.wfpsandboxExe(t)
+	exe, sandboxSID := h.wfpsandboxExe(t), h.userSID(t)
 	r := h.run(t, runOpts{dir: t.TempDir(), name: "bfe", env: []string{"WFPEMU_OPEN_STATUS=0x6D9"}}, exe, "setup", "--sid", sandboxSID)
 	if r.code != 2 && r.code != 3 {
 		t.Errorf("exit %d, want 2 (error) or 3 (WFP step failed)", r.code)
@@ -324,7 +321,7 @@ func TestSetupBFEStopped(t *testing.T) {
 // TestSetupAbortsOnFailedAdd: the third FwpmFilterAdd0 fails; WFP does not abort the
 // transaction by itself, so setup must, and nothing may be committed. A re-run installs all.
 func TestSetupAbortsOnFailedAdd(t *testing.T) {
-	exe := h.wfpsandboxExe(t)
+	exe, sandboxSID := h.wfpsandboxExe(t), h.userSID(t)
 	dir := t.TempDir()
 	r := h.run(t, runOpts{dir: dir, name: "fail", env: []string{"WFPEMU_FAIL=FwpmFilterAdd0:3:0x80320027"}},
 		exe, "setup", "--sid", sandboxSID, "--format", "json")

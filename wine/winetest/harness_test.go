@@ -42,6 +42,10 @@ type harness struct {
 	exeOnce sync.Once
 	exe     string
 	exeErr  error
+
+	sidOnce sync.Once
+	sid     string
+	sidErr  error
 }
 
 var h *harness
@@ -219,6 +223,30 @@ func (hh *harness) wfpsandboxExe(t *testing.T) string {
 		t.Fatal(hh.exeErr)
 	}
 	return hh.exe
+}
+
+// userSID is the SID of the prefix's user (testdata/tokenuser.c). Setup resolves the
+// sandbox account with LookupAccountSid, and Wine knows no other ordinary account, so the
+// CLI tests sandbox this one.
+func (hh *harness) userSID(t *testing.T) string {
+	t.Helper()
+	hh.sidOnce.Do(func() {
+		exe := filepath.Join(hh.bin, "tokenuser.exe")
+		if hh.sidErr = hh.mingw(exe, filepath.Join(hh.root, "wine", "winetest", "testdata", "tokenuser.c"), "-ladvapi32"); hh.sidErr != nil {
+			return
+		}
+		cmd := exec.Command("wine", exe)
+		cmd.Env = hh.wineEnv(overridesEmu)
+		out, err := cmd.Output()
+		hh.sid = strings.TrimSpace(string(out))
+		if err != nil || !strings.HasPrefix(hh.sid, "S-1-5-21-") {
+			hh.sidErr = fmt.Errorf("tokenuser.exe: %q, %v", hh.sid, err)
+		}
+	})
+	if hh.sidErr != nil {
+		t.Fatal(hh.sidErr)
+	}
+	return hh.sid
 }
 
 // run is one Wine process: its exit code, output and the emulator's log of its calls.
