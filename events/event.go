@@ -66,7 +66,7 @@ func (e *Event) notef(format string, args ...any) {
 // look up the filter or the account name (Resolver does).
 func Decode(r Raw) Event {
 	e := Event{StructVersion: r.Version, typ: r.Type, Notes: append([]string(nil), r.Problems...)}
-	if int(r.Type) < len(typeNames) {
+	if uint64(r.Type) < uint64(len(typeNames)) {
 		e.Type = typeNames[r.Type]
 	} else {
 		e.Type = "TYPE_" + strconv.FormatUint(uint64(r.Type), 10)

@@ -89,6 +89,7 @@ func TestDecodeMalformed(t *testing.T) {
 		{"zero time", func(r *Raw) { r.TimeStamp = 0 }, func(e Event) bool { return e.Time.IsZero() }, "timeStamp is 0"},
 		{"huge time", func(r *Raw) { r.TimeStamp = 1 << 63 }, func(e Event) bool { return e.Time.IsZero() }, "out of range"},
 		{"unknown type", func(r *Raw) { r.Type = 42 }, func(e Event) bool { return e.Type == "TYPE_42" && e.FilterID == nil }, "unknown event type 42"},
+		{"type out of int32 range", func(r *Raw) { r.Type = ^uint32(0) }, func(e Event) bool { return e.FilterID == nil }, "unknown event type 4294967295"},
 		{"reader problem", func(r *Raw) { r.Problems = []string{"appId: NULL data with size 12"} }, func(Event) bool { return true },
 			"appId: NULL data with size 12"},
 	}
