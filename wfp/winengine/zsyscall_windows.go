@@ -50,6 +50,20 @@ var (
 	procFwpmFilterGetById0             = modfwpuclnt.NewProc("FwpmFilterGetById0")
 	procFwpmFilterGetByKey0            = modfwpuclnt.NewProc("FwpmFilterGetByKey0")
 	procFwpmFreeMemory0                = modfwpuclnt.NewProc("FwpmFreeMemory0")
+	procFwpmNetEventCreateEnumHandle0  = modfwpuclnt.NewProc("FwpmNetEventCreateEnumHandle0")
+	procFwpmNetEventDestroyEnumHandle0 = modfwpuclnt.NewProc("FwpmNetEventDestroyEnumHandle0")
+	procFwpmNetEventEnum0              = modfwpuclnt.NewProc("FwpmNetEventEnum0")
+	procFwpmNetEventEnum1              = modfwpuclnt.NewProc("FwpmNetEventEnum1")
+	procFwpmNetEventEnum2              = modfwpuclnt.NewProc("FwpmNetEventEnum2")
+	procFwpmNetEventEnum3              = modfwpuclnt.NewProc("FwpmNetEventEnum3")
+	procFwpmNetEventEnum4              = modfwpuclnt.NewProc("FwpmNetEventEnum4")
+	procFwpmNetEventEnum5              = modfwpuclnt.NewProc("FwpmNetEventEnum5")
+	procFwpmNetEventSubscribe0         = modfwpuclnt.NewProc("FwpmNetEventSubscribe0")
+	procFwpmNetEventSubscribe1         = modfwpuclnt.NewProc("FwpmNetEventSubscribe1")
+	procFwpmNetEventSubscribe2         = modfwpuclnt.NewProc("FwpmNetEventSubscribe2")
+	procFwpmNetEventSubscribe3         = modfwpuclnt.NewProc("FwpmNetEventSubscribe3")
+	procFwpmNetEventSubscribe4         = modfwpuclnt.NewProc("FwpmNetEventSubscribe4")
+	procFwpmNetEventUnsubscribe0       = modfwpuclnt.NewProc("FwpmNetEventUnsubscribe0")
 	procFwpmProviderAdd0               = modfwpuclnt.NewProc("FwpmProviderAdd0")
 	procFwpmProviderCreateEnumHandle0  = modfwpuclnt.NewProc("FwpmProviderCreateEnumHandle0")
 	procFwpmProviderDeleteByKey0       = modfwpuclnt.NewProc("FwpmProviderDeleteByKey0")
@@ -141,6 +155,118 @@ func fwpmFilterGetByKey0(engineHandle windows.Handle, key *wfpGUID, filter **fwp
 
 func fwpmFreeMemory0(p *unsafe.Pointer) {
 	syscall.SyscallN(procFwpmFreeMemory0.Addr(), uintptr(unsafe.Pointer(p)))
+	return
+}
+
+func fwpmNetEventCreateEnumHandle0(engineHandle windows.Handle, enumTemplate *fwpmNetEventEnumTemplate0, enumHandle *windows.Handle) (ret error) {
+	r0, _, _ := syscall.SyscallN(procFwpmNetEventCreateEnumHandle0.Addr(), uintptr(engineHandle), uintptr(unsafe.Pointer(enumTemplate)), uintptr(unsafe.Pointer(enumHandle)))
+	if uint32(r0) != 0 {
+		ret = syscall.Errno(uint32(r0))
+	}
+	return
+}
+
+func fwpmNetEventDestroyEnumHandle0(engineHandle windows.Handle, enumHandle windows.Handle) (ret error) {
+	r0, _, _ := syscall.SyscallN(procFwpmNetEventDestroyEnumHandle0.Addr(), uintptr(engineHandle), uintptr(enumHandle))
+	if uint32(r0) != 0 {
+		ret = syscall.Errno(uint32(r0))
+	}
+	return
+}
+
+func fwpmNetEventEnum0(engineHandle windows.Handle, enumHandle windows.Handle, numEntriesRequested uint32, entries ***fwpmNetEvent0, numEntriesReturned *uint32) (ret error) {
+	r0, _, _ := syscall.SyscallN(procFwpmNetEventEnum0.Addr(), uintptr(engineHandle), uintptr(enumHandle), uintptr(numEntriesRequested), uintptr(unsafe.Pointer(entries)), uintptr(unsafe.Pointer(numEntriesReturned)))
+	if uint32(r0) != 0 {
+		ret = syscall.Errno(uint32(r0))
+	}
+	return
+}
+
+func fwpmNetEventEnum1(engineHandle windows.Handle, enumHandle windows.Handle, numEntriesRequested uint32, entries ***fwpmNetEvent1, numEntriesReturned *uint32) (ret error) {
+	r0, _, _ := syscall.SyscallN(procFwpmNetEventEnum1.Addr(), uintptr(engineHandle), uintptr(enumHandle), uintptr(numEntriesRequested), uintptr(unsafe.Pointer(entries)), uintptr(unsafe.Pointer(numEntriesReturned)))
+	if uint32(r0) != 0 {
+		ret = syscall.Errno(uint32(r0))
+	}
+	return
+}
+
+func fwpmNetEventEnum2(engineHandle windows.Handle, enumHandle windows.Handle, numEntriesRequested uint32, entries ***fwpmNetEvent2, numEntriesReturned *uint32) (ret error) {
+	r0, _, _ := syscall.SyscallN(procFwpmNetEventEnum2.Addr(), uintptr(engineHandle), uintptr(enumHandle), uintptr(numEntriesRequested), uintptr(unsafe.Pointer(entries)), uintptr(unsafe.Pointer(numEntriesReturned)))
+	if uint32(r0) != 0 {
+		ret = syscall.Errno(uint32(r0))
+	}
+	return
+}
+
+func fwpmNetEventEnum3(engineHandle windows.Handle, enumHandle windows.Handle, numEntriesRequested uint32, entries ***fwpmNetEvent3, numEntriesReturned *uint32) (ret error) {
+	r0, _, _ := syscall.SyscallN(procFwpmNetEventEnum3.Addr(), uintptr(engineHandle), uintptr(enumHandle), uintptr(numEntriesRequested), uintptr(unsafe.Pointer(entries)), uintptr(unsafe.Pointer(numEntriesReturned)))
+	if uint32(r0) != 0 {
+		ret = syscall.Errno(uint32(r0))
+	}
+	return
+}
+
+func fwpmNetEventEnum4(engineHandle windows.Handle, enumHandle windows.Handle, numEntriesRequested uint32, entries ***fwpmNetEvent4, numEntriesReturned *uint32) (ret error) {
+	r0, _, _ := syscall.SyscallN(procFwpmNetEventEnum4.Addr(), uintptr(engineHandle), uintptr(enumHandle), uintptr(numEntriesRequested), uintptr(unsafe.Pointer(entries)), uintptr(unsafe.Pointer(numEntriesReturned)))
+	if uint32(r0) != 0 {
+		ret = syscall.Errno(uint32(r0))
+	}
+	return
+}
+
+func fwpmNetEventEnum5(engineHandle windows.Handle, enumHandle windows.Handle, numEntriesRequested uint32, entries ***fwpmNetEvent5, numEntriesReturned *uint32) (ret error) {
+	r0, _, _ := syscall.SyscallN(procFwpmNetEventEnum5.Addr(), uintptr(engineHandle), uintptr(enumHandle), uintptr(numEntriesRequested), uintptr(unsafe.Pointer(entries)), uintptr(unsafe.Pointer(numEntriesReturned)))
+	if uint32(r0) != 0 {
+		ret = syscall.Errno(uint32(r0))
+	}
+	return
+}
+
+func fwpmNetEventSubscribe0(engineHandle windows.Handle, subscription *fwpmNetEventSubscription0, callback uintptr, context uintptr, eventsHandle *windows.Handle) (ret error) {
+	r0, _, _ := syscall.SyscallN(procFwpmNetEventSubscribe0.Addr(), uintptr(engineHandle), uintptr(unsafe.Pointer(subscription)), uintptr(callback), uintptr(context), uintptr(unsafe.Pointer(eventsHandle)))
+	if uint32(r0) != 0 {
+		ret = syscall.Errno(uint32(r0))
+	}
+	return
+}
+
+func fwpmNetEventSubscribe1(engineHandle windows.Handle, subscription *fwpmNetEventSubscription0, callback uintptr, context uintptr, eventsHandle *windows.Handle) (ret error) {
+	r0, _, _ := syscall.SyscallN(procFwpmNetEventSubscribe1.Addr(), uintptr(engineHandle), uintptr(unsafe.Pointer(subscription)), uintptr(callback), uintptr(context), uintptr(unsafe.Pointer(eventsHandle)))
+	if uint32(r0) != 0 {
+		ret = syscall.Errno(uint32(r0))
+	}
+	return
+}
+
+func fwpmNetEventSubscribe2(engineHandle windows.Handle, subscription *fwpmNetEventSubscription0, callback uintptr, context uintptr, eventsHandle *windows.Handle) (ret error) {
+	r0, _, _ := syscall.SyscallN(procFwpmNetEventSubscribe2.Addr(), uintptr(engineHandle), uintptr(unsafe.Pointer(subscription)), uintptr(callback), uintptr(context), uintptr(unsafe.Pointer(eventsHandle)))
+	if uint32(r0) != 0 {
+		ret = syscall.Errno(uint32(r0))
+	}
+	return
+}
+
+func fwpmNetEventSubscribe3(engineHandle windows.Handle, subscription *fwpmNetEventSubscription0, callback uintptr, context uintptr, eventsHandle *windows.Handle) (ret error) {
+	r0, _, _ := syscall.SyscallN(procFwpmNetEventSubscribe3.Addr(), uintptr(engineHandle), uintptr(unsafe.Pointer(subscription)), uintptr(callback), uintptr(context), uintptr(unsafe.Pointer(eventsHandle)))
+	if uint32(r0) != 0 {
+		ret = syscall.Errno(uint32(r0))
+	}
+	return
+}
+
+func fwpmNetEventSubscribe4(engineHandle windows.Handle, subscription *fwpmNetEventSubscription0, callback uintptr, context uintptr, eventsHandle *windows.Handle) (ret error) {
+	r0, _, _ := syscall.SyscallN(procFwpmNetEventSubscribe4.Addr(), uintptr(engineHandle), uintptr(unsafe.Pointer(subscription)), uintptr(callback), uintptr(context), uintptr(unsafe.Pointer(eventsHandle)))
+	if uint32(r0) != 0 {
+		ret = syscall.Errno(uint32(r0))
+	}
+	return
+}
+
+func fwpmNetEventUnsubscribe0(engineHandle windows.Handle, eventsHandle windows.Handle) (ret error) {
+	r0, _, _ := syscall.SyscallN(procFwpmNetEventUnsubscribe0.Addr(), uintptr(engineHandle), uintptr(eventsHandle))
+	if uint32(r0) != 0 {
+		ret = syscall.Errno(uint32(r0))
+	}
 	return
 }
 
