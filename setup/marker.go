@@ -15,6 +15,7 @@ import (
 const (
 	StepAccount = "account" // resolve the sandbox account
 	StepWFP     = "wfp"     // install the WFP policy
+	StepMarker  = "marker"  // write the marker (logged and reported by Run's error; never in the marker itself)
 )
 
 // Status is a step's outcome.

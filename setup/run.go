@@ -211,10 +211,14 @@ func (r *runner) run(ctx context.Context) error {
 		Started: rep.Started, Finished: o.Now(), Steps: rep.Steps,
 	}
 	if err := WriteMarker(o.StateDir, m); err != nil {
-		return fmt.Errorf("write setup marker: %w", err)
+		r.log.Error("step marker: failed: "+err.Error(), Event(EventStep), "step", StepMarker)
+		if rep.WFPFailed() {
+			return fmt.Errorf("write setup marker (the WFP step had failed too): %w", err)
+		}
+		return fmt.Errorf("the WFP policy is installed, but the setup marker could not be written: %w", err)
 	}
 	rep.MarkerPath = filepath.Join(o.StateDir, MarkerFile)
-	r.log.Debug("marker written", "marker", rep.MarkerPath)
+	r.log.Info("step marker: ok", Event(EventStep), "step", StepMarker, "marker", rep.MarkerPath)
 	return nil
 }
 
@@ -295,7 +299,9 @@ func (r *runner) installOnce(plan *policy.Plan) (res *reconcile.Result, err erro
 			r.log.Warn("closing the WFP engine: " + cerr.Error())
 		}
 	}()
-	return reconcile.Install(e, plan, reconcile.Options{Logger: r.log, DryRun: r.o.DryRun})
+	// reconcile logs every change at Info; the report lists them, so on the console
+	// they are detail (Debug), while the JSON log file keeps them all.
+	return reconcile.Install(e, plan, reconcile.Options{Logger: slog.New(demote{r.log.Handler()}), DryRun: r.o.DryRun})
 }
 
 // dryRun resolves the account, builds the plan and computes the WFP change set in an
@@ -332,3 +338,23 @@ func wfpAttrs(s StepResult) []any {
 	}
 	return as
 }
+
+// demote lowers Info records to Debug; warnings and errors keep their level.
+type demote struct{ h slog.Handler }
+
+func (d demote) Enabled(ctx context.Context, l slog.Level) bool {
+	if l == slog.LevelInfo {
+		l = slog.LevelDebug
+	}
+	return d.h.Enabled(ctx, l)
+}
+
+func (d demote) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level == slog.LevelInfo {
+		r.Level = slog.LevelDebug
+	}
+	return d.h.Handle(ctx, r)
+}
+
+func (d demote) WithAttrs(as []slog.Attr) slog.Handler { return demote{d.h.WithAttrs(as)} }
+func (d demote) WithGroup(n string) slog.Handler       { return demote{d.h.WithGroup(n)} }
