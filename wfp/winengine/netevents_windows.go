@@ -135,7 +135,7 @@ func toFiletime(t time.Time) filetime {
 // pointer.
 var (
 	subMu       sync.Mutex
-	subscribers = map[uintptr]func(events.Raw){}
+	subscribers         = map[uintptr]func(events.Raw){}
 	nextSubKey  uintptr = 1
 	callbacks   [6]uintptr
 	callbackMu  sync.Mutex
