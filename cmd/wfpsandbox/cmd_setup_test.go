@@ -111,3 +111,61 @@ func TestEnsure(t *testing.T) {
 		t.Fatalf("after repair: exit %d: %s", code, out)
 	}
 }
+
+// TestEnsureDoesNothingWhenCurrent: the whole point of ensure (openai/codex issue
+// 31556): when setup is current it must not run setup, let alone ask for elevation.
+func TestEnsureDoesNothingWhenCurrent(t *testing.T) {
+	h := newSimHost(t)
+	if code, _, stderr := wfpsandbox(t, h.args("setup", "--sid", sid, "--profile", "strict", "--proxy-port", "8080")...); code != exitOK {
+		t.Fatalf("setup: %s", stderr)
+	}
+	before, err := os.ReadFile(filepath.Join(h.state, setup.MarkerFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No --no-elevate: ensure would run setup if it thought it needed to.
+	code, out, stderr := wfpsandbox(t, h.args("ensure", "--format", "json")...)
+	if code != exitOK {
+		t.Fatalf("ensure: exit %d: %s%s", code, out, stderr)
+	}
+	var doc struct {
+		Current bool   `json:"current"`
+		Action  string `json:"action"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || !doc.Current || doc.Action != "none" {
+		t.Fatalf("ensure output %s (%v)", out, err)
+	}
+	after, _ := os.ReadFile(filepath.Join(h.state, setup.MarkerFile))
+	if string(before) != string(after) {
+		t.Error("ensure rewrote the marker although setup was current")
+	}
+}
+
+// TestEnsureSetupArgsRoundTrip: the setup command line ensure builds (the one it
+// relaunches elevated on Windows) must bring the host to what ensure checked for.
+func TestEnsureSetupArgsRoundTrip(t *testing.T) {
+	h := newSimHost(t)
+	if code, _, stderr := wfpsandbox(t, h.args("setup", "--sid", sid)...); code != exitOK {
+		t.Fatalf("setup: %s", stderr)
+	}
+	want := []string{"--profile", "strict", "--proxy-port", "3128", "--user-match", "allow"}
+	if code, out, _ := wfpsandbox(t, h.args("ensure", append(want, "--no-elevate")...)...); code != exitSetupNeeded {
+		t.Fatalf("ensure with new options: exit %d: %s", code, out)
+	}
+	if code, out, stderr := wfpsandbox(t, h.args("ensure", want...)...); code != exitOK {
+		t.Fatalf("ensure running setup: exit %d: %s%s", code, out, stderr)
+	}
+	m, err := setup.ReadMarker(h.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Profile != "strict" || m.UserMatch != "allow" || len(m.ProxyPorts) != 1 || m.ProxyPorts[0] != 3128 {
+		t.Errorf("marker after ensure: profile %s, user match %s, proxy ports %v", m.Profile, m.UserMatch, m.ProxyPorts)
+	}
+	// Both with the options and bare (from the marker), it is now current.
+	for _, args := range [][]string{append(want, "--no-elevate"), {"--no-elevate"}} {
+		if code, out, _ := wfpsandbox(t, h.args("ensure", args...)...); code != exitOK {
+			t.Errorf("ensure %v after setup: exit %d: %s", args, code, out)
+		}
+	}
+}
