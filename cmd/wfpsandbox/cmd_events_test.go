@@ -226,7 +226,9 @@ func TestEventsFollowStopsOnCancel(t *testing.T) {
 	}()
 	var stdout, stderr bytes.Buffer
 	done := make(chan int)
-	go func() { done <- run(ctx, []string{"events", "--follow", "--since", "5m", "--format", "json"}, &stdout, &stderr) }()
+	go func() {
+		done <- run(ctx, []string{"events", "--follow", "--since", "5m", "--format", "json"}, &stdout, &stderr)
+	}()
 	select {
 	case code := <-done:
 		if code != exitOK {
