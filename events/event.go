@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf16"
 
@@ -142,12 +143,24 @@ func addr(ipVersion uint32, b [16]byte) netip.Addr {
 	return netip.AddrFrom16(b)
 }
 
+// hasProblem reports whether the reader already explained why field is missing
+// (its problems read "could not decode <field>: ...").
+func hasProblem(r Raw, field string) bool {
+	for _, p := range r.Problems {
+		if strings.HasPrefix(p, "could not decode "+field+":") {
+			return true
+		}
+	}
+	return false
+}
+
 func decodeApp(e *Event, r Raw) {
 	if r.Flags&FlagAppIDSet == 0 {
 		e.notef("no application: FWPM_NET_EVENT_FLAG_APP_ID_SET is not set")
 		return
 	}
 	switch {
+	case len(r.AppID) == 0 && hasProblem(r, "appId"):
 	case len(r.AppID) == 0:
 		e.notef("could not decode the application: the appId blob is empty")
 	case len(r.AppID)%2 != 0:
@@ -174,7 +187,9 @@ func decodeUser(e *Event, r Raw) {
 		return
 	}
 	if len(r.UserID) == 0 {
-		e.notef("could not decode the account: userId is NULL")
+		if !hasProblem(r, "userId") {
+			e.notef("could not decode the account: userId is NULL")
+		}
 		return
 	}
 	sid, err := account.SIDFromBytes(r.UserID)

@@ -90,8 +90,10 @@ func TestDecodeMalformed(t *testing.T) {
 		{"huge time", func(r *Raw) { r.TimeStamp = 1 << 63 }, func(e Event) bool { return e.Time.IsZero() }, "out of range"},
 		{"unknown type", func(r *Raw) { r.Type = 42 }, func(e Event) bool { return e.Type == "TYPE_42" && e.FilterID == nil }, "unknown event type 42"},
 		{"type out of int32 range", func(r *Raw) { r.Type = ^uint32(0) }, func(e Event) bool { return e.FilterID == nil }, "unknown event type 4294967295"},
-		{"reader problem", func(r *Raw) { r.Problems = []string{"appId: NULL data with size 12"} }, func(Event) bool { return true },
-			"appId: NULL data with size 12"},
+		{"reader problem", func(r *Raw) { r.Problems = []string{"could not decode appId: NULL data with size 12"}; r.AppID = nil },
+			func(e Event) bool { return len(e.Notes) == 1 && e.App == "" }, "could not decode appId: NULL data with size 12"},
+		{"reader problem, userId", func(r *Raw) { r.Problems = []string{"could not decode userId: not a SID"}; r.UserID = nil },
+			func(e Event) bool { return len(e.Notes) == 1 && e.SID == "" }, "could not decode userId: not a SID"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -45,7 +45,9 @@ type Raw struct {
 	// another type or the pointer was NULL.
 	Drop *RawDrop
 	// Problems are what the reader could not copy (a NULL pointer with a non-zero size,
-	// an implausible length); Decode turns them into notes.
+	// an implausible length), each worded "could not decode <field>: why" with the SDK
+	// member name (appId, userId); Decode keeps them as notes and does not add its own
+	// note for the same field.
 	Problems []string
 }
 
