@@ -4,6 +4,7 @@ package winengine
 
 import (
 	"errors"
+	"fmt"
 	"unicode/utf16"
 	"unsafe"
 )
@@ -54,6 +55,11 @@ func goString(p *uint16) (string, error) {
 	return string(utf16.Decode(unsafe.Slice(p, n))), nil
 }
 
+// maxBlob bounds a blob size read from the engine. The largest blob wfpsandbox meets is
+// a self-relative security descriptor (two ACLs of at most 64 KiB each); a size read
+// from a broken engine must not become a multi-gigabyte allocation and copy.
+const maxBlob = 1 << 24
+
 // goBytes copies n bytes at p. A NULL pointer is an error unless n is 0.
 func goBytes(p *byte, n uint32) ([]byte, error) {
 	if n == 0 {
@@ -61,6 +67,9 @@ func goBytes(p *byte, n uint32) ([]byte, error) {
 	}
 	if p == nil {
 		return nil, errors.New("NULL data pointer with a non-zero size")
+	}
+	if n > maxBlob {
+		return nil, fmt.Errorf("size %d exceeds the %d-byte bound", n, maxBlob)
 	}
 	out := make([]byte, n)
 	copy(out, unsafe.Slice(p, n))

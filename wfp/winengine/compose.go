@@ -271,10 +271,13 @@ func composeConditionOnly(a *arena, v wfp.Value) (unsafe.Pointer, error) {
 	return nil, fmt.Errorf("%s: not a condition-only type", v.Type)
 }
 
-// checkSID checks that b is one whole binary SID: revision 1, and 8 bytes plus 4 per
-// sub-authority.
+// sidMaxSubAuthorities is SID_MAX_SUB_AUTHORITIES (winnt.h).
+const sidMaxSubAuthorities = 15
+
+// checkSID checks that b is one whole binary SID: revision 1, at most
+// SID_MAX_SUB_AUTHORITIES sub-authorities, and 8 bytes plus 4 per sub-authority.
 func checkSID(b []byte) error {
-	if len(b) < 8 || b[0] != 1 || len(b) != 8+4*int(b[1]) {
+	if len(b) < 8 || b[0] != 1 || b[1] > sidMaxSubAuthorities || len(b) != 8+4*int(b[1]) {
 		return fmt.Errorf("FWP_SID: %d bytes are not a binary SID", len(b))
 	}
 	return nil

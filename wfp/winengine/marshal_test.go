@@ -213,6 +213,9 @@ func TestComposeRejects(t *testing.T) {
 		{"uint8 overflow", func(f *wfp.Filter) { f.Conditions[2].Value = wfp.Value{Type: wfp.Uint8, Uint: 256} }, "condition 2"},
 		{"empty SD", func(f *wfp.Filter) { f.Conditions[0].Value = wfp.SD(nil) }, "FWPM_CONDITION_ALE_USER_ID"},
 		{"bad SID", func(f *wfp.Filter) { f.Conditions[10].Value.Bytes = testSID[:9] }, "not a binary SID"},
+		{"SID with 16 sub-authorities", func(f *wfp.Filter) {
+			f.Conditions[10].Value.Bytes = append([]byte{1, 16, 0, 0, 0, 0, 0, 5}, make([]byte, 4*16)...)
+		}, "not a binary SID"},
 		{"range as weight", func(f *wfp.Filter) { f.Weight = wfp.RangeOf(wfp.U8(1), wfp.U8(2)) }, "weight"},
 		{"UINT32 weight", func(f *wfp.Filter) { f.Weight = wfp.U32(1) }, "weight"},
 		{"mask in range", func(f *wfp.Filter) {
@@ -259,6 +262,13 @@ func TestParseRejectsBrokenEngineOutput(t *testing.T) {
 		{"non-contiguous mask", func(_ *arena, c *fwpmFilter0) {
 			(*fwpV4AddrAndMask)(unionPointer(unsafe.Slice(c.filterCondition, c.numFilterConditions)[5].conditionValue.value)).mask = 0xff00ff00
 		}, "not contiguous"},
+		{"absurd SD size", func(_ *arena, c *fwpmFilter0) {
+			(*fwpByteBlob)(unionPointer(unsafe.Slice(c.filterCondition, c.numFilterConditions)[0].conditionValue.value)).size = 0xFFFFFFF0
+		}, "exceeds the 16777216-byte bound"},
+		{"absurd providerData size", func(_ *arena, c *fwpmFilter0) { c.providerData.size = maxBlob + 1 }, "providerData: size 16777217"},
+		{"SID with 200 sub-authorities", func(_ *arena, c *fwpmFilter0) {
+			(*[2]byte)(unionPointer(unsafe.Slice(c.filterCondition, c.numFilterConditions)[10].conditionValue.value))[1] = 200
+		}, "condition 10 (FWPM_CONDITION_ALE_PACKAGE_ID) value: FWP_SID: 200 sub-authorities"},
 		{"effective weight UINT8", func(_ *arena, c *fwpmFilter0) {
 			c.effectiveWeight.dataType = uint32(wfp.Uint8)
 		}, "effectiveWeight"},

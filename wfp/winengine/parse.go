@@ -196,6 +196,9 @@ func parseValue(dataType uint32, u uintptr, cond bool) (wfp.Value, error) {
 		if hdr[0] != 1 {
 			return v, fmt.Errorf("%s: revision %d, want 1", t, hdr[0])
 		}
+		if hdr[1] > sidMaxSubAuthorities {
+			return v, fmt.Errorf("%s: %d sub-authorities, at most %d", t, hdr[1], sidMaxSubAuthorities)
+		}
 		v.Bytes = append([]byte(nil), unsafe.Slice((*byte)(p), 8+4*int(hdr[1]))...)
 	case wfp.UnicodeString:
 		if err := needPtr(); err != nil {
