@@ -15,6 +15,12 @@ import (
 // enumPageSize is how many objects one Fwpm*Enum0 call asks for.
 const enumPageSize = 100
 
+// maxEnumEntries bounds one enumeration: an engine that keeps returning full pages
+// (broken, or a hostile emulation) ends in an error, not in unbounded memory. Real
+// systems hold thousands of filters, not millions. A variable so that tests can lower
+// it.
+var maxEnumEntries = 1 << 20
+
 // callError turns a binding's return value (a syscall.Errno holding the DWORD status)
 // into the error the wfp package defines.
 func callError(call, object string, ret error) *wfp.CallError {
@@ -68,6 +74,9 @@ func enumerate[C, G any](object string, c enumCalls[C], parse func(*C) (G, error
 		out = append(out, page...)
 		if got < enumPageSize {
 			return out, nil
+		}
+		if len(out) >= maxEnumEntries {
+			return nil, fmt.Errorf("%s %s: more than %d entries; giving up", c.enum, object, maxEnumEntries)
 		}
 	}
 }

@@ -164,6 +164,19 @@ func TestEnumerateErrorPaths(t *testing.T) {
 	}
 }
 
+func TestEnumerateIsBounded(t *testing.T) {
+	defer func(n int) { maxEnumEntries = n }(maxEnumEntries)
+	maxEnumEntries = 3 * enumPageSize
+	f := &fakeEnum{n: 10 * enumPageSize, nullEntry: -1}
+	got, err := runFake(t, f)
+	if err == nil || !strings.Contains(err.Error(), "more than 300 entries") || got != nil {
+		t.Fatalf("an engine that keeps returning full pages: %d results, error %v", len(got), err)
+	}
+	if f.calls != 3 || f.destroyed != 1 || len(f.freed) != 3 {
+		t.Errorf("%d Enum calls, %d handles destroyed, %d pages freed; want 3, 1, 3", f.calls, f.destroyed, len(f.freed))
+	}
+}
+
 func TestOnlyProvider(t *testing.T) {
 	ours, theirs := wfp.GUID{Data1: 1}, wfp.GUID{Data1: 2}
 	fs := []*wfp.Filter{
