@@ -13,12 +13,22 @@ import (
 // it. When fn fails the transaction is aborted — a failed WFP call does not abort it by
 // itself, and committing after a failure would apply a partial change set. When fn
 // returns commit=false (dry runs, reads, nothing to change) the transaction is aborted.
-// A failed commit is followed by an abort, in case the engine left it open.
+// A failed commit is followed by an abort, in case the engine left it open. A panic in
+// fn (an engine handing back something the code did not expect) aborts the transaction
+// before it propagates, so a caller that recovers does not keep a session whose open
+// transaction holds BFE's transaction lock and half a change set.
 func inTransaction(e wfp.Engine, fn func() (commit bool, err error)) error {
 	if err := e.BeginTransaction(); err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
+	finished := false
+	defer func() {
+		if !finished {
+			_ = e.AbortTransaction() // fn panicked; the panic goes on
+		}
+	}()
 	commit, err := fn()
+	finished = true
 	if err != nil {
 		return abortAfter(e, err)
 	}
