@@ -15,5 +15,6 @@
 //     *wfp.CallError naming the call, the object and the status. engine_other.go makes
 //     Open fail with wfp.ErrUnavailable elsewhere.
 //
-// This is the only package of wfpsandbox that imports unsafe.
+// This is the only WFP package of wfpsandbox that imports unsafe (setup and the
+// integration helpers use it for their own Win32 calls).
 package winengine
