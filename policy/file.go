@@ -341,6 +341,17 @@ func parsePrefix(v any) (netip.Prefix, error) {
 	if p != p.Masked() {
 		return netip.Prefix{}, fmt.Errorf("%q has host bits set; did you mean %s?", s, p.Masked())
 	}
+	if p.Addr().Is4In6() {
+		// It would become an IPv6 filter only: whether Windows ever classifies a flow at
+		// the V6 layers with a mapped address, rather than at the V4 layers with the IPv4
+		// one, is undocumented, so the rule could silently never block (and the in-memory
+		// engine refuses it with FWP_E_INVALID_NET_MASK).
+		hint := "write the IPv4 address or CIDR instead"
+		if p.Bits() >= 96 {
+			hint = fmt.Sprintf("write %s instead", netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96))
+		}
+		return netip.Prefix{}, fmt.Errorf("%q is an IPv4-mapped IPv6 address, which would only become an IPv6 filter; %s", s, hint)
+	}
 	return p, nil
 }
 

@@ -153,6 +153,8 @@ func TestParseFileErrors(t *testing.T) {
 		{"icmp ports", rule("id = \"b\"\naction = \"block\"\nprotocol = \"icmp\"\nports = [8]\n"), "p.toml:11: rule[1].ports: ICMP has no ports"},
 		{"bad cidr", rule("id = \"b\"\naction = \"block\"\nremote = [\"10.0.0.0/33\"]\n"), "p.toml:10: rule[1].remote"},
 		{"host bits", rule("id = \"b\"\naction = \"block\"\nremote = [\"10.0.0.1/8\"]\n"), "p.toml:10: rule[1].remote: \"10.0.0.1/8\" has host bits set"},
+		{"ipv4-mapped cidr", rule("id = \"b\"\naction = \"block\"\nremote = [\"::ffff:10.0.0.0/104\"]\n"), "p.toml:10: rule[1].remote: \"::ffff:10.0.0.0/104\" is an IPv4-mapped IPv6 address, which would only become an IPv6 filter; write 10.0.0.0/8 instead"},
+		{"ipv4-mapped address", rule("id = \"b\"\naction = \"block\"\nremote = [\"::ffff:192.0.2.1\"]\n"), "p.toml:10: rule[1].remote: \"::ffff:192.0.2.1\" is an IPv4-mapped IPv6 address, which would only become an IPv6 filter; write 192.0.2.1/32 instead"},
 		{"icmp v6 only", rule("id = \"b\"\naction = \"block\"\nprotocol = \"icmp\"\nremote = [\"fd00::/8\"]\n"), "p.toml:11: rule[1].remote: no address"},
 		{"rule not a table", "rule = 5\n", "p.toml: line 1"},
 	}
