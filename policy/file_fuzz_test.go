@@ -1,14 +1,19 @@
 package policy_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/wfpsandbox/wfpsandbox/policy"
+	"github.com/wfpsandbox/wfpsandbox/wfp"
+	"github.com/wfpsandbox/wfpsandbox/wfp/memengine"
 )
 
-// FuzzParseFile: ParseFile never panics, and every file it accepts yields options that
-// Build turns into a plan that validates against the layer field table. The seed corpus
-// is in testdata/fuzz/FuzzParseFile.
+// FuzzParseFile: ParseFile never panics, and every file it accepts yields a plan that
+// Build accepts, whose extra rules only block, and that an engine enforcing WFP's
+// documented contract (wfp/memengine, which checks conditions, value types, masks and
+// ranges on its own) installs without a refusal. The seed corpus is in
+// testdata/fuzz/FuzzParseFile.
 func FuzzParseFile(f *testing.F) {
 	f.Add([]byte(exampleFile))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -20,8 +25,27 @@ func FuzzParseFile(f *testing.F) {
 		if err != nil {
 			t.Fatalf("accepted file does not build: %v\n%s", err, data)
 		}
-		if err := p.Validate(); err != nil {
-			t.Fatalf("accepted file builds an invalid plan: %v\n%s", err, data)
+		for _, fl := range p.Filters {
+			o, err := policy.ParseOwner(fl.ProviderData)
+			if err != nil {
+				t.Fatalf("filter %q has no ownership tag: %v", fl.Name, err)
+			}
+			if strings.HasPrefix(o.Rule, "file-") && fl.Action.Type != wfp.ActionBlock {
+				t.Fatalf("policy file rule %q became a %s: a file may only add blocks\n%s", o.Rule, fl.Action.Type, data)
+			}
+		}
+		e := memengine.NewBFE().Open()
+		defer e.Close()
+		if err := e.AddProvider(p.Provider); err != nil {
+			t.Fatalf("provider refused: %v", err)
+		}
+		if err := e.AddSublayer(p.Sublayer); err != nil {
+			t.Fatalf("sublayer refused: %v", err)
+		}
+		for _, fl := range p.Filters {
+			if _, err := e.AddFilter(fl); err != nil {
+				t.Fatalf("accepted file builds a filter the engine refuses: %v\n%s", err, data)
+			}
 		}
 	})
 }
