@@ -53,11 +53,10 @@ var (
 //     proxy ports;
 //   - the 12 baseline blocks, moved to range 3 so no loopback permit hides them.
 //
-// Build gives every wfpsandbox filter FilterFlags, CLEAR_ACTION_RIGHT included, so these
-// permits are hard: a block of a sublayer evaluated after ours (Windows Firewall, an EDR)
-// cannot override them for the account's loopback traffic. They open nothing beyond
-// loopback, but they do shield the account's loopback traffic from other providers'
-// blocks; soft permits would need ruleFilter to drop CLEAR_ACTION_RIGHT for permits.
+// Build gives the permits PermitFlags (no CLEAR_ACTION_RIGHT), so they are soft: they
+// only hide wfpsandbox's own lower-weight blocks, and a block of a sublayer evaluated
+// after ours (Windows Firewall, an EDR) still applies to the account's loopback traffic.
+// The blocks keep FilterFlags (hard).
 //
 // What per-user filters cannot see (design §4) holds here too: names resolved by the
 // DNS Client service, SMB opened by the kernel redirector, and ICMP sent through
