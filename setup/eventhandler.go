@@ -28,8 +28,10 @@ type eventHandler struct {
 
 func newEventHandler(s eventSink) *eventHandler { return &eventHandler{sink: s} }
 
+// Enabled is true: which records go out is decided in Handle.
 func (h *eventHandler) Enabled(context.Context, slog.Level) bool { return true }
 
+// Handle writes r to the sink when it is tagged or a warning or error.
 func (h *eventHandler) Handle(_ context.Context, r slog.Record) error {
 	id, tagged := EventID(0), false
 	var lines []string
@@ -107,6 +109,7 @@ func appendAttr(lines []string, prefix string, a slog.Attr) []string {
 	return append(lines, fmt.Sprintf("%s%s: %s", prefix, a.Key, a.Value.String()))
 }
 
+// WithAttrs returns a handler that adds as to every record.
 func (h *eventHandler) WithAttrs(as []slog.Attr) slog.Handler {
 	out := *h
 	prefix := strings.Join(h.groups, ".")
@@ -120,6 +123,7 @@ func (h *eventHandler) WithAttrs(as []slog.Attr) slog.Handler {
 	return &out
 }
 
+// WithGroup returns a handler that qualifies later attributes with name.
 func (h *eventHandler) WithGroup(name string) slog.Handler {
 	if name == "" {
 		return h

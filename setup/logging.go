@@ -69,6 +69,7 @@ func NewLogger(opts LogOptions) (logger *slog.Logger, closer io.Closer, warnings
 
 type multiCloser []io.Closer
 
+// Close closes every closer and joins their errors.
 func (m multiCloser) Close() error {
 	var errs []error
 	for _, c := range m {
@@ -80,6 +81,7 @@ func (m multiCloser) Close() error {
 // fanout sends each record to every handler that is enabled for it.
 type fanout []slog.Handler
 
+// Enabled reports whether any handler wants records of level l.
 func (f fanout) Enabled(ctx context.Context, l slog.Level) bool {
 	for _, h := range f {
 		if h.Enabled(ctx, l) {
@@ -89,6 +91,7 @@ func (f fanout) Enabled(ctx context.Context, l slog.Level) bool {
 	return false
 }
 
+// Handle passes r to every handler enabled for its level.
 func (f fanout) Handle(ctx context.Context, r slog.Record) error {
 	var errs []error
 	for _, h := range f {
@@ -99,6 +102,7 @@ func (f fanout) Handle(ctx context.Context, r slog.Record) error {
 	return errors.Join(errs...)
 }
 
+// WithAttrs applies as to every handler.
 func (f fanout) WithAttrs(as []slog.Attr) slog.Handler {
 	out := make(fanout, len(f))
 	for i, h := range f {
@@ -107,6 +111,7 @@ func (f fanout) WithAttrs(as []slog.Attr) slog.Handler {
 	return out
 }
 
+// WithGroup applies the group to every handler.
 func (f fanout) WithGroup(name string) slog.Handler {
 	out := make(fanout, len(f))
 	for i, h := range f {

@@ -116,10 +116,12 @@ type CorruptError struct {
 	Err  error
 }
 
+// Error names the file, what is wrong and the underlying error.
 func (e *CorruptError) Error() string {
 	return fmt.Sprintf("setup marker %s is %s: %v", e.Path, e.Kind, e.Err)
 }
 
+// Unwrap returns the underlying error (a read or JSON error).
 func (e *CorruptError) Unwrap() error { return e.Err }
 
 // maxMarkerSize bounds what ReadMarker reads; a real marker is about 1 KiB.

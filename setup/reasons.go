@@ -30,6 +30,7 @@ type Reason struct {
 	Step string `json:"step,omitempty"`
 }
 
+// String is "code: detail".
 func (r Reason) String() string { return string(r.Code) + ": " + r.Detail }
 
 // Want is what the caller wants installed, to compare with a marker.

@@ -342,6 +342,7 @@ func wfpAttrs(s StepResult) []any {
 // demote lowers Info records to Debug; warnings and errors keep their level.
 type demote struct{ h slog.Handler }
 
+// Enabled asks the wrapped handler at the demoted level.
 func (d demote) Enabled(ctx context.Context, l slog.Level) bool {
 	if l == slog.LevelInfo {
 		l = slog.LevelDebug
@@ -349,6 +350,7 @@ func (d demote) Enabled(ctx context.Context, l slog.Level) bool {
 	return d.h.Enabled(ctx, l)
 }
 
+// Handle passes r on with Info lowered to Debug.
 func (d demote) Handle(ctx context.Context, r slog.Record) error {
 	if r.Level == slog.LevelInfo {
 		r.Level = slog.LevelDebug
@@ -356,5 +358,7 @@ func (d demote) Handle(ctx context.Context, r slog.Record) error {
 	return d.h.Handle(ctx, r)
 }
 
+// WithAttrs wraps the wrapped handler's WithAttrs.
 func (d demote) WithAttrs(as []slog.Attr) slog.Handler { return demote{d.h.WithAttrs(as)} }
+// WithGroup wraps the wrapped handler's WithGroup.
 func (d demote) WithGroup(n string) slog.Handler       { return demote{d.h.WithGroup(n)} }
