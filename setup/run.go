@@ -360,5 +360,6 @@ func (d demote) Handle(ctx context.Context, r slog.Record) error {
 
 // WithAttrs wraps the wrapped handler's WithAttrs.
 func (d demote) WithAttrs(as []slog.Attr) slog.Handler { return demote{d.h.WithAttrs(as)} }
+
 // WithGroup wraps the wrapped handler's WithGroup.
-func (d demote) WithGroup(n string) slog.Handler       { return demote{d.h.WithGroup(n)} }
+func (d demote) WithGroup(n string) slog.Handler { return demote{d.h.WithGroup(n)} }
