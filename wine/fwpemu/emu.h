@@ -9,6 +9,7 @@
  *   persist.c  the state file holding persistent objects between processes
  *   jsonobj.c  JSON forms of the WFP structs for the call log
  *   api.c      the exported Fwpm* functions, sessions, transactions, enumeration, log
+ *   netevents.c FwpmNetEvent* (canned net events; written by the events work)
  */
 #ifndef WFPEMU_EMU_H
 #define WFPEMU_EMU_H
@@ -137,6 +138,11 @@ BOOL emu_builtin_sublayer(const GUID *key);
 DWORD persist_save(const Store *s, const WCHAR *path);
 /* Adds the objects in the file to s; a missing file is an empty state. */
 DWORD persist_load(Store *s, const WCHAR *path);
+
+/* ---- netevents.c ---- */
+
+/* Whether p is a net event Enum page netevents.c returned (FwpmFreeMemory0 accepts those). */
+BOOL netev_owns(void *p);
 
 /* ---- jsonobj.c ---- */
 
