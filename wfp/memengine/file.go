@@ -28,7 +28,7 @@ func (f *stateFile) read() (*state, error) {
 	}
 	st, err := decodeState(data)
 	if err != nil {
-		return nil, fmt.Errorf("memengine: %s: %w: %w", f.path, ErrCorrupt, err)
+		return nil, fmt.Errorf("memengine: %s: %w: %w (the file was left as it is; restore or remove it: a missing file is an empty host)", f.path, ErrCorrupt, err)
 	}
 	return st, nil
 }

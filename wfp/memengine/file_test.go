@@ -144,6 +144,9 @@ func TestFileBadContents(t *testing.T) {
 			if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %q should name %s and say %q", err, path, tt.want)
 			}
+			if !strings.Contains(err.Error(), "restore or remove it") {
+				t.Errorf("error %q does not say what to do", err)
+			}
 			err = memengine.RestartFile(path)
 			if err == nil || !strings.Contains(err.Error(), path) {
 				t.Errorf("RestartFile on a bad file: %v", err)
