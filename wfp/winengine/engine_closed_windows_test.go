@@ -3,6 +3,9 @@ package winengine
 import (
 	"errors"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/windows"
 
 	"github.com/wfpsandbox/wfpsandbox/wfp"
 )
@@ -44,4 +47,49 @@ func TestClosedEngineRefusesCalls(t *testing.T) {
 	check("FwpmSubLayerCreateEnumHandle0", err)
 	_, err = e.Filters(&wfp.GUID{})
 	check("FwpmFilterCreateEnumHandle0", err)
+}
+
+// TestCloseWaitsForCallsInProgress needs no BFE either: Close must not end the session
+// (FwpmEngineClose0 frees it inside fwpuclnt.dll) while another goroutine's call still
+// uses the handle, and calls after Close must not reach the DLL.
+func TestCloseWaitsForCallsInProgress(t *testing.T) {
+	e := &Engine{h: 0x1234}
+	inCall, release := make(chan struct{}), make(chan struct{})
+	callDone := make(chan error)
+	go func() {
+		callDone <- e.withHandle("FwpmFilterEnum0", func(h windows.Handle) error {
+			close(inCall)
+			<-release
+			return nil
+		})
+	}()
+	<-inCall
+	closed := make(chan windows.Handle, 1)
+	closeDone := make(chan error)
+	go func() {
+		closeDone <- e.closeWith(func(h windows.Handle) error { closed <- h; return nil })
+	}()
+	select {
+	case h := <-closed:
+		t.Fatalf("Close freed session %#x while a call was using it", h)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	if err := <-callDone; err != nil {
+		t.Fatalf("call in progress: %v", err)
+	}
+	if err := <-closeDone; err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if h := <-closed; h != 0x1234 {
+		t.Errorf("Close closed handle %#x, want 0x1234", h)
+	}
+	err := e.withHandle("FwpmFilterAdd0", func(windows.Handle) error {
+		t.Error("a call after Close reached the DLL")
+		return nil
+	})
+	var ce *wfp.CallError
+	if !errors.As(err, &ce) || ce.Code != errInvalidHandle {
+		t.Errorf("call after Close: %v, want ERROR_INVALID_HANDLE", err)
+	}
 }

@@ -33,8 +33,11 @@ const errInvalidHandle wfp.Code = 6
 // Engine is a session with the Base Filtering Engine through fwpuclnt.dll. It
 // implements wfp.Engine. Its methods may be called from several goroutines, but WFP
 // transactions belong to the session, so callers must not interleave transactions.
+// Close waits for the calls in progress.
 type Engine struct {
-	mu sync.Mutex
+	// mu is held for reading by every call while it uses h, and for writing by Close:
+	// FwpmEngineClose0 must not free the session while fwpuclnt.dll still uses it.
+	mu sync.RWMutex
 	h  windows.Handle // 0 once closed
 }
 
@@ -105,18 +108,37 @@ func dllErrorCode(err error, fallback wfp.Code) wfp.Code {
 }
 
 // handle returns the session handle, or an ERROR_INVALID_HANDLE CallError once closed.
+// It does not keep Close from ending the session while the caller uses the handle;
+// withHandle does.
 func (e *Engine) handle(call string) (windows.Handle, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.mu.RLock()
+	defer e.mu.RUnlock()
 	if e.h == 0 {
 		return 0, &wfp.CallError{Call: call, Code: errInvalidHandle}
 	}
 	return e.h, nil
 }
 
+// withHandle runs fn with the session handle and keeps Close waiting until fn returns;
+// once closed it returns an ERROR_INVALID_HANDLE CallError naming call. fn must not
+// call another method of e (a Close waiting in between would deadlock).
+func (e *Engine) withHandle(call string, fn func(h windows.Handle) error) error {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.h == 0 {
+		return &wfp.CallError{Call: call, Code: errInvalidHandle}
+	}
+	return fn(e.h)
+}
+
 // Close implements wfp.Engine (FwpmEngineClose0); an open transaction is aborted by
 // the engine. Closing twice reports ERROR_INVALID_HANDLE.
 func (e *Engine) Close() error {
+	return e.closeWith(fwpmEngineClose0)
+}
+
+// closeWith ends the session with closeFn once no call uses it any more.
+func (e *Engine) closeWith(closeFn func(windows.Handle) error) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.h == 0 {
@@ -124,7 +146,7 @@ func (e *Engine) Close() error {
 	}
 	h := e.h
 	e.h = 0
-	if ret := fwpmEngineClose0(h); ret != nil {
+	if ret := closeFn(h); ret != nil {
 		return callError("FwpmEngineClose0", "", ret)
 	}
 	return nil
@@ -146,54 +168,48 @@ func (e *Engine) AbortTransaction() error {
 }
 
 func (e *Engine) simple(call string, fn func(windows.Handle) error) error {
-	h, err := e.handle(call)
-	if err != nil {
-		return err
-	}
-	if ret := fn(h); ret != nil {
-		return callError(call, "", ret)
-	}
-	return nil
+	return e.withHandle(call, func(h windows.Handle) error {
+		if ret := fn(h); ret != nil {
+			return callError(call, "", ret)
+		}
+		return nil
+	})
 }
 
 // AddProvider implements wfp.Engine (FwpmProviderAdd0, default security descriptor).
 func (e *Engine) AddProvider(p *wfp.Provider) error {
 	const call = "FwpmProviderAdd0"
 	obj := wfp.ObjectName("provider", p.Key, p.Name)
-	h, err := e.handle(call)
-	if err != nil {
-		return err
-	}
-	a := newArena()
-	defer a.Dispose()
-	c, err := composeProvider(a, p)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", call, obj, err)
-	}
-	if ret := fwpmProviderAdd0(h, c, nil); ret != nil {
-		return callError(call, obj, ret)
-	}
-	return nil
+	return e.withHandle(call, func(h windows.Handle) error {
+		a := newArena()
+		defer a.Dispose()
+		c, err := composeProvider(a, p)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", call, obj, err)
+		}
+		if ret := fwpmProviderAdd0(h, c, nil); ret != nil {
+			return callError(call, obj, ret)
+		}
+		return nil
+	})
 }
 
 // AddSublayer implements wfp.Engine (FwpmSubLayerAdd0, default security descriptor).
 func (e *Engine) AddSublayer(s *wfp.Sublayer) error {
 	const call = "FwpmSubLayerAdd0"
 	obj := wfp.ObjectName("sublayer", s.Key, s.Name)
-	h, err := e.handle(call)
-	if err != nil {
-		return err
-	}
-	a := newArena()
-	defer a.Dispose()
-	c, err := composeSublayer(a, s)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", call, obj, err)
-	}
-	if ret := fwpmSubLayerAdd0(h, c, nil); ret != nil {
-		return callError(call, obj, ret)
-	}
-	return nil
+	return e.withHandle(call, func(h windows.Handle) error {
+		a := newArena()
+		defer a.Dispose()
+		c, err := composeSublayer(a, s)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", call, obj, err)
+		}
+		if ret := fwpmSubLayerAdd0(h, c, nil); ret != nil {
+			return callError(call, obj, ret)
+		}
+		return nil
+	})
 }
 
 // AddFilter implements wfp.Engine (FwpmFilterAdd0, default security descriptor) and
@@ -201,19 +217,21 @@ func (e *Engine) AddSublayer(s *wfp.Sublayer) error {
 func (e *Engine) AddFilter(f *wfp.Filter) (uint64, error) {
 	const call = "FwpmFilterAdd0"
 	obj := wfp.ObjectName("filter", f.Key, f.Name)
-	h, err := e.handle(call)
+	var id uint64
+	err := e.withHandle(call, func(h windows.Handle) error {
+		a := newArena()
+		defer a.Dispose()
+		c, err := composeFilter(a, f)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", call, obj, err)
+		}
+		if ret := fwpmFilterAdd0(h, c, nil, &id); ret != nil {
+			return callError(call, obj, ret)
+		}
+		return nil
+	})
 	if err != nil {
 		return 0, err
-	}
-	a := newArena()
-	defer a.Dispose()
-	c, err := composeFilter(a, f)
-	if err != nil {
-		return 0, fmt.Errorf("%s %s: %w", call, obj, err)
-	}
-	var id uint64
-	if ret := fwpmFilterAdd0(h, c, nil, &id); ret != nil {
-		return 0, callError(call, obj, ret)
 	}
 	return id, nil
 }
@@ -234,14 +252,12 @@ func (e *Engine) DeleteFilter(key wfp.GUID) error {
 }
 
 func (e *Engine) deleteByKey(call, kind string, key wfp.GUID, fn func(windows.Handle, *wfpGUID) error) error {
-	h, err := e.handle(call)
-	if err != nil {
-		return err
-	}
-	if ret := fn(h, &key); ret != nil {
-		return callError(call, wfp.ObjectName(kind, key, ""), ret)
-	}
-	return nil
+	return e.withHandle(call, func(h windows.Handle) error {
+		if ret := fn(h, &key); ret != nil {
+			return callError(call, wfp.ObjectName(kind, key, ""), ret)
+		}
+		return nil
+	})
 }
 
 // freeMemory releases memory fwpuclnt.dll returned (FwpmFreeMemory0).
@@ -254,121 +270,133 @@ func freeMemory(p unsafe.Pointer) {
 // Provider implements wfp.Engine (FwpmProviderGetByKey0).
 func (e *Engine) Provider(key wfp.GUID) (*wfp.Provider, error) {
 	const call = "FwpmProviderGetByKey0"
-	h, err := e.handle(call)
+	var out *wfp.Provider
+	err := e.withHandle(call, func(h windows.Handle) error {
+		var c *fwpmProvider0
+		if ret := fwpmProviderGetByKey0(h, &key, &c); ret != nil {
+			return callError(call, wfp.ObjectName("provider", key, ""), ret)
+		}
+		defer freeMemory(unsafe.Pointer(c))
+		var err error
+		if out, err = parseProvider(c); err != nil {
+			return fmt.Errorf("%s: %w", call, err)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	var c *fwpmProvider0
-	if ret := fwpmProviderGetByKey0(h, &key, &c); ret != nil {
-		return nil, callError(call, wfp.ObjectName("provider", key, ""), ret)
-	}
-	defer freeMemory(unsafe.Pointer(c))
-	p, err := parseProvider(c)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", call, err)
-	}
-	return p, nil
+	return out, nil
 }
 
 // Sublayer implements wfp.Engine (FwpmSubLayerGetByKey0).
 func (e *Engine) Sublayer(key wfp.GUID) (*wfp.Sublayer, error) {
 	const call = "FwpmSubLayerGetByKey0"
-	h, err := e.handle(call)
+	var out *wfp.Sublayer
+	err := e.withHandle(call, func(h windows.Handle) error {
+		var c *fwpmSublayer0
+		if ret := fwpmSubLayerGetByKey0(h, &key, &c); ret != nil {
+			return callError(call, wfp.ObjectName("sublayer", key, ""), ret)
+		}
+		defer freeMemory(unsafe.Pointer(c))
+		var err error
+		if out, err = parseSublayer(c); err != nil {
+			return fmt.Errorf("%s: %w", call, err)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	var c *fwpmSublayer0
-	if ret := fwpmSubLayerGetByKey0(h, &key, &c); ret != nil {
-		return nil, callError(call, wfp.ObjectName("sublayer", key, ""), ret)
-	}
-	defer freeMemory(unsafe.Pointer(c))
-	s, err := parseSublayer(c)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", call, err)
-	}
-	return s, nil
+	return out, nil
 }
 
 // Filter implements wfp.Engine (FwpmFilterGetByKey0); the result carries the filter
 // ID and effective weight the engine assigned.
 func (e *Engine) Filter(key wfp.GUID) (*wfp.Filter, error) {
 	const call = "FwpmFilterGetByKey0"
-	h, err := e.handle(call)
+	var out *wfp.Filter
+	err := e.withHandle(call, func(h windows.Handle) error {
+		var c *fwpmFilter0
+		if ret := fwpmFilterGetByKey0(h, &key, &c); ret != nil {
+			return callError(call, wfp.ObjectName("filter", key, ""), ret)
+		}
+		defer freeMemory(unsafe.Pointer(c))
+		var err error
+		if out, err = parseFilter(c); err != nil {
+			return fmt.Errorf("%s: %w", call, err)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	var c *fwpmFilter0
-	if ret := fwpmFilterGetByKey0(h, &key, &c); ret != nil {
-		return nil, callError(call, wfp.ObjectName("filter", key, ""), ret)
-	}
-	defer freeMemory(unsafe.Pointer(c))
-	f, err := parseFilter(c)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", call, err)
-	}
-	return f, nil
+	return out, nil
 }
 
 // FilterByID implements wfp.Engine (FwpmFilterGetById0).
 func (e *Engine) FilterByID(id uint64) (*wfp.Filter, error) {
 	const call = "FwpmFilterGetById0"
-	h, err := e.handle(call)
+	var out *wfp.Filter
+	err := e.withHandle(call, func(h windows.Handle) error {
+		var c *fwpmFilter0
+		if ret := filterGetByID(h, id, &c); ret != nil {
+			return callError(call, fmt.Sprintf("filter ID %d", id), ret)
+		}
+		defer freeMemory(unsafe.Pointer(c))
+		var err error
+		if out, err = parseFilter(c); err != nil {
+			return fmt.Errorf("%s: %w", call, err)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	var c *fwpmFilter0
-	if ret := filterGetByID(h, id, &c); ret != nil {
-		return nil, callError(call, fmt.Sprintf("filter ID %d", id), ret)
-	}
-	defer freeMemory(unsafe.Pointer(c))
-	f, err := parseFilter(c)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", call, err)
-	}
-	return f, nil
+	return out, nil
 }
 
 // Providers implements wfp.Engine (FwpmProviderEnum0 without a template).
-func (e *Engine) Providers() ([]*wfp.Provider, error) {
-	h, err := e.handle("FwpmProviderCreateEnumHandle0")
-	if err != nil {
-		return nil, err
-	}
-	return enumerate("", enumCalls[fwpmProvider0]{
-		create: "FwpmProviderCreateEnumHandle0", enum: "FwpmProviderEnum0", destroy: "FwpmProviderDestroyEnumHandle0",
-		createFn: func(eh *uintptr) error { return fwpmProviderCreateEnumHandle0(h, nil, (*windows.Handle)(eh)) },
-		enumFn: func(eh uintptr, n uint32, entries ***fwpmProvider0, got *uint32) error {
-			return fwpmProviderEnum0(h, windows.Handle(eh), n, entries, got)
-		},
-		destroyFn: func(eh uintptr) error { return fwpmProviderDestroyEnumHandle0(h, windows.Handle(eh)) },
-		free:      freeMemory,
-	}, parseProvider)
+func (e *Engine) Providers() (out []*wfp.Provider, err error) {
+	err = e.withHandle("FwpmProviderCreateEnumHandle0", func(h windows.Handle) (err error) {
+		out, err = enumerate("", enumCalls[fwpmProvider0]{
+			create: "FwpmProviderCreateEnumHandle0", enum: "FwpmProviderEnum0", destroy: "FwpmProviderDestroyEnumHandle0",
+			createFn: func(eh *uintptr) error { return fwpmProviderCreateEnumHandle0(h, nil, (*windows.Handle)(eh)) },
+			enumFn: func(eh uintptr, n uint32, entries ***fwpmProvider0, got *uint32) error {
+				return fwpmProviderEnum0(h, windows.Handle(eh), n, entries, got)
+			},
+			destroyFn: func(eh uintptr) error { return fwpmProviderDestroyEnumHandle0(h, windows.Handle(eh)) },
+			free:      freeMemory,
+		}, parseProvider)
+		return err
+	})
+	return out, err
 }
 
 // Sublayers implements wfp.Engine (FwpmSubLayerEnum0); with a non-nil provider the
 // template selects that provider's sublayers.
-func (e *Engine) Sublayers(provider *wfp.GUID) ([]*wfp.Sublayer, error) {
-	h, err := e.handle("FwpmSubLayerCreateEnumHandle0")
-	if err != nil {
-		return nil, err
-	}
-	a := newArena()
-	defer a.Dispose()
-	var tmpl *fwpmSublayerEnumTemplate0
-	object := ""
-	if provider != nil {
-		tmpl = composeSublayerEnumTemplate(a, *provider)
-		object = wfp.ObjectName("provider", *provider, "")
-	}
-	return enumerate(object, enumCalls[fwpmSublayer0]{
-		create: "FwpmSubLayerCreateEnumHandle0", enum: "FwpmSubLayerEnum0", destroy: "FwpmSubLayerDestroyEnumHandle0",
-		createFn: func(eh *uintptr) error { return fwpmSubLayerCreateEnumHandle0(h, tmpl, (*windows.Handle)(eh)) },
-		enumFn: func(eh uintptr, n uint32, entries ***fwpmSublayer0, got *uint32) error {
-			return fwpmSubLayerEnum0(h, windows.Handle(eh), n, entries, got)
-		},
-		destroyFn: func(eh uintptr) error { return fwpmSubLayerDestroyEnumHandle0(h, windows.Handle(eh)) },
-		free:      freeMemory,
-	}, parseSublayer)
+func (e *Engine) Sublayers(provider *wfp.GUID) (out []*wfp.Sublayer, err error) {
+	err = e.withHandle("FwpmSubLayerCreateEnumHandle0", func(h windows.Handle) (err error) {
+		a := newArena()
+		defer a.Dispose()
+		var tmpl *fwpmSublayerEnumTemplate0
+		object := ""
+		if provider != nil {
+			tmpl = composeSublayerEnumTemplate(a, *provider)
+			object = wfp.ObjectName("provider", *provider, "")
+		}
+		out, err = enumerate(object, enumCalls[fwpmSublayer0]{
+			create: "FwpmSubLayerCreateEnumHandle0", enum: "FwpmSubLayerEnum0", destroy: "FwpmSubLayerDestroyEnumHandle0",
+			createFn: func(eh *uintptr) error { return fwpmSubLayerCreateEnumHandle0(h, tmpl, (*windows.Handle)(eh)) },
+			enumFn: func(eh uintptr, n uint32, entries ***fwpmSublayer0, got *uint32) error {
+				return fwpmSubLayerEnum0(h, windows.Handle(eh), n, entries, got)
+			},
+			destroyFn: func(eh uintptr) error { return fwpmSubLayerDestroyEnumHandle0(h, windows.Handle(eh)) },
+			free:      freeMemory,
+		}, parseSublayer)
+		return err
+	})
+	return out, err
 }
 
 // Filters implements wfp.Engine (FwpmFilterEnum0). With a non-nil provider the template
@@ -376,28 +404,27 @@ func (e *Engine) Sublayers(provider *wfp.GUID) ([]*wfp.Sublayer, error) {
 // leaves layerKey zero (all layers); the result is also checked client-side, so a
 // filter of another provider can never be reported as ours whatever the engine does
 // with that template.
-func (e *Engine) Filters(provider *wfp.GUID) ([]*wfp.Filter, error) {
-	h, err := e.handle("FwpmFilterCreateEnumHandle0")
-	if err != nil {
-		return nil, err
-	}
-	a := newArena()
-	defer a.Dispose()
-	var tmpl *fwpmFilterEnumTemplate0
-	object := ""
-	if provider != nil {
-		tmpl = composeFilterEnumTemplate(a, *provider)
-		object = wfp.ObjectName("provider", *provider, "")
-	}
-	fs, err := enumerate(object, enumCalls[fwpmFilter0]{
-		create: "FwpmFilterCreateEnumHandle0", enum: "FwpmFilterEnum0", destroy: "FwpmFilterDestroyEnumHandle0",
-		createFn: func(eh *uintptr) error { return fwpmFilterCreateEnumHandle0(h, tmpl, (*windows.Handle)(eh)) },
-		enumFn: func(eh uintptr, n uint32, entries ***fwpmFilter0, got *uint32) error {
-			return fwpmFilterEnum0(h, windows.Handle(eh), n, entries, got)
-		},
-		destroyFn: func(eh uintptr) error { return fwpmFilterDestroyEnumHandle0(h, windows.Handle(eh)) },
-		free:      freeMemory,
-	}, parseFilter)
+func (e *Engine) Filters(provider *wfp.GUID) (fs []*wfp.Filter, err error) {
+	err = e.withHandle("FwpmFilterCreateEnumHandle0", func(h windows.Handle) (err error) {
+		a := newArena()
+		defer a.Dispose()
+		var tmpl *fwpmFilterEnumTemplate0
+		object := ""
+		if provider != nil {
+			tmpl = composeFilterEnumTemplate(a, *provider)
+			object = wfp.ObjectName("provider", *provider, "")
+		}
+		fs, err = enumerate(object, enumCalls[fwpmFilter0]{
+			create: "FwpmFilterCreateEnumHandle0", enum: "FwpmFilterEnum0", destroy: "FwpmFilterDestroyEnumHandle0",
+			createFn: func(eh *uintptr) error { return fwpmFilterCreateEnumHandle0(h, tmpl, (*windows.Handle)(eh)) },
+			enumFn: func(eh uintptr, n uint32, entries ***fwpmFilter0, got *uint32) error {
+				return fwpmFilterEnum0(h, windows.Handle(eh), n, entries, got)
+			},
+			destroyFn: func(eh uintptr) error { return fwpmFilterDestroyEnumHandle0(h, windows.Handle(eh)) },
+			free:      freeMemory,
+		}, parseFilter)
+		return err
+	})
 	if err != nil || provider == nil {
 		return fs, err
 	}
