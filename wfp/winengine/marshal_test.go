@@ -199,7 +199,8 @@ func TestComposeCLayout(t *testing.T) {
 
 	tmpl := composeFilterEnumTemplate(a, *f.ProviderKey)
 	if tmpl.actionMask != 0xFFFFFFFF || tmpl.providerKey == nil || *tmpl.providerKey != *f.ProviderKey ||
-		!tmpl.layerKey.IsZero() || tmpl.flags != 0x10 || tmpl.numFilterConditions != 0 {
+		!tmpl.layerKey.IsZero() || tmpl.flags != 0x10 || tmpl.numFilterConditions != 0 ||
+		tmpl.enumType != 1 || tmpl.providerContextTemplate != nil || tmpl.calloutKey != nil {
 		t.Errorf("enum template: %+v", tmpl)
 	}
 }
@@ -346,7 +347,14 @@ func TestTxnWaitMillis(t *testing.T) {
 	if got := txnWaitMillis(0); got != 10000 {
 		t.Errorf("default: %d ms", got)
 	}
-	if got := txnWaitMillis(1 << 62); got == 0xFFFFFFFF {
-		t.Error("a huge timeout became INFINITE")
+	if got := txnWaitMillis(-time.Second); got != 10000 {
+		t.Errorf("negative: %d ms, want the default", got)
+	}
+	if got := txnWaitMillis(time.Microsecond); got != 1 {
+		t.Errorf("1µs: %d ms, want 1 (0 would mean WFP's own default)", got)
+	}
+	// 0xFFFFFFFF is INFINITE: the longest finite wait is one less.
+	if got := txnWaitMillis(1 << 62); got != 0xFFFFFFFE {
+		t.Errorf("a huge timeout: %#x ms, want 0xFFFFFFFE", got)
 	}
 }
