@@ -98,8 +98,10 @@ func cStructMembers(pp, name string) ([][]string, error) {
 		if open < 0 {
 			continue
 		}
+		// "typedef struct {" or "typedef struct tag {"
 		head := strings.Fields(pp[max(0, open-200):open])
-		if i := slices.Index(head, "struct"); i < 0 || !slices.Contains(head[:i], "typedef") {
+		if n := len(head); !(n >= 2 && head[n-2] == "typedef" && head[n-1] == "struct") &&
+			!(n >= 3 && head[n-3] == "typedef" && head[n-2] == "struct") {
 			continue
 		}
 		return parseMembers(pp[open+1 : loc[0]])
@@ -124,7 +126,10 @@ func matchingOpen(s string, close int) int {
 	return -1
 }
 
-// parseMembers splits a structure body into member declarations.
+// parseMembers splits a structure body into its members. An anonymous struct's members
+// are members of the enclosing structure (C11); an anonymous union is one member, named
+// by all its members' names, except that a union whose only member is an anonymous
+// struct is that struct (the SDK's reserved blocks in FWPM_NET_EVENT_HEADER1).
 func parseMembers(body string) ([][]string, error) {
 	var members [][]string
 	depth, start := 0, 0
@@ -153,7 +158,13 @@ func parseMembers(body string) ([][]string, error) {
 				if err != nil {
 					return nil, err
 				}
-				members = append(members, slices.Concat(inner...)) // anonymous: one member
+				kw := cIdent.FindAllString(decl[:o], -1)
+				isStruct := len(kw) > 0 && kw[len(kw)-1] == "struct"
+				if isStruct || onlyAnonymousStruct(decl[o+1:c]) {
+					members = append(members, inner...)
+				} else {
+					members = append(members, slices.Concat(inner...)) // anonymous union: one member
+				}
 				continue
 			}
 			for part := range strings.SplitSeq(cArrayOrBits.ReplaceAllString(decl, ""), ",") {
@@ -166,4 +177,17 @@ func parseMembers(body string) ([][]string, error) {
 		}
 	}
 	return members, nil
+}
+
+// onlyAnonymousStruct reports whether a union body declares nothing but one anonymous
+// struct.
+func onlyAnonymousStruct(body string) bool {
+	body = strings.TrimSpace(body)
+	o := strings.IndexByte(body, '{')
+	c := strings.LastIndexByte(body, '}')
+	if o < 0 || c < o || strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(body[c+1:]), ";")) != "" {
+		return false
+	}
+	kw := cIdent.FindAllString(body[:o], -1)
+	return len(kw) > 0 && kw[len(kw)-1] == "struct" && matchingOpen(body, c) == o
 }
