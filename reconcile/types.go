@@ -81,8 +81,8 @@ const (
 	// older rule, another profile).
 	ProblemExtra Problem = "extra"
 	// ProblemForeign: an object of another owner holds one of wfpsandbox's keys, or a
-	// filter of another provider sits in wfpsandbox's sublayer (where a permit would
-	// override our blocks).
+	// filter of another provider (or an untagged non-block filter of wfpsandbox's
+	// provider) sits in wfpsandbox's sublayer (where a permit would override our blocks).
 	ProblemForeign Problem = "foreign"
 	// ProblemDisabled: the engine reports the object with its output-only DISABLED
 	// flag (FWPM_PROVIDER_FLAG_DISABLED, FWPM_FILTER_FLAG_DISABLED): it is installed

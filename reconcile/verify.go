@@ -12,12 +12,13 @@ import (
 //   - the provider, the sublayer or one of the plan's filters is missing, drifted (see
 //     Install for how objects are compared) or held by an object of another owner;
 //   - a filter of the plan's account that the plan does not have is installed (extra);
-//   - a filter of another provider sits in wfpsandbox's sublayer (foreign: a permit
-//     there, weighted above our blocks, would override them);
+//   - a filter of another provider sits in wfpsandbox's sublayer, or an untagged
+//     non-block filter of wfpsandbox's provider does (foreign: a permit there, weighted
+//     above our blocks, would override them);
 //   - the engine reports the provider or one of the plan's filters DISABLED (installed
 //     as planned, but not enforced).
 //
-// Other accounts' filters and untagged filters of the provider are not findings.
+// Other accounts' filters and untagged block filters of the provider are not findings.
 // Verify enumerates every filter of the engine (to find foreign filters in the sublayer).
 func Verify(e wfp.Engine, plan *policy.Plan) (*Report, error) {
 	if err := checkPlan(plan); err != nil {
@@ -105,8 +106,16 @@ func verifyInto(e wfp.Engine, plan *policy.Plan, rep *Report) error {
 			continue
 		}
 		if wfp.SameProvider(f.ProviderKey, &pk) {
-			if o, ok := owner(f); ok && o.SID == plan.SID {
+			o, tagged := owner(f)
+			switch {
+			case tagged && o.SID == plan.SID:
 				find(KindFilter, f.Key, f.Name, ProblemExtra, "rule %q of %s is not in the plan (an older version or another profile); install removes it", o.Rule, o.SID)
+			case !tagged && f.Sublayer == sk && f.Action.Type != wfp.ActionBlock:
+				// wfpsandbox writes no untagged filters, and a permit here can hide the
+				// account's blocks whoever wrote it; install leaves untagged filters alone.
+				find(KindFilter, f.Key, f.Name, ProblemForeign,
+					"filter of wfpsandbox's provider without an ownership tag (not written by this wfpsandbox; action %s, layer %s) sits in wfpsandbox's sublayer, where a permit can override wfpsandbox's blocks; install does not remove it (uninstall --all does)",
+					f.Action.Type, f.Layer)
 			}
 			continue
 		}

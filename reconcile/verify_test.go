@@ -102,6 +102,26 @@ func TestVerify(t *testing.T) {
 			},
 			key: wfp.MustParseGUID("0ccccccc-0000-4000-8000-000000000003"), problem: ProblemForeign, detail: "provider " + foreignProviderKey.String(), count: 1,
 		},
+		{
+			// Our provider, but no ownership tag: wfpsandbox never writes it, install
+			// leaves it, and as a permit it would hide A's blocks. (Untagged blocks are
+			// orphans of older versions and not A's concern; see TestInstalled.)
+			name: "an untagged permit of our provider in our sublayer",
+			setup: func(t *testing.T, w *world) {
+				w.install(t, pa)
+				addOrphan(t, w, pa.Filters[4])
+				w.mutate(t, func(e wfp.Engine) error {
+					f := pa.Filters[0].Clone()
+					f.Key = wfp.MustParseGUID("0ccccccc-0000-4000-8000-000000000004")
+					f.ProviderData, f.Name = nil, "untagged permit"
+					f.Action = wfp.Action{Type: wfp.ActionPermit}
+					f.Weight = wfp.U8(15)
+					_, err := e.AddFilter(f)
+					return err
+				})
+			},
+			key: wfp.MustParseGUID("0ccccccc-0000-4000-8000-000000000004"), problem: ProblemForeign, detail: "without an ownership tag", count: 1,
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
