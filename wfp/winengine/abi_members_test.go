@@ -11,6 +11,9 @@ package winengine
 
 import (
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +25,48 @@ import (
 
 func TestABIMirrorsHaveEveryCMember(t *testing.T) {
 	checkABIMembers(t, abiMirrors(), "")
+}
+
+// TestEveryMirrorIsChecked: a struct type added to a types file (the C mirrors, see
+// doc.go) but to neither abiMirrors nor netEventMirrors would escape both ABI tests.
+func TestEveryMirrorIsChecked(t *testing.T) {
+	checked := map[string]bool{}
+	for _, m := range slices.Concat(abiMirrors(), netEventMirrors()) {
+		checked[m.goType.Name()] = true
+	}
+	files, err := filepath.Glob("*types*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), name, nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.Decls {
+			g, ok := d.(*ast.GenDecl)
+			if !ok || g.Tok != token.TYPE {
+				continue
+			}
+			for _, spec := range g.Specs {
+				ts := spec.(*ast.TypeSpec)
+				if _, isStruct := ts.Type.(*ast.StructType); !isStruct {
+					continue
+				}
+				n++
+				if !checked[ts.Name.Name] {
+					t.Errorf("%s: struct %s is in neither abiMirrors nor netEventMirrors, so no ABI test checks it", name, ts.Name.Name)
+				}
+			}
+		}
+	}
+	if n < 20 {
+		t.Fatalf("found only %d struct types in %v: is the test running in the package directory?", n, files)
+	}
 }
 
 // checkABIMembers fails for every C member of a mirrored structure that no Go field
