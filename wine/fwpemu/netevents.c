@@ -154,7 +154,7 @@ static const GUID k_layerAuthConnectV4 = {0xc38d57d1, 0x05a7, 0x4c33, {0x90, 0x4
 
 /* ---- the canned events, version-independent ---- */
 
-enum { FILTER_OURS, FILTER_FOREIGN, FILTER_GONE };
+enum { FILTER_OURS, FILTER_OURS6, FILTER_FOREIGN, FILTER_GONE };
 enum { APP_OK, APP_NULL_DATA, APP_EMPTY_WILD, APP_WILD };
 enum { USER_OURS, USER_NULL, USER_BAD_REVISION, USER_WILD };
 enum { DROP_OK, DROP_NULL, DROP_WILD };
@@ -180,7 +180,7 @@ static const Canned canned[] = {
      FILTER_OURS, NE_LAYER_ALE_AUTH_CONNECT_V4, NE_DIRECTION_OUT},
     {"ours-tcp-v6", NE_FLAGS_ALL, FWP_IP_VERSION_V6, 6, {0xfd, 0, [15] = 5}, {0x20, 0x01, 0x0d, 0xb8, [15] = 0x35}, 49152,
      853, L"\\device\\harddiskvolume3\\tools\\kdig.exe", APP_OK, USER_OURS, FWPM_NET_EVENT_TYPE_CLASSIFY_DROP, DROP_OK,
-     FILTER_OURS, NE_LAYER_ALE_AUTH_CONNECT_V6, NE_DIRECTION_OUT},
+     FILTER_OURS6, NE_LAYER_ALE_AUTH_CONNECT_V6, NE_DIRECTION_OUT},
     {"foreign", NE_FLAGS_ALL, FWP_IP_VERSION_V4, 6, {10, 0, 0, 5}, {203, 0, 113, 7}, 49153, 443,
      L"\\device\\harddiskvolume3\\tools\\curl.exe", APP_OK, USER_OURS, FWPM_NET_EVENT_TYPE_CLASSIFY_DROP, DROP_OK,
      FILTER_FOREIGN, NE_LAYER_ALE_AUTH_CONNECT_V4, NE_DIRECTION_OUT},
@@ -205,7 +205,7 @@ static const Canned canned[] = {
 
 /* What the canned events refer to in the caller's store. */
 typedef struct {
-    UINT64 ours, foreign, gone;
+    UINT64 ours, ours6, foreign, gone; /* ours: the IPv4 DNS rule's filter; ours6: DNS over TLS, IPv6 */
     BYTE sid[SECURITY_MAX_SID_SIZE];
     UINT32 sidLen;
 } Targets;
@@ -365,6 +365,12 @@ static void find_targets(HANDLE engine, Targets *t)
                     if (arr[i]->providerKey && guid_eq(arr[i]->providerKey, &k_ourProvider) &&
                         (pass || is_rule(&arr[i]->providerData, "dns-v4")) && owner_sid(&arr[i]->providerData, t))
                         t->ours = arr[i]->filterId;
+            for (UINT32 i = 0; i < n && !t->ours6; i++)
+                if (arr[i]->providerKey && guid_eq(arr[i]->providerKey, &k_ourProvider) &&
+                    is_rule(&arr[i]->providerData, "dot-v6"))
+                    t->ours6 = arr[i]->filterId;
+            if (!t->ours6)
+                t->ours6 = t->ours;
             FwpmFreeMemory0((void **)&arr);
         }
         FwpmFilterDestroyEnumHandle0(engine, eh);
@@ -468,7 +474,10 @@ static void *build_event(Bump *b, int version, const Canned *c, const Targets *t
         user = WILD;
         break;
     }
-    UINT64 filterId = c->filter == FILTER_OURS ? t->ours : c->filter == FILTER_FOREIGN ? t->foreign : t->gone;
+    UINT64 filterId = c->filter == FILTER_OURS    ? t->ours
+                      : c->filter == FILTER_OURS6 ? t->ours6
+                      : c->filter == FILTER_FOREIGN ? t->foreign
+                                                    : t->gone;
     void *drop = NULL;
     if (c->dropMode == DROP_WILD) {
         drop = WILD;
