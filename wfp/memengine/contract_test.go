@@ -455,6 +455,16 @@ func TestTransactionLockTimeout(t *testing.T) {
 	must(t, s.CommitTransaction())
 	must(t, <-done)
 	must(t, other.AbortTransaction())
+
+	// FWPM_SESSION0 txnWaitTimeoutInMSec: "If this member is zero, BFE will use a default
+	// timeout." (15 s, OM), so a zero timeout waits for the lock instead of failing at once.
+	other.SetTxnWaitTimeout(0)
+	must(t, s.BeginTransaction())
+	go func() { done <- other.BeginTransaction() }()
+	time.Sleep(50 * time.Millisecond)
+	must(t, s.AbortTransaction())
+	must(t, <-done)
+	must(t, other.AbortTransaction())
 }
 
 // OM: "if a function call is made outside of an explicit transaction, it will be executed

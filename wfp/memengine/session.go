@@ -55,9 +55,13 @@ func (s *Session) BFE() *BFE { return s.bfe }
 
 // SetTxnWaitTimeout sets how long BeginTransaction (and implicit write transactions) wait
 // for the transaction lock before failing with FWP_E_TIMEOUT (FWPM_SESSION0.txnWaitTimeoutInMSec).
+// As in WFP, zero means the default (DefaultTxnWaitTimeout), not "do not wait".
 func (s *Session) SetTxnWaitTimeout(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if d <= 0 {
+		d = DefaultTxnWaitTimeout
+	}
 	s.timeout = d
 }
 
