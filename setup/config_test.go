@@ -74,3 +74,20 @@ func TestAnalyticsEnabled(t *testing.T) {
 		t.Error("bad config accepted")
 	}
 }
+
+func TestDefaultStateDir(t *testing.T) {
+	abs := filepath.Join(t.TempDir(), "st")
+	t.Setenv(StateDirEnv, abs)
+	if d, err := DefaultStateDir(); err != nil || d != abs {
+		t.Errorf("with %s=%s: %q, %v", StateDirEnv, abs, d, err)
+	}
+	t.Setenv(StateDirEnv, "relative/dir")
+	if _, err := DefaultStateDir(); err == nil {
+		t.Error("relative override accepted")
+	}
+	t.Setenv(StateDirEnv, "")
+	d, err := DefaultStateDir()
+	if err != nil || !filepath.IsAbs(d) || filepath.Base(d) != "wfpsandbox" {
+		t.Errorf("default: %q, %v", d, err)
+	}
+}

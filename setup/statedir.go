@@ -3,6 +3,7 @@ package setup
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 )
 
 // File names in the state directory.
@@ -13,9 +14,20 @@ const (
 	ConfigFile = "config.toml"       // optional configuration (analytics = true)
 )
 
-// DefaultStateDir returns the state directory: %ProgramData%\wfpsandbox on Windows,
+// StateDirEnv overrides the default state directory when it holds an absolute path
+// (tests, portable installs); the CLI's --state-dir overrides both.
+const StateDirEnv = "WFPSANDBOX_STATE_DIR"
+
+// DefaultStateDir returns the state directory: $WFPSANDBOX_STATE_DIR when set to an
+// absolute path, else %ProgramData%\wfpsandbox on Windows and
 // $XDG_STATE_HOME/wfpsandbox (or ~/.local/state/wfpsandbox) elsewhere.
 func DefaultStateDir() (string, error) {
+	if d := os.Getenv(StateDirEnv); d != "" {
+		if !filepath.IsAbs(d) {
+			return "", fmt.Errorf("%s=%q: want an absolute path", StateDirEnv, d)
+		}
+		return d, nil
+	}
 	return defaultStateDir()
 }
 

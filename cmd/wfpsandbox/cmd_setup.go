@@ -42,7 +42,7 @@ func addSetupFlags(fs *flag.FlagSet) *setupFlags {
 	return &setupFlags{
 		plan:      addPlanFlags(fs),
 		engine:    engineFlag(fs),
-		stateDir:  fs.String("state-dir", "", "state directory for the marker, lock, log and config.toml (default: %ProgramData%\\wfpsandbox on Windows, $XDG_STATE_HOME/wfpsandbox elsewhere)"),
+		stateDir:  fs.String("state-dir", "", "state directory for the marker, lock, log and config.toml (default: $WFPSANDBOX_STATE_DIR, else %ProgramData%\\wfpsandbox on Windows, $XDG_STATE_HOME/wfpsandbox elsewhere)"),
 		analytics: fs.Bool("analytics", false, "send OpenTelemetry metrics (OTLP/HTTP, configured by OTEL_EXPORTER_OTLP_*); also on with WFPSANDBOX_ANALYTICS=1 or 'analytics = true' in config.toml"),
 		verbose:   fs.Bool("verbose", false, "log debug records on stderr"),
 	}

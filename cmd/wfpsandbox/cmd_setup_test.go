@@ -14,7 +14,7 @@ import (
 )
 
 // TestMain keeps every test of this package away from the real state directory:
-// setup writes its marker, lock and log to $XDG_STATE_HOME/wfpsandbox by default.
+// setup writes its marker, lock and log there by default.
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "wfpsandbox-cli-state-")
 	if err != nil {
@@ -22,6 +22,7 @@ func TestMain(m *testing.M) {
 		os.Exit(2)
 	}
 	os.Setenv("XDG_STATE_HOME", dir)
+	os.Setenv(setup.StateDirEnv, dir) // Windows too: never %ProgramData%\wfpsandbox
 	os.Setenv(setup.AnalyticsEnv, "0")
 	code := m.Run()
 	os.RemoveAll(dir)
