@@ -128,6 +128,11 @@ func TestFileBadContents(t *testing.T) {
 		{"bad data type", []byte(strings.Replace(string(good), "FWP_UINT16", "FWP_UINT17", 1)), "FWP_UINT17"},
 		{"filter ID counter reset", []byte(strings.Replace(string(good), `"nextFilterId": 3`, `"nextFilterId": 2`, 1)), "not below nextFilterId 2"},
 		{"filter ID counter zero", []byte(strings.Replace(string(good), `"nextFilterId": 3`, `"nextFilterId": 0`, 1)), "nextFilterId is 0"},
+		{"persistent filter in a static sublayer", func() []byte { // filter 2 (in static subB) is the last "flags": 0
+			i := strings.LastIndex(string(good), `"flags": 0`)
+			return []byte(string(good[:i]) + `"flags": 1` + string(good[i+len(`"flags": 0`):]))
+		}(), "persistent filter"},
+		{"persistent sublayer of a static provider", []byte(strings.Replace(string(good), `"flags": 1`, `"flags": 0`, 1)), "persistent sublayer"}, // provider A comes first
 		{"dangling sublayer", []byte(strings.Replace(string(good), `"sublayer": "`+subB.String(), `"sublayer": "`+guid(77).String(), 1)), "missing sublayer"},
 	}
 	for _, tt := range tests {

@@ -201,8 +201,14 @@ func decodeState(data []byte) (*state, error) {
 		if _, dup := st.sublayers[s.Key]; dup {
 			return nil, fmt.Errorf("sublayer {%s} appears twice", s.Key)
 		}
-		if exists, _ := st.providerRef(s.ProviderKey); !exists {
+		exists, provPersistent := st.providerRef(s.ProviderKey)
+		if !exists {
 			return nil, fmt.Errorf("sublayer {%s} refers to missing provider {%s}", s.Key, *s.ProviderKey)
+		}
+		// The lifetime rules addSublayer and addFilter enforce: a file that breaks them
+		// would lose the objects a persistent one refers to at the next restart.
+		if wfp.SublayerFlags(s.Flags)&wfp.SublayerFlagPersistent != 0 && !provPersistent {
+			return nil, fmt.Errorf("persistent sublayer {%s} refers to non-persistent provider {%s}", s.Key, *s.ProviderKey)
 		}
 		st.sublayers[s.Key] = &wfp.Sublayer{Key: s.Key, Name: s.Name, Description: s.Description,
 			Flags: wfp.SublayerFlags(s.Flags), ProviderKey: s.ProviderKey, Data: s.Data, Weight: s.Weight}
@@ -216,11 +222,16 @@ func decodeState(data []byte) (*state, error) {
 		if _, dup := st.filters[f.Key]; dup || ids[f.ID] || f.ID == 0 || f.ID >= st.nextID {
 			return nil, fmt.Errorf("filter {%s}: key or ID %d duplicated or not below nextFilterId %d", f.Key, f.ID, st.nextID)
 		}
-		if _, ok := st.sublayers[f.Sublayer]; !ok && !builtinSublayer(f.Sublayer) {
+		sub, ok := st.sublayers[f.Sublayer]
+		if !ok && !builtinSublayer(f.Sublayer) {
 			return nil, fmt.Errorf("filter {%s} refers to missing sublayer {%s}", f.Key, f.Sublayer)
 		}
-		if exists, _ := st.providerRef(f.ProviderKey); !exists {
+		exists, provPersistent := st.providerRef(f.ProviderKey)
+		if !exists {
 			return nil, fmt.Errorf("filter {%s} refers to missing provider {%s}", f.Key, *f.ProviderKey)
+		}
+		if f.Flags&wfp.FilterFlagPersistent != 0 && (!provPersistent || ok && sub.Flags&wfp.SublayerFlagPersistent == 0) {
+			return nil, fmt.Errorf("persistent filter {%s} refers to a non-persistent sublayer or provider", f.Key)
 		}
 		ids[f.ID] = true
 		st.filters[f.Key] = f
