@@ -16,10 +16,16 @@ const MaxErrorLen = 256
 // (/home/x/…, /Users/x/…, /root/…, ~/…), up to the next delimiter (white space, a quote,
 // a colon as in "open PATH: error").
 var userPathRe = regexp.MustCompile(`(?i)(?:` +
-	`(?:[a-z]:|\\\\[^\\/\s]+(?:[\\/][^\\/\s]+)?)?[\\/]+(?:users|documents and settings|home)[\\/]+` + pathRest +
+	`(?:[a-z]:|\\\\[^\\/\s]+(?:[\\/][^\\/\s]+)?)?[\\/]+(?:users|documents and settings|home)[\\/]+` + userName + `(?:[\\/]` + pathRest + `)?` +
 	`|/root(?:/` + pathRest + `)?` +
 	`|~[\\/]` + pathRest +
 	`)`)
+
+// userName is the profile directory's name, which may contain spaces ("Alice Smith"):
+// everything up to the next separator or delimiter other than a space. This may
+// swallow text after a path that ends at the user's directory; that errs on the side
+// of privacy.
+const userName = `[^\\/\t\r\n"'<>|,;:]*`
 
 // pathRest is the rest of a path: anything up to a delimiter.
 const pathRest = `[^\s"'<>|,;:]*`

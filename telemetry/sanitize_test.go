@@ -15,7 +15,8 @@ func TestSanitizeError(t *testing.T) {
 	}{
 		{"FwpmFilterAdd0: FWP_E_TIMEOUT (0x80320012)", "FwpmFilterAdd0: FWP_E_TIMEOUT (0x80320012)"},
 		{`open C:\Users\alice\AppData\Local\x.json: denied`, "open <user-path>: denied"},
-		{`open c:\users\Alice Smith\x: denied`, "open <user-path> Smith\\x: denied"},
+		{`open c:\users\Alice Smith\x y: denied`, "open <user-path> y: denied"},
+		{`profile C:\Users\Alice Smith: gone`, "profile <user-path>: gone"},
 		{`read \\fs01\home$\Users\dave\f.txt failed`, "read <user-path> failed"},
 		{`C:\Documents and Settings\eve\ntuser.dat locked`, "<user-path> locked"},
 		{"open /home/frank/.config/x: no such file", "open <user-path>: no such file"},
