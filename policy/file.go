@@ -138,7 +138,10 @@ func ParseFile(name string, data []byte) (*File, error) {
 			}
 			return nil, fmt.Errorf("%s:%d:%s %s", name, pe.Position.Line, field, pe.Message)
 		}
-		return nil, fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "toml: "))
+		// Every key but rule decodes into `any`, so a type error is about rule: a [rule]
+		// table, rule = … or rule.x = … instead of [[rule]] tables.
+		return nil, fmt.Errorf("%s:%d: rule: write each extra rule as a [[rule]] table (%s)",
+			name, ruleLine(data), strings.TrimPrefix(err.Error(), "toml: "))
 	}
 	loc := locate(data)
 	// Values decoded into `any` count as undecoded for the TOML library; the known
@@ -449,6 +452,18 @@ func (f *File) Options(sid string) Options {
 		o.Extra = append(o.Extra, r.Rules(f.Name)...)
 	}
 	return o
+}
+
+var ruleKeyPattern = regexp.MustCompile(`^\s*\[*\s*["']?rule["']?\s*[.=\]]`)
+
+// ruleLine returns the first line that defines rule (a table header or a key), or 0.
+func ruleLine(data []byte) int {
+	for n, line := range strings.Split(string(data), "\n") {
+		if ruleKeyPattern.MatchString(line) {
+			return n + 1
+		}
+	}
+	return 0
 }
 
 // positions records where keys are assigned in a TOML file, read line by line: enough

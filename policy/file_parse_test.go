@@ -156,7 +156,9 @@ func TestParseFileErrors(t *testing.T) {
 		{"ipv4-mapped cidr", rule("id = \"b\"\naction = \"block\"\nremote = [\"::ffff:10.0.0.0/104\"]\n"), "p.toml:10: rule[1].remote: \"::ffff:10.0.0.0/104\" is an IPv4-mapped IPv6 address, which would only become an IPv6 filter; write 10.0.0.0/8 instead"},
 		{"ipv4-mapped address", rule("id = \"b\"\naction = \"block\"\nremote = [\"::ffff:192.0.2.1\"]\n"), "p.toml:10: rule[1].remote: \"::ffff:192.0.2.1\" is an IPv4-mapped IPv6 address, which would only become an IPv6 filter; write 192.0.2.1/32 instead"},
 		{"icmp v6 only", rule("id = \"b\"\naction = \"block\"\nprotocol = \"icmp\"\nremote = [\"fd00::/8\"]\n"), "p.toml:11: rule[1].remote: no address"},
-		{"rule not a table", "rule = 5\n", "p.toml: line 1"},
+		{"rule not a table", "rule = 5\n", "p.toml:1: rule: write each extra rule as a [[rule]] table"},
+		{"rule a single table", "profile = \"strict\"\n\n[rule]\nid = \"x\"\naction = \"block\"\n", "p.toml:3: rule: write each extra rule as a [[rule]] table"},
+		{"rule a dotted key", "profile = \"strict\"\nrule.id = \"x\"\n", "p.toml:2: rule: write each extra rule as a [[rule]] table"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
