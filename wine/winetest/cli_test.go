@@ -214,6 +214,9 @@ func TestSetupVerifyRerunUninstall(t *testing.T) {
 	if s := fileText(t, state); strings.Count(s, "\nF ") != len(baseline) {
 		t.Fatalf("state file after setup holds %d filters, want %d:\n%s", strings.Count(s, "\nF "), len(baseline), s)
 	}
+	if marker, _ := filepath.Glob(filepath.Join(dir, "wfpsandbox-state", "*")); len(marker) == 0 {
+		t.Error("setup left nothing in WFPSANDBOX_STATE_DIR (no marker)")
+	}
 
 	verify := h.run(t, o("verify"), exe, "verify", "--sid", sandboxSID)
 	if verify.code != 0 {

@@ -273,7 +273,12 @@ func (hh *harness) run(t *testing.T, o runOpts, exe string, args ...string) run 
 		o.overrides = overridesEmu
 	}
 	logPath := filepath.Join(o.dir, o.name+".jsonl")
-	env := hh.wineEnv(o.overrides, append([]string{"WFPEMU_LOG=" + logPath, "WFPEMU_STATE=" + filepath.Join(o.dir, "state.txt")}, o.env...)...)
+	// wfpsandbox's own state (marker, lock, log) stays in the test's directory too.
+	env := hh.wineEnv(o.overrides, append([]string{
+		"WFPEMU_LOG=" + logPath,
+		"WFPEMU_STATE=" + filepath.Join(o.dir, "state.txt"),
+		"WFPSANDBOX_STATE_DIR=Z:" + filepath.Join(o.dir, "wfpsandbox-state"),
+	}, o.env...)...)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "wine", append([]string{exe}, args...)...)
