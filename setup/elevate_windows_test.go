@@ -7,14 +7,11 @@ import (
 	"unsafe"
 )
 
-// TestShellExecuteInfoLayout pins SHELLEXECUTEINFOW's size and the offsets of the
-// fields Elevate reads and writes, from the SDK layout (shellapi.h; natural alignment).
+// TestShellExecuteInfoLayout checks the Go mirror against shellExecuteLayout (itself
+// checked against the SDK headers by TestShellExecuteInfoABI), and the masks.
 func TestShellExecuteInfoLayout(t *testing.T) {
 	var s shellExecuteInfo
-	want := struct{ size, nShow, hProcess uintptr }{112, 48, 104}
-	if unsafe.Sizeof(uintptr(0)) == 4 {
-		want = struct{ size, nShow, hProcess uintptr }{60, 28, 56}
-	}
+	want := shellExecuteLayout[int(unsafe.Sizeof(uintptr(0)))]
 	if got := unsafe.Sizeof(s); got != want.size {
 		t.Errorf("sizeof = %d, want %d", got, want.size)
 	}
@@ -23,5 +20,17 @@ func TestShellExecuteInfoLayout(t *testing.T) {
 	}
 	if got := unsafe.Offsetof(s.hProcess); got != want.hProcess {
 		t.Errorf("offsetof hProcess = %d, want %d", got, want.hProcess)
+	}
+}
+
+func TestShellExecuteMasks(t *testing.T) {
+	for name, got := range map[string]uint32{
+		"SEE_MASK_NOCLOSEPROCESS": seeMaskNoCloseProcess,
+		"SEE_MASK_NOASYNC":        seeMaskNoAsync,
+		"SEE_MASK_NO_CONSOLE":     seeMaskNoConsole,
+	} {
+		if want := shellExecuteMasks[name]; got != want {
+			t.Errorf("%s = %#x, want %#x", name, got, want)
+		}
 	}
 }
