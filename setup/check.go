@@ -116,10 +116,18 @@ func Check(ctx context.Context, o CheckOptions) (*CheckResult, error) {
 		}
 	}
 	a, err := resolveAccount(o.Resolve, who)
-	if err != nil && o.Account == "" && m != nil && errors.Is(err, account.ErrNotWindows) {
-		// Names cannot be looked up here: trust the recorded SID.
-		a, err = resolveAccount(o.Resolve, m.Account.SID)
-		a.Name, a.Domain = m.Account.Name, m.Account.Domain
+	if err != nil && o.Account == "" && m != nil {
+		switch {
+		case errors.Is(err, account.ErrNotWindows):
+			// Names cannot be looked up here: trust the recorded SID.
+			a, err = resolveAccount(o.Resolve, m.Account.SID)
+			a.Name, a.Domain = m.Account.Name, m.Account.Domain
+		case m.Account.Domain != "" && m.Account.Name != "":
+			// The computer or domain may have been renamed: try the bare name.
+			if b, berr := resolveAccount(o.Resolve, m.Account.Name); berr == nil {
+				a, err = b, nil
+			}
+		}
 	}
 	if err != nil && o.Account == "" && m != nil {
 		// The recorded name no longer resolves: the account was deleted or renamed.

@@ -207,3 +207,12 @@ func TestCheckAfterSetupWithExtraRules(t *testing.T) {
 		t.Errorf("explicit options without the extra rule: %v", c.Reasons)
 	}
 }
+
+func TestCheckAfterComputerRename(t *testing.T) {
+	h := newHost(t)
+	h.run(h.opts("sandbox"))
+	h.editMarker(func(m *Marker) { m.Account.Domain = "OLDNAME" }) // OLDNAME\sandbox no longer resolves
+	if c := h.check(CheckOptions{}); !c.Current() || c.Account.SID != sidA {
+		t.Errorf("after a rename: %+v", c)
+	}
+}

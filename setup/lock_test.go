@@ -196,3 +196,28 @@ func TestConcurrentSetupProcessesAnyOrder(t *testing.T) {
 		}
 	}
 }
+
+func TestRunGivesUpWaitingForTheLock(t *testing.T) {
+	h := newHost(t)
+	if err := os.MkdirAll(h.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	held, err := AcquireLock(context.Background(), h.dir, h.log.logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Release()
+	o := h.opts("sandbox")
+	o.LockWait = 150 * time.Millisecond
+	start := time.Now()
+	_, err = Run(context.Background(), o)
+	if err == nil || !strings.Contains(err.Error(), "gave up after 150ms") {
+		t.Fatalf("Run with the lock held: %v", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("gave up after %v", took)
+	}
+	if h.opens != 0 {
+		t.Error("the engine was opened without the lock")
+	}
+}

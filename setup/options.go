@@ -59,6 +59,10 @@ type Options struct {
 	// when zero).
 	RetryDelay time.Duration
 
+	// LockWait bounds the wait for another setup run to finish (10 minutes when
+	// zero).
+	LockWait time.Duration
+
 	// Resolve replaces account.Resolve (tests).
 	Resolve Resolver
 	// Now replaces time.Now (tests).
@@ -90,6 +94,9 @@ func (o *Options) defaults() error {
 	}
 	if o.Resolve == nil {
 		o.Resolve = account.Resolve
+	}
+	if o.LockWait <= 0 {
+		o.LockWait = 10 * time.Minute
 	}
 	if o.Now == nil {
 		o.Now = time.Now

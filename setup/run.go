@@ -141,7 +141,10 @@ func (r *runner) run(ctx context.Context) error {
 		r.log.Warn("metrics disabled: "+err.Error(), Event(EventMetricsFailed))
 	}
 
-	lock, err := AcquireLock(ctx, o.StateDir, r.log)
+	lctx, cancel := context.WithTimeoutCause(ctx, o.LockWait,
+		fmt.Errorf("gave up after %s: another wfpsandbox setup still holds the lock", o.LockWait))
+	lock, err := AcquireLock(lctx, o.StateDir, r.log)
+	cancel()
 	if err != nil {
 		return err
 	}
