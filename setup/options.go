@@ -70,6 +70,9 @@ type Options struct {
 }
 
 func (o *Options) defaults() error {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	if strings.TrimSpace(o.Account) == "" {
 		return errors.New("no sandbox account given")
 	}
@@ -79,9 +82,6 @@ func (o *Options) defaults() error {
 			return err
 		}
 		o.StateDir = d
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if o.ToolVersion == "" {
 		o.ToolVersion = toolVersion()

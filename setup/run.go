@@ -74,7 +74,9 @@ var ErrInput = errors.New("bad input")
 func Run(ctx context.Context, o Options) (Report, error) {
 	rep := Report{SetupVersion: SetupVersion}
 	if err := o.defaults(); err != nil {
-		return rep, fmt.Errorf("setup: %w: %w", ErrInput, err)
+		err = fmt.Errorf("setup: %w: %w", ErrInput, err)
+		o.Logger.Error("setup failed: "+err.Error(), Event(EventSetupError))
+		return rep, err
 	}
 	rep.DryRun = o.DryRun
 	r := &runner{o: o, log: o.Logger, rep: &rep}

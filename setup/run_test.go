@@ -209,3 +209,13 @@ func TestDryRunWritesNothing(t *testing.T) {
 		t.Errorf("dry run installed %d filters", n)
 	}
 }
+
+func TestRunWithoutAccountLogsAndNeedsNoLogger(t *testing.T) {
+	if _, err := Run(context.Background(), Options{StateDir: t.TempDir()}); !errors.Is(err, ErrInput) {
+		t.Errorf("no account, no logger: %v", err)
+	}
+	h := newHost(t)
+	if _, err := Run(context.Background(), h.opts(" ")); !errors.Is(err, ErrInput) || !strings.Contains(h.log.String(), "event=102") {
+		t.Errorf("blank account: %v\n%s", err, h.log.String())
+	}
+}
