@@ -213,3 +213,15 @@ var preferredFieldNames = map[FieldID]string{
 	FieldIPRemotePort: "FWPM_CONDITION_IP_REMOTE_PORT",
 	FieldIPLocalPort:  "FWPM_CONDITION_IP_LOCAL_PORT",
 }
+
+// Layers returns every filtering layer fwpmu.h defines, in SDK-name order. A running
+// Windows may lack the newest ones (FWP_E_LAYER_NOT_FOUND).
+func Layers() []LayerID {
+	var ls []LayerID
+	for _, n := range sdkNames {
+		if n.kind == KindLayer {
+			ls = append(ls, LayerID(n.guid))
+		}
+	}
+	return ls
+}

@@ -68,3 +68,18 @@ func TestCodeErrors(t *testing.T) {
 		t.Error("Unavailable misclassifies")
 	}
 }
+
+func TestLayersListsEveryLayerOnce(t *testing.T) {
+	ls := Layers()
+	seen := map[LayerID]bool{}
+	for _, l := range ls {
+		if seen[l] || LookupName(KindLayer, GUID(l)) == "" {
+			t.Errorf("layer %s listed twice or unnamed", l)
+		}
+		seen[l] = true
+	}
+	// wfp-names.h, generated from the SDK's fwpmu.h, counts 97 layers.
+	if len(ls) != 97 || !seen[LayerALEAuthConnectV4] || !seen[LayerALEResourceAssignmentV6] {
+		t.Errorf("%d layers", len(ls))
+	}
+}

@@ -147,13 +147,16 @@ func composeFilter(a *arena, f *wfp.Filter) (*fwpmFilter0, error) {
 }
 
 // composeFilterEnumTemplate builds an FWPM_FILTER_ENUM_TEMPLATE0 that matches every
-// filter of one provider: all action types (actionMask 0xFFFFFFFF), any layer,
-// disabled ones included.
-func composeFilterEnumTemplate(a *arena, provider wfp.GUID) *fwpmFilterEnumTemplate0 {
+// filter at one layer (of one provider, when given): all action types (actionMask
+// 0xFFFFFFFF), disabled and boot-time filters included.
+func composeFilterEnumTemplate(a *arena, provider *wfp.GUID, layer wfp.LayerID) *fwpmFilterEnumTemplate0 {
 	t := (*fwpmFilterEnumTemplate0)(a.alloc(unsafe.Sizeof(fwpmFilterEnumTemplate0{})))
-	t.providerKey = a.guid(provider)
+	if provider != nil {
+		t.providerKey = a.guid(*provider)
+	}
+	t.layerKey = wfp.GUID(layer)
 	t.enumType = fwpFilterEnumOverlapping
-	t.flags = fwpFilterEnumFlagIncludeDisabled
+	t.flags = fwpFilterEnumFlagIncludeBoottime | fwpFilterEnumFlagIncludeDisabled
 	t.actionMask = actionMaskAll
 	return t
 }

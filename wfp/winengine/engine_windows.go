@@ -399,34 +399,47 @@ func (e *Engine) Sublayers(provider *wfp.GUID) (out []*wfp.Sublayer, err error) 
 	return out, err
 }
 
-// Filters implements wfp.Engine (FwpmFilterEnum0). With a non-nil provider the template
-// sets providerKey, actionMask 0xFFFFFFFF and FWP_FILTER_ENUM_FLAG_INCLUDE_DISABLED and
-// leaves layerKey zero (all layers); the result is also checked client-side, so a
-// filter of another provider can never be reported as ours whatever the engine does
-// with that template.
+// Filters implements wfp.Engine (FwpmFilterEnum0). It enumerates layer by layer, over
+// every layer the SDK defines, with a template naming the layer (and the provider, when
+// given), FWP_FILTER_ENUM_FLAG_INCLUDE_DISABLED|INCLUDE_BOOTTIME and actionMask
+// 0xFFFFFFFF — the way Microsoft's WFPSampler enumerates its own filters. It does not
+// rely on a zero layerKey meaning "all layers" (undocumented, wfp-facts §10.5), and a
+// NULL template would leave disabled filters out. A layer this Windows does not have
+// (FWP_E_LAYER_NOT_FOUND) is skipped. See filterParser for how entries are selected.
 func (e *Engine) Filters(provider *wfp.GUID) (fs []*wfp.Filter, err error) {
-	err = e.withHandle("FwpmFilterCreateEnumHandle0", func(h windows.Handle) (err error) {
-		a := newArena()
-		defer a.Dispose()
-		var tmpl *fwpmFilterEnumTemplate0
-		object := ""
-		if provider != nil {
-			tmpl = composeFilterEnumTemplate(a, *provider)
-			object = wfp.ObjectName("provider", *provider, "")
+	err = e.withHandle("FwpmFilterCreateEnumHandle0", func(h windows.Handle) error {
+		for _, layer := range wfp.Layers() {
+			page, err := e.layerFilters(h, provider, layer)
+			if errors.Is(err, wfp.ErrLayerNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			fs = append(fs, page...)
 		}
-		fs, err = enumerate(object, enumCalls[fwpmFilter0]{
-			create: "FwpmFilterCreateEnumHandle0", enum: "FwpmFilterEnum0", destroy: "FwpmFilterDestroyEnumHandle0",
-			createFn: func(eh *uintptr) error { return fwpmFilterCreateEnumHandle0(h, tmpl, (*windows.Handle)(eh)) },
-			enumFn: func(eh uintptr, n uint32, entries ***fwpmFilter0, got *uint32) error {
-				return fwpmFilterEnum0(h, windows.Handle(eh), n, entries, got)
-			},
-			destroyFn: func(eh uintptr) error { return fwpmFilterDestroyEnumHandle0(h, windows.Handle(eh)) },
-			free:      freeMemory,
-		}, parseFilter)
-		return err
+		return nil
 	})
-	if err != nil || provider == nil {
-		return fs, err
+	return fs, err
+}
+
+// layerFilters enumerates one layer's filters (of provider, when given).
+func (e *Engine) layerFilters(h windows.Handle, provider *wfp.GUID, layer wfp.LayerID) ([]*wfp.Filter, error) {
+	a := newArena()
+	defer a.Dispose()
+	tmpl := composeFilterEnumTemplate(a, provider, layer)
+	object := "layer " + layer.String()
+	if provider != nil {
+		object = wfp.ObjectName("provider", *provider, "") + " at " + object
 	}
-	return onlyProvider(fs, *provider), nil
+	fs, err := enumerate(object, enumCalls[fwpmFilter0]{
+		create: "FwpmFilterCreateEnumHandle0", enum: "FwpmFilterEnum0", destroy: "FwpmFilterDestroyEnumHandle0",
+		createFn: func(eh *uintptr) error { return fwpmFilterCreateEnumHandle0(h, tmpl, (*windows.Handle)(eh)) },
+		enumFn: func(eh uintptr, n uint32, entries ***fwpmFilter0, got *uint32) error {
+			return fwpmFilterEnum0(h, windows.Handle(eh), n, entries, got)
+		},
+		destroyFn: func(eh uintptr) error { return fwpmFilterDestroyEnumHandle0(h, windows.Handle(eh)) },
+		free:      freeMemory,
+	}, filterParser(provider))
+	return dropNil(fs), err
 }

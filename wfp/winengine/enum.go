@@ -102,18 +102,38 @@ func parsePage[C, G any](entries **C, got uint32, parse func(*C) (G, error)) ([]
 	return page, nil
 }
 
-// onlyProvider keeps the filters of one provider. The enumeration template already
-// asks the engine for exactly those; this guards against an engine that ignores part
-// of the template, so another provider's filter is never reported (or deleted) as ours.
-func onlyProvider(fs []*wfp.Filter, provider wfp.GUID) []*wfp.Filter {
+// filterParser returns how Filters decodes each FWPM_FILTER0 of an enumeration of
+// every filter on the host (a NULL template, which FwpmFilterCreateEnumHandle0
+// documents as "all filters"; whether a template with a zero layerKey means "all
+// layers" is not documented, wfp-facts §10.5, so Filters does not rely on it).
+//
+// With a provider, filters of other providers are skipped before they are decoded —
+// so another provider's filter is never reported (or deleted) as ours, and one we
+// cannot decode cannot make the enumeration of ours fail — while a filter of the
+// provider that cannot be decoded is an error. With a nil provider (every filter, for
+// explain), an undecodable filter is skipped with a warning instead of failing the
+// whole enumeration. Skipped entries come back as nil and are dropped by the caller.
+func filterParser(provider *wfp.GUID) func(*fwpmFilter0) (*wfp.Filter, error) {
+	return func(c *fwpmFilter0) (*wfp.Filter, error) {
+		if c != nil && provider != nil && (c.providerKey == nil || *c.providerKey != *provider) {
+			return nil, nil
+		}
+		f, err := parseFilter(c)
+		if err != nil && provider == nil && c != nil {
+			slog.Warn("skipping a filter that cannot be decoded", "filter", c.filterKey, "error", err)
+			return nil, nil
+		}
+		return f, err
+	}
+}
+
+// dropNil removes the entries filterParser skipped.
+func dropNil(fs []*wfp.Filter) []*wfp.Filter {
 	out := fs[:0]
 	for _, f := range fs {
-		if wfp.SameProvider(f.ProviderKey, &provider) {
+		if f != nil {
 			out = append(out, f)
-			continue
 		}
-		slog.Warn("filter enumeration template returned a filter of another provider; dropped",
-			"filter", f.Key, "provider", provider)
 	}
 	return out
 }

@@ -177,17 +177,45 @@ func TestEnumerateIsBounded(t *testing.T) {
 	}
 }
 
-func TestOnlyProvider(t *testing.T) {
+func TestFilterParserSelectsBeforeDecoding(t *testing.T) {
+	a := newArena()
+	defer a.Dispose()
 	ours, theirs := wfp.GUID{Data1: 1}, wfp.GUID{Data1: 2}
-	fs := []*wfp.Filter{
-		{Key: wfp.GUID{Data1: 10}, ProviderKey: &ours},
-		{Key: wfp.GUID{Data1: 11}, ProviderKey: &theirs},
-		{Key: wfp.GUID{Data1: 12}},
-		{Key: wfp.GUID{Data1: 13}, ProviderKey: &ours},
+	mk := func(key uint32, provider *wfp.GUID, broken bool) *fwpmFilter0 {
+		f := sampleFilter()
+		f.Key = wfp.GUID{Data1: key}
+		f.ProviderKey = provider
+		c, err := composeFilter(a, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if broken { // a condition count with no conditions behind it: undecodable
+			c.filterCondition = nil
+		}
+		return c
 	}
-	got := onlyProvider(fs, ours)
-	if len(got) != 2 || got[0].Key.Data1 != 10 || got[1].Key.Data1 != 13 {
-		t.Errorf("onlyProvider kept %v", got)
+	entries := []*fwpmFilter0{
+		mk(10, &ours, false),
+		mk(11, &theirs, false),
+		mk(12, nil, false),
+		mk(13, &theirs, true), // another provider's broken filter must not break ours
+		mk(14, &ours, false),
+	}
+	run := func(provider *wfp.GUID) ([]*wfp.Filter, error) {
+		page, err := parsePage(&entries[0], uint32(len(entries)), filterParser(provider))
+		return dropNil(page), err
+	}
+	got, err := run(&ours)
+	if err != nil || len(got) != 2 || got[0].Key.Data1 != 10 || got[1].Key.Data1 != 14 {
+		t.Fatalf("our filters: %v, %v; want keys 10 and 14", got, err)
+	}
+	all, err := run(nil)
+	if err != nil || len(all) != 4 {
+		t.Fatalf("every filter: %d, %v; want the 4 decodable ones", len(all), err)
+	}
+	entries[0] = mk(10, &ours, true)
+	if _, err := run(&ours); err == nil {
+		t.Fatal("one of our own filters could not be decoded and the enumeration still succeeded")
 	}
 }
 

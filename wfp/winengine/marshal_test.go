@@ -197,11 +197,15 @@ func TestComposeCLayout(t *testing.T) {
 		t.Error("arena allocations are not 8-aligned")
 	}
 
-	tmpl := composeFilterEnumTemplate(a, *f.ProviderKey)
+	layer := wfp.LayerALEAuthConnectV6
+	tmpl := composeFilterEnumTemplate(a, f.ProviderKey, layer)
 	if tmpl.actionMask != 0xFFFFFFFF || tmpl.providerKey == nil || *tmpl.providerKey != *f.ProviderKey ||
-		!tmpl.layerKey.IsZero() || tmpl.flags != 0x10 || tmpl.numFilterConditions != 0 ||
+		tmpl.layerKey != wfp.GUID(layer) || tmpl.flags != 0x8|0x10 || tmpl.numFilterConditions != 0 ||
 		tmpl.enumType != 1 || tmpl.providerContextTemplate != nil || tmpl.calloutKey != nil {
 		t.Errorf("enum template: %+v", tmpl)
+	}
+	if all := composeFilterEnumTemplate(a, nil, layer); all.providerKey != nil || all.layerKey != wfp.GUID(layer) {
+		t.Errorf("enum template for every provider: %+v", all)
 	}
 }
 

@@ -40,6 +40,9 @@ const (
 	// missing and reconcile would try to add it again instead of seeing
 	// FWPM_FILTER_FLAG_DISABLED.
 	fwpFilterEnumFlagIncludeDisabled = 0x10
+
+	// fwpFilterEnumFlagIncludeBoottime is FWP_FILTER_ENUM_FLAG_INCLUDE_BOOTTIME (fwptypes.h).
+	fwpFilterEnumFlagIncludeBoottime = 0x8
 )
 
 // fwpByteBlob is FWP_BYTE_BLOB (fwptypes.h).
