@@ -137,6 +137,17 @@ func Build(opts Options) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Permits always use the allow shape, whatever the blocks use: a permit must
+	// match the account's own tokens and nothing else. Under the deny shape a
+	// permit would also match another account's process that made itself a token
+	// with restricting SIDs none of the allowed SIDs are in (no privilege needed),
+	// and since every account's filters share our sublayer, that permit would hide
+	// the other account's own blocks below it. The price is fail-closed: the
+	// account's own restricted and AppContainer children do not get the permit.
+	permitCond, err := UserCondition(sid.String(), MatchAllow)
+	if err != nil {
+		return nil, err
+	}
 	p := &Plan{
 		SID:       sid.String(),
 		Profile:   opts.Profile,
@@ -145,7 +156,11 @@ func Build(opts Options) (*Plan, error) {
 		Sublayer:  Sublayer(),
 	}
 	for _, r := range rules {
-		p.Filters = append(p.Filters, ruleFilter(p.SID, r, userCond))
+		cond := userCond
+		if r.Action == wfp.ActionPermit {
+			cond = permitCond
+		}
+		p.Filters = append(p.Filters, ruleFilter(p.SID, r, cond))
 	}
 	if err := p.Validate(); err != nil {
 		return nil, err

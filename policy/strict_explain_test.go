@@ -2,6 +2,9 @@ package policy_test
 
 import (
 	"net/netip"
+
+	"github.com/wfpsandbox/wfpsandbox/account"
+	"github.com/wfpsandbox/wfpsandbox/wfp"
 	"strings"
 	"testing"
 
@@ -180,4 +183,61 @@ func mustAddrPort(t *testing.T, s string) netip.AddrPort {
 		t.Fatal(err)
 	}
 	return ap
+}
+
+// TestPermitsNeverMatchAnotherAccount: all accounts' filters share one sublayer. A
+// process of account A can, without privilege, make a restricted token whose
+// restricting SIDs include none of the SIDs the deny shape allows (here only a logon
+// SID). Under the deny shape such a token is "not granted" by every account's SD, so a
+// deny-shaped permit of account B would match it and, sitting at weight range 2, hide
+// A's own catch-all block (range 1): A's child would reach a loopback port A's proxy
+// list forbids. Permits therefore use the allow shape: they match B's own tokens only.
+func TestPermitsNeverMatchAnotherAccount(t *testing.T) {
+	a := buildPlan(t, policy.Options{SID: sandboxSID, Profile: policy.Strict, ProxyPorts: []uint16{3128}})
+	b := buildPlan(t, policy.Options{SID: otherSID, Profile: policy.Strict})
+	host := arbiter.Set{Filters: append(append([]*wfp.Filter{}, a.Filters...), b.Filters...), Sublayers: []*wfp.Sublayer{a.Sublayer}}
+
+	normal, err := arbiter.TokenFor(arbiter.TokenNormal, mustSID(t, sandboxSID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logonOnly := normal
+	logonOnly.Restricting = []account.SID{mustSID(t, "S-1-5-5-0-123456")}
+
+	eval := func(tok arbiter.Token, remote string) arbiter.Decision {
+		t.Helper()
+		d, err := arbiter.Evaluate(host, arbiter.Flow{Direction: arbiter.Outbound, Protocol: policy.ProtoTCP,
+			Remote: netip.MustParseAddrPort(remote), Token: tok})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	if d := eval(logonOnly, "127.0.0.1:8080"); d.Action != arbiter.Block {
+		t.Fatalf("A's logon-SID-only restricted child reached 127.0.0.1:8080 through %v\n%s", d.Filter, d.Text())
+	}
+	if d := eval(normal, "127.0.0.1:8080"); d.Action != arbiter.Block {
+		t.Fatalf("A reached a loopback port outside its proxy list\n%s", d.Text())
+	}
+	if d := eval(normal, "127.0.0.1:3128"); d.Action != arbiter.Permit || d.Filter == nil || d.Filter.Key != policy.FilterKey(sandboxSID, "strict-loopback-connect-v4") {
+		t.Fatalf("A's own proxy port: %s by %v\n%s", d.Action, d.Filter, d.Text())
+	}
+	// The price, fail-closed: A's own deny-only child loses its proxy port too.
+	denyOnly, _ := arbiter.TokenFor(arbiter.TokenDenyOnly, mustSID(t, sandboxSID))
+	if d := eval(denyOnly, "127.0.0.1:3128"); d.Action != arbiter.Block {
+		t.Fatalf("A's deny-only child got A's permit: %s by %v\n%s", d.Action, d.Filter, d.Text())
+	}
+	bTok, _ := arbiter.TokenFor(arbiter.TokenNormal, mustSID(t, otherSID))
+	if d := eval(bTok, "127.0.0.1:8080"); d.Action != arbiter.Permit || d.Filter == nil || d.Filter.Key != policy.FilterKey(otherSID, "strict-loopback-connect-v4") {
+		t.Fatalf("B's own loopback: %s by %v\n%s", d.Action, d.Filter, d.Text())
+	}
+}
+
+func mustSID(t *testing.T, s string) account.SID {
+	t.Helper()
+	sid, err := account.ParseSID(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sid
 }
