@@ -7,6 +7,7 @@ import (
 
 	"github.com/wfpsandbox/wfpsandbox/account"
 	"github.com/wfpsandbox/wfpsandbox/reconcile"
+	"github.com/wfpsandbox/wfpsandbox/setup"
 )
 
 func init() {
@@ -50,9 +51,19 @@ func runUninstall(_ context.Context, c *cli, args []string) int {
 		return c.fail("uninstall", err)
 	}
 	defer e.Close()
+	log, closer := auditLogger()
+	defer closer.Close()
+	who := target
+	if who == "" {
+		who = "every account"
+	}
 	res, err := reconcile.Uninstall(e, target, reconcile.Options{DryRun: *dryRun})
 	if err != nil {
+		log.Error("uninstall failed; nothing was changed", setup.Event(setup.EventUninstallError), "target", who, "error", err)
 		return c.fail("uninstall", err)
+	}
+	if !res.DryRun {
+		log.Info("uninstall done", setup.Event(setup.EventUninstallOK), "target", who, "writes", res.Writes)
 	}
 	c.emit(res, func(w io.Writer) { printChanges(w, res) })
 	return exitOK

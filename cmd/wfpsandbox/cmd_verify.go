@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/wfpsandbox/wfpsandbox/reconcile"
+	"github.com/wfpsandbox/wfpsandbox/setup"
 )
 
 func init() {
@@ -33,9 +34,17 @@ func runVerify(_ context.Context, c *cli, args []string) int {
 		return c.fail("verify", err)
 	}
 	defer e.Close()
+	log, closer := auditLogger()
+	defer closer.Close()
 	rep, err := reconcile.Verify(e, plan)
 	if err != nil {
+		log.Error("verify failed", setup.Event(setup.EventSetupError), "sid", plan.SID, "error", err)
 		return c.fail("verify", err)
+	}
+	if rep.Compliant {
+		log.Info("verify: policy compliant", setup.Event(setup.EventVerifyOK), "sid", plan.SID, "filters", len(plan.Filters))
+	} else {
+		log.Warn("verify: policy missing or drifted", setup.Event(setup.EventVerifyDrift), "sid", plan.SID, "findings", len(rep.Findings))
 	}
 	c.emit(rep, func(w io.Writer) {
 		if rep.Compliant {
