@@ -58,9 +58,11 @@ step "go test (linux/386: the 32-bit ABI of the Windows mirrors)"
 GOARCH=386 go test -count=1 ./wfp/... ./account/... ./policy/...
 
 step "fuzz smoke (10s per parser)"
-for target in "FuzzParseSID ./account" "FuzzParseSD ./account" "FuzzParseSDDL ./account" "FuzzParseFile ./policy"; do
+for target in "FuzzParseSID ./account" "FuzzParseSD ./account" "FuzzParseSDDL ./account" \
+  "FuzzParseFile ./policy" "FuzzDecodeState ./wfp/memengine"; do
   set -- $target
-  if go test -list "^$1\$" "$2" | grep -qx "$1"; then
+  listed=$(go test -list "^$1\$" "$2")
+  if grep -qx "$1" <<<"$listed"; then
     go test -run '^$' -fuzz "^$1\$" -fuzztime 10s "$2"
   else
     die "fuzz target $1 is missing from $2"
