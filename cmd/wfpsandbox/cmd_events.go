@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"time"
 
@@ -41,6 +42,10 @@ type netEventSourcer interface {
 // structure version version (-1: the newest the running Windows supports). Tests
 // replace it with a fake log.
 var openEventLog = func(spec string, version int) (*eventLog, error) {
+	if spec == "" {
+		return nil, fmt.Errorf("%w: events reads the Windows net event log, and there is no Windows Filtering Platform on %s",
+			wfp.ErrUnavailable, runtime.GOOS)
+	}
 	if strings.HasPrefix(spec, "memory:") {
 		return nil, fmt.Errorf("--engine %s: a simulated host has no net event log; events reads the live engine's (--engine windows)", spec)
 	}

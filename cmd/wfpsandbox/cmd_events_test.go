@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -263,6 +264,12 @@ func TestEventsBadFlags(t *testing.T) {
 	} {
 		if code, _, stderr := wfpsandbox(t, args...); code != exitError || stderr == "" {
 			t.Errorf("%v: exit %d, stderr %q", args, code, stderr)
+		}
+	}
+	if runtime.GOOS != "windows" {
+		code, _, stderr := wfpsandbox(t, "events")
+		if code != exitError || !strings.Contains(stderr, "no Windows Filtering Platform") || strings.Contains(stderr, "memory:") {
+			t.Errorf("events without WFP: exit %d: %s", code, stderr)
 		}
 	}
 	// The default opener refuses a simulated host: it has no net event log.
