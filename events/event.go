@@ -38,6 +38,10 @@ type Event struct {
 	StructVersion int `json:"structVersion"`
 	// Notes say what could not be decoded or looked up.
 	Notes []string `json:"notes,omitempty"`
+	// Incomplete reports that part of the event could not be decoded (a field not
+	// marked as set, a NULL pointer, an undecodable value); lookup notes alone do not
+	// make an event incomplete.
+	Incomplete bool `json:"incomplete,omitempty"`
 
 	typ        uint32
 	filterGone bool // FwpmFilterGetById0 said FWP_E_FILTER_NOT_FOUND
@@ -57,7 +61,14 @@ type FilterRef struct {
 	ProviderKey string `json:"providerKey,omitempty"`
 }
 
+// notef notes a part of the event that could not be decoded.
 func (e *Event) notef(format string, args ...any) {
+	e.Notes = append(e.Notes, fmt.Sprintf(format, args...))
+	e.Incomplete = true
+}
+
+// infof notes something learnt or not found while resolving the event.
+func (e *Event) infof(format string, args ...any) {
 	e.Notes = append(e.Notes, fmt.Sprintf(format, args...))
 }
 
@@ -66,7 +77,7 @@ func (e *Event) notef(format string, args ...any) {
 // layer name and the direction, and notes every field it could not decode. It does not
 // look up the filter or the account name (Resolver does).
 func Decode(r Raw) Event {
-	e := Event{StructVersion: r.Version, typ: r.Type, Notes: append([]string(nil), r.Problems...)}
+	e := Event{StructVersion: r.Version, typ: r.Type, Notes: append([]string(nil), r.Problems...), Incomplete: len(r.Problems) > 0}
 	if uint64(r.Type) < uint64(len(typeNames)) {
 		e.Type = typeNames[r.Type]
 	} else {

@@ -23,7 +23,7 @@ func TestFileTime(t *testing.T) {
 
 func TestDecodeWellFormedV4(t *testing.T) {
 	e := Decode(drop(t, 77))
-	if len(e.Notes) != 0 {
+	if len(e.Notes) != 0 || e.Incomplete {
 		t.Fatalf("notes on a well-formed event: %q", e.Notes)
 	}
 	if !e.Time.Equal(when.Truncate(100*time.Nanosecond)) || e.Type != "CLASSIFY_DROP" || e.SID != sandboxSID ||
@@ -100,7 +100,7 @@ func TestDecodeMalformed(t *testing.T) {
 			r := drop(t, 3)
 			c.edit(&r)
 			e := Decode(r)
-			if !c.check(e) {
+			if !c.check(e) || !e.Incomplete {
 				t.Errorf("decoded %+v", e)
 			}
 			found := false

@@ -14,7 +14,8 @@ import (
 type Report struct {
 	Events []Event `json:"events"`
 	Hidden Hidden  `json:"hidden"`
-	// Undecodable counts the shown events that carry at least one note.
+	// Undecodable counts the shown events that could not be fully decoded
+	// (Event.Incomplete).
 	Undecodable int `json:"undecodable"`
 }
 
@@ -29,7 +30,7 @@ func Collect(src Source, res *Resolver, sel Selection) (*Report, error) {
 	for _, r := range raws {
 		if e, ok := Process(r, res, sel, &rep.Hidden); ok {
 			rep.Events = append(rep.Events, e)
-			if len(e.Notes) > 0 {
+			if e.Incomplete {
 				rep.Undecodable++
 			}
 		}

@@ -126,6 +126,10 @@ func TestSelection(t *testing.T) {
 	if rep.Hidden != (Hidden{NotADrop: 1, Older: 1, OtherAccount: 1}) {
 		t.Errorf("hidden %+v", rep.Hidden)
 	}
+	// The vanished filter's drop carries a lookup note but decoded completely.
+	if rep.Undecodable != 1 || rep.Events[2].Incomplete || len(rep.Events[2].Notes) != 1 || !rep.Events[3].Incomplete {
+		t.Errorf("undecodable %d, events %+v", rep.Undecodable, rep.Events)
+	}
 	if !src.since.Equal(when.Add(-time.Hour)) {
 		t.Errorf("Enum got since %v: the time window must reach the engine's template", src.since)
 	}

@@ -66,11 +66,11 @@ func (r *Resolver) Resolve(e *Event) {
 		res := r.filter(*e.FilterID)
 		e.Filter, e.Ours, e.filterGone = res.ref, res.ours, res.gone
 		if res.note != "" {
-			e.notef("%s", res.note)
+			e.infof("%s", res.note)
 		}
 		if e.SID == "" && res.ours && res.ref.SID != "" {
 			e.SID = res.ref.SID
-			e.notef("account taken from the filter's ownership tag (the event carries none)")
+			e.infof("account taken from the filter's ownership tag (the event carries none)")
 		}
 	}
 	if e.SID != "" && r.LookupAccount != nil {
