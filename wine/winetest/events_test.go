@@ -290,7 +290,7 @@ func TestEventsCollectionDisabled(t *testing.T) {
 // Ctrl+C: the command must unsubscribe and exit 0.
 func TestEventsFollowCtrlC(t *testing.T) {
 	exe, _, dir := eventsHost(t)
-	for _, v := range []int{1, 5} {
+	for _, v := range []int{1, 2, 3, 4, 5} {
 		t.Run(fmt.Sprintf("FWPM_NET_EVENT%d", v), func(t *testing.T) {
 			logPath := filepath.Join(dir, fmt.Sprintf("follow-v%d.jsonl", v))
 			cmd := exec.Command("wine", exe, "events", "--follow", "--format", "json", "--net-event-version", fmt.Sprint(v))
