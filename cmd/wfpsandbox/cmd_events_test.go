@@ -203,6 +203,10 @@ func TestEventsCollectionDisabled(t *testing.T) {
 			t.Errorf("stderr lacks %q:\n%s%s", want, out, stderr)
 		}
 	}
+	// --follow subscribes, and the subscription is refused the same way.
+	if code, _, stderr := wfpsandbox(t, "events", "--follow"); code != exitError || !strings.Contains(stderr, "netevents=on") {
+		t.Errorf("--follow with collection off: exit %d: %s", code, stderr)
+	}
 	code, out, _ = wfpsandbox(t, "events", "--format", "json")
 	var doc errorDoc
 	if err := json.Unmarshal([]byte(out), &doc); err != nil || code != exitError || doc.Code != "FWP_E_NET_EVENTS_DISABLED" ||
