@@ -70,16 +70,22 @@ func (m image) u64(off uintptr, v uint64) { binary.LittleEndian.PutUint64(m.byte
 func (m image) bytes(off, n uintptr) []byte {
 	return unsafe.Slice((*byte)(unsafe.Add(m.p, off)), n)
 }
-func (m image) ptr(off uintptr, p unsafe.Pointer) {
+// ptr stores a pointer at off. Addresses are uintptrs: they point to arena memory, or
+// nowhere (a wild address the parser must not follow), which must never sit in an
+// unsafe.Pointer on the Go stack (the runtime rejects such values when it moves stacks).
+func (m image) ptr(off uintptr, p uintptr) {
 	if ptrSize == 8 {
-		m.u64(off, uint64(uintptr(p)))
+		m.u64(off, uint64(p))
 	} else {
-		m.u32(off, uint32(uintptr(p)))
+		m.u32(off, uint32(p))
 	}
 }
 
+// addr is the address of arena memory.
+func addr(p unsafe.Pointer) uintptr { return uintptr(p) }
+
 // blob stores an FWP_BYTE_BLOB {UINT32 size; UINT8 *data} at off.
-func (m image) blob(off uintptr, size uint32, data unsafe.Pointer) {
+func (m image) blob(off uintptr, size uint32, data uintptr) {
 	m.u32(off, size)
 	m.ptr(off+ptrSize, data)
 }
@@ -110,8 +116,8 @@ func buildEvent(a *arena, version int) (image, netEventLayout) {
 	m.u16(52, 50000)
 	m.u16(54, 53)
 	app := utf16le(curlPath)
-	m.blob(appIDOff(), uint32(len(app)), unsafe.Pointer(a.bytes(app)))
-	m.ptr(userIDOff(), unsafe.Pointer(a.bytes(sandboxSIDBytes)))
+	m.blob(appIDOff(), uint32(len(app)), addr(unsafe.Pointer(a.bytes(app))))
+	m.ptr(userIDOff(), addr(unsafe.Pointer(a.bytes(sandboxSIDBytes))))
 	if version == 1 {
 		m.u32(userIDOff()+ptrSize, 1) // HEADER1 reserved1 (FWP_AF), right after userId: set, and ignored
 	}
@@ -128,7 +134,7 @@ func buildEvent(a *arena, version int) (image, netEventLayout) {
 		d.u32(24, events.DirectionOut)
 		d.u32(28, 1) // isLoopback
 	}
-	m.ptr(l.unionOff, d.p)
+	m.ptr(l.unionOff, addr(d.p))
 	return m, l
 }
 
@@ -196,7 +202,7 @@ func TestParseNetEventV6(t *testing.T) {
 // could not decode.
 func TestParseNetEventMalformed(t *testing.T) {
 	// An address no test process maps: dereferencing it would crash the test binary.
-	bad := cPointer(0x10)
+	const bad uintptr = 0x10
 	cases := []struct {
 		name string
 		edit func(m image, l netEventLayout)
@@ -207,14 +213,14 @@ func TestParseNetEventMalformed(t *testing.T) {
 			m.blob(appIDOff(), 40, bad)
 			m.ptr(userIDOff(), bad)
 		}, "FWPM_NET_EVENT_FLAG_APP_ID_SET is not set"},
-		{"appId NULL with a size", func(m image, _ netEventLayout) { m.blob(appIDOff(), 12, nil) }, "appId: NULL data with size 12"},
+		{"appId NULL with a size", func(m image, _ netEventLayout) { m.blob(appIDOff(), 12, 0) }, "appId: NULL data with size 12"},
 		{"appId huge", func(m image, _ netEventLayout) { m.blob(appIDOff(), 1<<30, bad) }, "appId: implausible size"},
 		{"appId zero length", func(m image, _ netEventLayout) { m.blob(appIDOff(), 0, bad) }, "the appId blob is empty"},
-		{"userId NULL", func(m image, _ netEventLayout) { m.ptr(userIDOff(), nil) }, "userId is NULL"},
+		{"userId NULL", func(m image, _ netEventLayout) { m.ptr(userIDOff(), 0) }, "userId is NULL"},
 		{"userId not a SID", func(m image, _ netEventLayout) {
-			m.ptr(userIDOff(), unsafe.Pointer(m.a.bytes([]byte{1, 200, 0, 0, 0, 0, 0, 5})))
+			m.ptr(userIDOff(), addr(unsafe.Pointer(m.a.bytes([]byte{1, 200, 0, 0, 0, 0, 0, 5}))))
 		}, "not a SID (revision 1, 200 sub-authorities)"},
-		{"classifyDrop NULL", func(m image, l netEventLayout) { m.ptr(l.unionOff, nil) }, "classifyDrop is NULL"},
+		{"classifyDrop NULL", func(m image, l netEventLayout) { m.ptr(l.unionOff, 0) }, "classifyDrop is NULL"},
 		{"other event type, wild union", func(m image, l netEventLayout) {
 			m.u32(l.typeOff, 0)
 			m.ptr(l.unionOff, bad)
