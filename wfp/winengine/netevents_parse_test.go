@@ -70,6 +70,7 @@ func (m image) u64(off uintptr, v uint64) { binary.LittleEndian.PutUint64(m.byte
 func (m image) bytes(off, n uintptr) []byte {
 	return unsafe.Slice((*byte)(unsafe.Add(m.p, off)), n)
 }
+
 // ptr stores a pointer at off. Addresses are uintptrs: they point to arena memory, or
 // nowhere (a wild address the parser must not follow), which must never sit in an
 // unsafe.Pointer on the Go stack (the runtime rejects such values when it moves stacks).
