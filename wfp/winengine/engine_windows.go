@@ -267,93 +267,53 @@ func freeMemory(p unsafe.Pointer) {
 	}
 }
 
-// Provider implements wfp.Engine (FwpmProviderGetByKey0).
-func (e *Engine) Provider(key wfp.GUID) (*wfp.Provider, error) {
-	const call = "FwpmProviderGetByKey0"
-	var out *wfp.Provider
+// getOne runs one Fwpm*GetBy* call: get makes the engine fill in a pointer to memory it
+// owns, which parse copies out before it is freed with FwpmFreeMemory0. object names
+// what was asked for in errors.
+func getOne[C any, G any](e *Engine, call, object string, get func(h windows.Handle, c **C) error, parse func(*C) (G, error)) (G, error) {
+	var out G
 	err := e.withHandle(call, func(h windows.Handle) error {
-		var c *fwpmProvider0
-		if ret := fwpmProviderGetByKey0(h, &key, &c); ret != nil {
-			return callError(call, wfp.ObjectName("provider", key, ""), ret)
+		var c *C
+		if ret := get(h, &c); ret != nil {
+			return callError(call, object, ret)
 		}
 		defer freeMemory(unsafe.Pointer(c))
 		var err error
-		if out, err = parseProvider(c); err != nil {
+		if out, err = parse(c); err != nil {
 			return fmt.Errorf("%s: %w", call, err)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		var zero G
+		return zero, err
 	}
 	return out, nil
 }
 
+// Provider implements wfp.Engine (FwpmProviderGetByKey0).
+func (e *Engine) Provider(key wfp.GUID) (*wfp.Provider, error) {
+	return getOne(e, "FwpmProviderGetByKey0", wfp.ObjectName("provider", key, ""),
+		func(h windows.Handle, c **fwpmProvider0) error { return fwpmProviderGetByKey0(h, &key, c) }, parseProvider)
+}
+
 // Sublayer implements wfp.Engine (FwpmSubLayerGetByKey0).
 func (e *Engine) Sublayer(key wfp.GUID) (*wfp.Sublayer, error) {
-	const call = "FwpmSubLayerGetByKey0"
-	var out *wfp.Sublayer
-	err := e.withHandle(call, func(h windows.Handle) error {
-		var c *fwpmSublayer0
-		if ret := fwpmSubLayerGetByKey0(h, &key, &c); ret != nil {
-			return callError(call, wfp.ObjectName("sublayer", key, ""), ret)
-		}
-		defer freeMemory(unsafe.Pointer(c))
-		var err error
-		if out, err = parseSublayer(c); err != nil {
-			return fmt.Errorf("%s: %w", call, err)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return getOne(e, "FwpmSubLayerGetByKey0", wfp.ObjectName("sublayer", key, ""),
+		func(h windows.Handle, c **fwpmSublayer0) error { return fwpmSubLayerGetByKey0(h, &key, c) }, parseSublayer)
 }
 
 // Filter implements wfp.Engine (FwpmFilterGetByKey0); the result carries the filter
 // ID and effective weight the engine assigned.
 func (e *Engine) Filter(key wfp.GUID) (*wfp.Filter, error) {
-	const call = "FwpmFilterGetByKey0"
-	var out *wfp.Filter
-	err := e.withHandle(call, func(h windows.Handle) error {
-		var c *fwpmFilter0
-		if ret := fwpmFilterGetByKey0(h, &key, &c); ret != nil {
-			return callError(call, wfp.ObjectName("filter", key, ""), ret)
-		}
-		defer freeMemory(unsafe.Pointer(c))
-		var err error
-		if out, err = parseFilter(c); err != nil {
-			return fmt.Errorf("%s: %w", call, err)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return getOne(e, "FwpmFilterGetByKey0", wfp.ObjectName("filter", key, ""),
+		func(h windows.Handle, c **fwpmFilter0) error { return fwpmFilterGetByKey0(h, &key, c) }, parseFilter)
 }
 
 // FilterByID implements wfp.Engine (FwpmFilterGetById0).
 func (e *Engine) FilterByID(id uint64) (*wfp.Filter, error) {
-	const call = "FwpmFilterGetById0"
-	var out *wfp.Filter
-	err := e.withHandle(call, func(h windows.Handle) error {
-		var c *fwpmFilter0
-		if ret := filterGetByID(h, id, &c); ret != nil {
-			return callError(call, fmt.Sprintf("filter ID %d", id), ret)
-		}
-		defer freeMemory(unsafe.Pointer(c))
-		var err error
-		if out, err = parseFilter(c); err != nil {
-			return fmt.Errorf("%s: %w", call, err)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return getOne(e, "FwpmFilterGetById0", fmt.Sprintf("filter ID %d", id),
+		func(h windows.Handle, c **fwpmFilter0) error { return filterGetByID(h, id, c) }, parseFilter)
 }
 
 // Providers implements wfp.Engine (FwpmProviderEnum0 without a template).
