@@ -177,20 +177,10 @@ func (r *runner) run(ctx context.Context) error {
 	}
 
 	// Step 1: the account.
-	acct, err := r.stepAccount()
+	plan, err := r.prepare(prev, readErr)
 	if err != nil {
 		return err
 	}
-	rep.Account = acct
-	plan, err := planFor(o, acct.SID)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrInput, err)
-	}
-	rep.Profile, rep.UserMatch = string(plan.Profile), string(plan.UserMatch)
-	rep.PlanHash, rep.FilterCount = plan.Hash(), len(plan.Filters)
-	rep.Reasons = NeedsSetup(prev, readErr, Want{
-		SetupVersion: SetupVersion, SID: acct.SID, Profile: rep.Profile, PlanHash: rep.PlanHash,
-	})
 	if len(rep.Reasons) > 0 {
 		for _, why := range rep.Reasons {
 			r.log.Info("setup needed: "+why.Detail, "reason", string(why.Code))
@@ -211,7 +201,7 @@ func (r *runner) run(ctx context.Context) error {
 	// Step 3: the marker.
 	m := &Marker{
 		Format: MarkerFormat, SetupVersion: SetupVersion, ToolVersion: o.ToolVersion,
-		Account: acct, Profile: rep.Profile, UserMatch: rep.UserMatch, ProxyPorts: o.ProxyPorts,
+		Account: rep.Account, Profile: rep.Profile, UserMatch: rep.UserMatch, ProxyPorts: o.ProxyPorts,
 		PlanHash: rep.PlanHash, FilterCount: rep.FilterCount,
 		Started: rep.Started, Finished: o.Now(), Steps: rep.Steps,
 	}
@@ -309,25 +299,36 @@ func (r *runner) installOnce(plan *policy.Plan) (res *reconcile.Result, err erro
 	return reconcile.Install(e, plan, reconcile.Options{Logger: slog.New(demote{r.log.Handler()}), DryRun: r.o.DryRun})
 }
 
-// dryRun resolves the account, builds the plan and computes the WFP change set in an
-// aborted transaction. It writes nothing: no state directory, lock, marker or metric.
-func (r *runner) dryRun(ctx context.Context) error {
+// prepare runs the account step, builds the plan for the account, and records in the
+// report what would be installed and why a run is needed compared with the marker
+// read before (prev, readErr).
+func (r *runner) prepare(prev *Marker, readErr error) (*policy.Plan, error) {
 	o, rep := &r.o, r.rep
-	prev, readErr := ReadMarker(o.StateDir)
 	acct, err := r.stepAccount()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	rep.Account = acct
 	plan, err := planFor(o, acct.SID)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrInput, err)
+		return nil, fmt.Errorf("%w: %w", ErrInput, err)
 	}
 	rep.Profile, rep.UserMatch = string(plan.Profile), string(plan.UserMatch)
 	rep.PlanHash, rep.FilterCount = plan.Hash(), len(plan.Filters)
 	rep.Reasons = NeedsSetup(prev, readErr, Want{
 		SetupVersion: SetupVersion, SID: acct.SID, Profile: rep.Profile, PlanHash: rep.PlanHash,
 	})
+	return plan, nil
+}
+
+// dryRun resolves the account, builds the plan and computes the WFP change set in an
+// aborted transaction. It writes nothing: no state directory, lock, marker or metric.
+func (r *runner) dryRun(ctx context.Context) error {
+	prev, readErr := ReadMarker(r.o.StateDir)
+	plan, err := r.prepare(prev, readErr)
+	if err != nil {
+		return err
+	}
 	r.stepWFP(ctx, plan, 0)
 	return nil
 }
