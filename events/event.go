@@ -1,6 +1,8 @@
 package events
 
 import (
+	"github.com/wfpsandbox/wfpsandbox/wfp"
+
 	"encoding/binary"
 	"fmt"
 	"net/netip"
@@ -89,13 +91,13 @@ func Decode(r Raw) Event {
 	} else if r.TimeStamp > 1<<63-1 {
 		e.notef("could not decode the time: timeStamp %#x is out of range", r.TimeStamp)
 	} else {
-		e.Time = FileTime(r.TimeStamp)
+		e.Time = wfp.FileTime(r.TimeStamp)
 	}
 	decodeProtocol(&e, r)
 	decodeAddresses(&e, r)
 	decodeApp(&e, r)
 	decodeUser(&e, r)
-	if r.Type == TypeClassifyDrop {
+	if r.Type == wfp.NetEventTypeClassifyDrop {
 		decodeDrop(&e, r)
 	}
 	return e
@@ -104,7 +106,7 @@ func Decode(r Raw) Event {
 var protoNames = map[uint8]string{1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6"}
 
 func decodeProtocol(e *Event, r Raw) {
-	if r.Flags&FlagIPProtocolSet == 0 {
+	if r.Flags&wfp.NetEventFlagIPProtocolSet == 0 {
 		e.notef("no protocol: FWPM_NET_EVENT_FLAG_IP_PROTOCOL_SET is not set")
 		return
 	}
@@ -116,29 +118,29 @@ func decodeProtocol(e *Event, r Raw) {
 }
 
 func decodeAddresses(e *Event, r Raw) {
-	if r.Flags&(FlagLocalAddrSet|FlagRemoteAddrSet) != 0 {
+	if r.Flags&(wfp.NetEventFlagLocalAddrSet|wfp.NetEventFlagRemoteAddrSet) != 0 {
 		switch {
-		case r.Flags&FlagIPVersionSet == 0:
+		case r.Flags&wfp.NetEventFlagIPVersionSet == 0:
 			e.notef("could not decode the addresses: FWPM_NET_EVENT_FLAG_IP_VERSION_SET is not set")
 		case r.IPVersion > 1:
 			e.notef("could not decode the addresses: unknown ipVersion %d", r.IPVersion)
 		default:
-			if r.Flags&FlagLocalAddrSet != 0 {
+			if r.Flags&wfp.NetEventFlagLocalAddrSet != 0 {
 				e.LocalIP = addr(r.IPVersion, r.LocalAddr).String()
 			}
-			if r.Flags&FlagRemoteAddrSet != 0 {
+			if r.Flags&wfp.NetEventFlagRemoteAddrSet != 0 {
 				e.RemoteIP = addr(r.IPVersion, r.RemoteAddr).String()
 			}
 		}
 	}
-	if r.Flags&FlagRemoteAddrSet == 0 {
+	if r.Flags&wfp.NetEventFlagRemoteAddrSet == 0 {
 		e.notef("no remote address: FWPM_NET_EVENT_FLAG_REMOTE_ADDR_SET is not set")
 	}
-	if r.Flags&FlagLocalPortSet != 0 {
+	if r.Flags&wfp.NetEventFlagLocalPortSet != 0 {
 		p := r.LocalPort
 		e.LocalPort = &p
 	}
-	if r.Flags&FlagRemotePortSet != 0 {
+	if r.Flags&wfp.NetEventFlagRemotePortSet != 0 {
 		p := r.RemotePort
 		e.RemotePort = &p
 	}
@@ -166,7 +168,7 @@ func hasProblem(r Raw, field string) bool {
 }
 
 func decodeApp(e *Event, r Raw) {
-	if r.Flags&FlagAppIDSet == 0 {
+	if r.Flags&wfp.NetEventFlagAppIDSet == 0 {
 		e.notef("no application: FWPM_NET_EVENT_FLAG_APP_ID_SET is not set")
 		return
 	}
@@ -193,7 +195,7 @@ func decodeApp(e *Event, r Raw) {
 }
 
 func decodeUser(e *Event, r Raw) {
-	if r.Flags&FlagUserIDSet == 0 {
+	if r.Flags&wfp.NetEventFlagUserIDSet == 0 {
 		e.notef("no account: FWPM_NET_EVENT_FLAG_USER_ID_SET is not set")
 		return
 	}
@@ -228,11 +230,11 @@ func decodeDrop(e *Event, r Raw) {
 		return // CLASSIFY_DROP0 has no direction
 	}
 	switch d.Direction {
-	case DirectionOut:
+	case wfp.NetEventDirectionOut:
 		e.Direction = "out"
-	case DirectionIn:
+	case wfp.NetEventDirectionIn:
 		e.Direction = "in"
-	case DirectionForward:
+	case wfp.NetEventDirectionForward:
 		e.Direction = "forward"
 	default:
 		e.notef("could not decode the direction: msFwpDirection %#x", d.Direction)

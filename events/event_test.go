@@ -10,13 +10,13 @@ import (
 
 func TestFileTime(t *testing.T) {
 	// 116444736000000000 is the Unix epoch as a FILETIME (the documented 1601 → 1970 offset).
-	if got := FileTime(116444736000000000); !got.Equal(time.Unix(0, 0)) {
-		t.Errorf("FileTime(epoch) = %v", got)
+	if got := wfp.FileTime(116444736000000000); !got.Equal(time.Unix(0, 0)) {
+		t.Errorf("wfp.FileTime(epoch) = %v", got)
 	}
-	if got := FileTime(ToFileTime(when)); !got.Equal(when.Truncate(100 * time.Nanosecond)) {
+	if got := wfp.FileTime(wfp.ToFileTime(when)); !got.Equal(when.Truncate(100 * time.Nanosecond)) {
 		t.Errorf("round trip %v → %v", when, got)
 	}
-	if !FileTime(0).IsZero() || ToFileTime(time.Time{}) != 0 {
+	if !wfp.FileTime(0).IsZero() || wfp.ToFileTime(time.Time{}) != 0 {
 		t.Error("zero FILETIME and zero time must map to each other")
 	}
 }
@@ -40,7 +40,7 @@ func TestDecodeV6AndDirections(t *testing.T) {
 	r.IPVersion, r.IPProtocol = 1, 6
 	copy(r.RemoteAddr[:], []byte{0x20, 0x01, 0x0d, 0xb8, 15: 1})
 	copy(r.LocalAddr[:], []byte{0xfe, 0x80, 15: 2})
-	r.Drop.Direction, r.Drop.IsLoopback, r.Drop.LayerID = DirectionIn, true, 46
+	r.Drop.Direction, r.Drop.IsLoopback, r.Drop.LayerID = wfp.NetEventDirectionIn, true, 46
 	e := Decode(r)
 	if e.RemoteIP != "2001:db8::1" || e.LocalIP != "fe80::2" || e.Protocol != "tcp" || e.Direction != "in" ||
 		!e.Loopback || e.Layer != "ALE_AUTH_RECV_ACCEPT_V6" || len(e.Notes) != 0 {
@@ -49,7 +49,7 @@ func TestDecodeV6AndDirections(t *testing.T) {
 	if got := (&e).Row(); !strings.Contains(got, "[2001:db8::1]:53") {
 		t.Errorf("row %q lacks the bracketed v6 endpoint", got)
 	}
-	r.Drop.Direction = DirectionForward
+	r.Drop.Direction = wfp.NetEventDirectionForward
 	if e := Decode(r); e.Direction != "forward" {
 		t.Errorf("direction %q", e.Direction)
 	}
@@ -73,7 +73,7 @@ func TestDecodeMalformed(t *testing.T) {
 		{"no flags", func(r *Raw) { r.Flags = 0 }, func(e Event) bool {
 			return e.SID == "" && e.App == "" && e.Protocol == "" && e.RemoteIP == "" && e.LocalPort == nil
 		}, "FWPM_NET_EVENT_FLAG_APP_ID_SET is not set"},
-		{"no ip version", func(r *Raw) { r.Flags &^= FlagIPVersionSet }, func(e Event) bool { return e.RemoteIP == "" && e.LocalIP == "" },
+		{"no ip version", func(r *Raw) { r.Flags &^= wfp.NetEventFlagIPVersionSet }, func(e Event) bool { return e.RemoteIP == "" && e.LocalIP == "" },
 			"FWPM_NET_EVENT_FLAG_IP_VERSION_SET is not set"},
 		{"bad ip version", func(r *Raw) { r.IPVersion = 7 }, func(e Event) bool { return e.RemoteIP == "" }, "unknown ipVersion 7"},
 		{"empty appId", func(r *Raw) { r.AppID = nil }, func(e Event) bool { return e.App == "" }, "the appId blob is empty"},

@@ -44,17 +44,17 @@ func v4(s string) [16]byte {
 	return b
 }
 
-const allFlags = FlagIPProtocolSet | FlagLocalAddrSet | FlagRemoteAddrSet | FlagLocalPortSet |
-	FlagRemotePortSet | FlagAppIDSet | FlagUserIDSet | FlagIPVersionSet
+const allFlags = wfp.NetEventFlagIPProtocolSet | wfp.NetEventFlagLocalAddrSet | wfp.NetEventFlagRemoteAddrSet | wfp.NetEventFlagLocalPortSet |
+	wfp.NetEventFlagRemotePortSet | wfp.NetEventFlagAppIDSet | wfp.NetEventFlagUserIDSet | wfp.NetEventFlagIPVersionSet
 
 // drop is a well-formed CLASSIFY_DROP1 of a UDP packet to 9.9.9.9:53 by curl.exe.
 func drop(t *testing.T, filterID uint64) Raw {
 	return Raw{
-		Version: 1, TimeStamp: ToFileTime(when), Flags: allFlags, IPVersion: 0, IPProtocol: 17,
+		Version: 1, TimeStamp: wfp.ToFileTime(when), Flags: allFlags, IPVersion: 0, IPProtocol: 17,
 		LocalAddr: v4("192.168.1.20"), RemoteAddr: v4("9.9.9.9"), LocalPort: 50000, RemotePort: 53,
 		AppID:  utf16z(`\device\harddiskvolume3\tools\curl.exe`),
-		UserID: sidBytes(t, sandboxSID), Type: TypeClassifyDrop,
-		Drop: &RawDrop{Version: 1, FilterID: filterID, LayerID: 48, Direction: DirectionOut},
+		UserID: sidBytes(t, sandboxSID), Type: wfp.NetEventTypeClassifyDrop,
+		Drop: &RawDrop{Version: 1, FilterID: filterID, LayerID: 48, Direction: wfp.NetEventDirectionOut},
 	}
 }
 

@@ -1,6 +1,8 @@
 package events
 
 import (
+	"github.com/wfpsandbox/wfpsandbox/wfp"
+
 	"fmt"
 	"io"
 	"strconv"
@@ -42,7 +44,7 @@ func Collect(src Source, res *Resolver, sel Selection) (*Report, error) {
 // (counted in h).
 func Process(r Raw, res *Resolver, sel Selection, h *Hidden) (Event, bool) {
 	e := Decode(r)
-	if e.typ == TypeClassifyDrop && res != nil {
+	if e.typ == wfp.NetEventTypeClassifyDrop && res != nil {
 		res.Resolve(&e)
 	}
 	if !sel.Match(&e, h) {

@@ -68,7 +68,7 @@ func TestResolveUserFromOwnerTag(t *testing.T) {
 	h := newHost(t)
 	_, id := h.dnsV4(t)
 	r := drop(t, id)
-	r.Flags &^= FlagUserIDSet
+	r.Flags &^= wfp.NetEventFlagUserIDSet
 	e := Decode(r)
 	NewResolver(h).Resolve(&e)
 	if e.SID != sandboxSID || !strings.Contains(strings.Join(e.Notes, "|"), "ownership tag") {
@@ -80,7 +80,7 @@ func TestSelection(t *testing.T) {
 	h := newHost(t)
 	_, ours := h.dnsV4(t)
 	older := drop(t, ours)
-	older.TimeStamp = ToFileTime(when.Add(-2 * time.Hour))
+	older.TimeStamp = wfp.ToFileTime(when.Add(-2 * time.Hour))
 	otherUser := drop(t, ours)
 	otherUser.UserID = sidBytes(t, otherSID)
 	noDrop := drop(t, ours)

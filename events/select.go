@@ -1,6 +1,8 @@
 package events
 
 import (
+	"github.com/wfpsandbox/wfpsandbox/wfp"
+
 	"strconv"
 	"time"
 )
@@ -29,7 +31,7 @@ type Hidden struct {
 // Match reports whether s shows e, and otherwise counts it in h.
 func (s Selection) Match(e *Event, h *Hidden) bool {
 	switch {
-	case e.typ != TypeClassifyDrop:
+	case e.typ != wfp.NetEventTypeClassifyDrop:
 		h.NotADrop++
 	case !s.Since.IsZero() && !e.Time.IsZero() && e.Time.Before(s.Since):
 		h.Older++

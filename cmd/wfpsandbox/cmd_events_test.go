@@ -119,9 +119,9 @@ func dropOf(t *testing.T, filterID uint64, at time.Time) events.Raw {
 		app = binary.LittleEndian.AppendUint16(app, uint16(r))
 	}
 	r := events.Raw{
-		Version: 5, TimeStamp: events.ToFileTime(at), Flags: 0x17f, IPProtocol: 6,
-		LocalPort: 49152, RemotePort: 53, AppID: app, UserID: s.Bytes(), Type: events.TypeClassifyDrop,
-		Drop: &events.RawDrop{Version: 2, FilterID: filterID, LayerID: 48, Direction: events.DirectionOut},
+		Version: 5, TimeStamp: wfp.ToFileTime(at), Flags: 0x17f, IPProtocol: 6,
+		LocalPort: 49152, RemotePort: 53, AppID: app, UserID: s.Bytes(), Type: wfp.NetEventTypeClassifyDrop,
+		Drop: &events.RawDrop{Version: 2, FilterID: filterID, LayerID: 48, Direction: wfp.NetEventDirectionOut},
 	}
 	binary.LittleEndian.PutUint32(r.LocalAddr[:], 0x0a000005)
 	binary.LittleEndian.PutUint32(r.RemoteAddr[:], 0x01010101)

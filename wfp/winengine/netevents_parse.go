@@ -2,19 +2,19 @@
 
 package winengine
 
-// Net event structures returned by fwpuclnt.dll → events.Raw. Everything is copied, so
+// Net event structures returned by fwpuclnt.dll → wfp.NetEvent. Everything is copied, so
 // the caller may free the page right after. A header field is dereferenced only when
 // header.flags marks it as set: an engine (or an emulator) that leaves a pointer
 // uninitialised behind a clear flag cannot make this code read it. A NULL or
-// implausible pointer/size pair becomes a Raw.Problem, never a crash; events.Decode
+// implausible pointer/size pair becomes a wfp.NetEvent problem, never a crash; events.Decode
 // turns problems and missing flags into notes.
 
 import (
+	"github.com/wfpsandbox/wfpsandbox/wfp"
+
 	"encoding/binary"
 	"fmt"
 	"unsafe"
-
-	"github.com/wfpsandbox/wfpsandbox/events"
 )
 
 // maxNetEventBlob bounds a blob length read from an event (an application path is at
@@ -45,57 +45,57 @@ func NetEventVersion(major, minor, build uint32) int {
 }
 
 // parseNetEvent0..5 copy one FWPM_NET_EVENTn; a NULL entry becomes a Raw with a problem.
-func parseNetEvent0(c *fwpmNetEvent0) (events.Raw, error) {
+func parseNetEvent0(c *fwpmNetEvent0) (wfp.NetEvent, error) {
 	if c == nil {
 		return nullEntry(0), nil
 	}
 	return rawNetEvent(0, &c.header, c.eventType, c.classifyDrop, 0), nil
 }
 
-func parseNetEvent1(c *fwpmNetEvent1) (events.Raw, error) {
+func parseNetEvent1(c *fwpmNetEvent1) (wfp.NetEvent, error) {
 	if c == nil {
 		return nullEntry(1), nil
 	}
 	return rawNetEvent(1, (*fwpmNetEventHeader0)(unsafe.Pointer(&c.header)), c.eventType, c.classifyDrop, 1), nil
 }
 
-func parseNetEvent2(c *fwpmNetEvent2) (events.Raw, error) {
+func parseNetEvent2(c *fwpmNetEvent2) (wfp.NetEvent, error) {
 	if c == nil {
 		return nullEntry(2), nil
 	}
 	return rawNetEvent(2, (*fwpmNetEventHeader0)(unsafe.Pointer(&c.header)), c.eventType, c.classifyDrop, 2), nil
 }
 
-func parseNetEvent3(c *fwpmNetEvent3) (events.Raw, error) {
+func parseNetEvent3(c *fwpmNetEvent3) (wfp.NetEvent, error) {
 	if c == nil {
 		return nullEntry(3), nil
 	}
 	return rawNetEvent(3, (*fwpmNetEventHeader0)(unsafe.Pointer(&c.header)), c.eventType, c.classifyDrop, 2), nil
 }
 
-func parseNetEvent4(c *fwpmNetEvent4) (events.Raw, error) {
+func parseNetEvent4(c *fwpmNetEvent4) (wfp.NetEvent, error) {
 	if c == nil {
 		return nullEntry(4), nil
 	}
 	return rawNetEvent(4, (*fwpmNetEventHeader0)(unsafe.Pointer(&c.header)), c.eventType, c.classifyDrop, 2), nil
 }
 
-func parseNetEvent5(c *fwpmNetEvent5) (events.Raw, error) {
+func parseNetEvent5(c *fwpmNetEvent5) (wfp.NetEvent, error) {
 	if c == nil {
 		return nullEntry(5), nil
 	}
 	return rawNetEvent(5, (*fwpmNetEventHeader0)(unsafe.Pointer(&c.header)), c.eventType, c.classifyDrop, 2), nil
 }
 
-func nullEntry(version int) events.Raw {
-	return events.Raw{Version: version, Type: ^uint32(0), Problems: []string{"could not decode the event: the engine returned a NULL entry"}}
+func nullEntry(version int) wfp.NetEvent {
+	return wfp.NetEvent{Version: version, Type: ^uint32(0), Problems: []string{"could not decode the event: the engine returned a NULL entry"}}
 }
 
 // rawNetEvent copies an event whose header begins with HEADER0's members (all versions
 // do; abi_netevents_test.go checks it) and whose classifyDrop union member points to a
 // CLASSIFY_DROP of version dropVersion.
-func rawNetEvent(version int, h *fwpmNetEventHeader0, eventType uint32, drop uintptr, dropVersion int) events.Raw {
-	r := events.Raw{
+func rawNetEvent(version int, h *fwpmNetEventHeader0, eventType uint32, drop uintptr, dropVersion int) wfp.NetEvent {
+	r := wfp.NetEvent{
 		Version:    version,
 		TimeStamp:  uint64(h.timeStamp.dwHighDateTime)<<32 | uint64(h.timeStamp.dwLowDateTime),
 		Flags:      h.flags,
@@ -107,13 +107,13 @@ func rawNetEvent(version int, h *fwpmNetEventHeader0, eventType uint32, drop uin
 		RemotePort: h.remotePort,
 		Type:       eventType,
 	}
-	if h.flags&events.FlagAppIDSet != 0 {
+	if h.flags&wfp.NetEventFlagAppIDSet != 0 {
 		r.AppID = copyBlob(&r, "appId", &h.appId)
 	}
-	if h.flags&events.FlagUserIDSet != 0 && h.userId != nil {
+	if h.flags&wfp.NetEventFlagUserIDSet != 0 && h.userId != nil {
 		r.UserID = copySID(&r, "userId", h.userId)
 	}
-	if eventType == events.TypeClassifyDrop && drop != 0 {
+	if eventType == wfp.NetEventTypeClassifyDrop && drop != 0 {
 		r.Drop = copyDrop(unionPointer(drop), dropVersion)
 	}
 	return r
@@ -128,7 +128,7 @@ func addrBytes(u [4]uint32) [16]byte {
 	return b
 }
 
-func copyBlob(r *events.Raw, field string, b *fwpByteBlob) []byte {
+func copyBlob(r *wfp.NetEvent, field string, b *fwpByteBlob) []byte {
 	switch {
 	case b.size == 0:
 		return nil
@@ -144,7 +144,7 @@ func copyBlob(r *events.Raw, field string, b *fwpByteBlob) []byte {
 
 // copySID copies the SID at p, reading its 8-byte header first so that a damaged
 // sub-authority count cannot make it read far.
-func copySID(r *events.Raw, field string, p unsafe.Pointer) []byte {
+func copySID(r *wfp.NetEvent, field string, p unsafe.Pointer) []byte {
 	hdr := unsafe.Slice((*byte)(p), 8)
 	if hdr[0] != 1 || hdr[1] > 15 {
 		r.Problems = append(r.Problems, fmt.Sprintf("could not decode %s: not a SID (revision %d, %d sub-authorities)", field, hdr[0], hdr[1]))
@@ -153,9 +153,9 @@ func copySID(r *events.Raw, field string, p unsafe.Pointer) []byte {
 	return append([]byte(nil), unsafe.Slice((*byte)(p), 8+4*int(hdr[1]))...)
 }
 
-func copyDrop(p unsafe.Pointer, version int) *events.RawDrop {
+func copyDrop(p unsafe.Pointer, version int) *wfp.NetEventDrop {
 	d0 := (*fwpmNetEventClassifyDrop0)(p)
-	d := &events.RawDrop{Version: version, FilterID: d0.filterId, LayerID: d0.layerId}
+	d := &wfp.NetEventDrop{Version: version, FilterID: d0.filterId, LayerID: d0.layerId}
 	if version >= 1 {
 		// CLASSIFY_DROP2 begins with CLASSIFY_DROP1's members.
 		d1 := (*fwpmNetEventClassifyDrop1)(p)

@@ -3,6 +3,8 @@
 package winengine
 
 import (
+	"github.com/wfpsandbox/wfpsandbox/wfp"
+
 	"encoding/binary"
 	"strings"
 	"testing"
@@ -97,8 +99,8 @@ var (
 	curlPath        = `\device\harddiskvolume3\tools\curl.exe`
 )
 
-const fullFlags = events.FlagIPProtocolSet | events.FlagLocalAddrSet | events.FlagRemoteAddrSet |
-	events.FlagLocalPortSet | events.FlagRemotePortSet | events.FlagAppIDSet | events.FlagUserIDSet | events.FlagIPVersionSet
+const fullFlags = wfp.NetEventFlagIPProtocolSet | wfp.NetEventFlagLocalAddrSet | wfp.NetEventFlagRemoteAddrSet |
+	wfp.NetEventFlagLocalPortSet | wfp.NetEventFlagRemotePortSet | wfp.NetEventFlagAppIDSet | wfp.NetEventFlagUserIDSet | wfp.NetEventFlagIPVersionSet
 
 // buildEvent lays out a CLASSIFY_DROP event of the given version: UDP 10.1.2.3:50000 →
 // 9.9.9.9:53 by curl.exe as the sandbox SID, dropped by filter 0x1_0000_002a at layer 48
@@ -106,7 +108,7 @@ const fullFlags = events.FlagIPProtocolSet | events.FlagLocalAddrSet | events.Fl
 func buildEvent(a *arena, version int) (image, netEventLayout) {
 	l := sdkLayout(version)
 	m := newImage(a, l.size)
-	ft := events.ToFileTime(eventTime)
+	ft := wfp.ToFileTime(eventTime)
 	m.u32(0, uint32(ft))
 	m.u32(4, uint32(ft>>32))
 	m.u32(8, fullFlags)
@@ -122,7 +124,7 @@ func buildEvent(a *arena, version int) (image, netEventLayout) {
 	if version == 1 {
 		m.u32(userIDOff()+ptrSize, 1) // HEADER1 reserved1 (FWP_AF), right after userId: set, and ignored
 	}
-	m.u32(l.typeOff, events.TypeClassifyDrop)
+	m.u32(l.typeOff, wfp.NetEventTypeClassifyDrop)
 
 	dropSize := []uintptr{16, 32, 56}[l.dropVersion]
 	if ptrSize == 4 && l.dropVersion == 2 {
@@ -132,7 +134,7 @@ func buildEvent(a *arena, version int) (image, netEventLayout) {
 	d.u64(0, 0x1_0000_002a)
 	d.u16(8, 48)
 	if l.dropVersion >= 1 {
-		d.u32(24, events.DirectionOut)
+		d.u32(24, wfp.NetEventDirectionOut)
 		d.u32(28, 1) // isLoopback
 	}
 	m.ptr(l.unionOff, addr(d.p))
@@ -140,8 +142,8 @@ func buildEvent(a *arena, version int) (image, netEventLayout) {
 }
 
 // parseImage parses an image through the mirror of its version.
-func parseImage(version int, p unsafe.Pointer) events.Raw {
-	var r events.Raw
+func parseImage(version int, p unsafe.Pointer) wfp.NetEvent {
+	var r wfp.NetEvent
 	switch version {
 	case 0:
 		r, _ = parseNetEvent0((*fwpmNetEvent0)(p))
@@ -246,7 +248,7 @@ func TestParseNetEventMalformed(t *testing.T) {
 		}
 	}
 	for v := range 6 {
-		var r events.Raw
+		var r wfp.NetEvent
 		switch v {
 		case 0:
 			r, _ = parseNetEvent0(nil)

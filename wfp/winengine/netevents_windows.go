@@ -9,19 +9,18 @@ import (
 
 	"golang.org/x/sys/windows"
 
-	"github.com/wfpsandbox/wfpsandbox/events"
 	"github.com/wfpsandbox/wfpsandbox/wfp"
 )
 
 // NetEvents reads the engine's net event log (FwpmNetEventEnum*) and subscribes to new
 // events (FwpmNetEventSubscribe*) with one structure version. It implements
-// events.Source.
+// wfp.NetEventSource.
 type NetEvents struct {
 	e       *Engine
 	version int
 }
 
-var _ events.Source = (*NetEvents)(nil)
+var _ wfp.NetEventSource = (*NetEvents)(nil)
 
 // NetEvents returns a reader of the net event log using FWPM_NET_EVENTn version
 // version (0..5), or, for version -1, the newest version this Windows supports
@@ -38,9 +37,9 @@ func (e *Engine) NetEvents(version int) (*NetEvents, error) {
 	return &NetEvents{e: e, version: version}, nil
 }
 
-// NetEventSource is NetEvents as an events.Source, for callers that hold the engine
+// NetEventSource is NetEvents as an wfp.NetEventSource, for callers that hold the engine
 // as a wfp.Engine and find this method by interface assertion.
-func (e *Engine) NetEventSource(version int) (events.Source, int, error) {
+func (e *Engine) NetEventSource(version int) (wfp.NetEventSource, int, error) {
 	n, err := e.NetEvents(version)
 	if err != nil {
 		return nil, 0, err
@@ -60,11 +59,11 @@ func findProc(p *windows.LazyProc) error {
 	return nil
 }
 
-// Enum implements events.Source: FwpmNetEventCreateEnumHandle0 with a time window from
+// Enum implements wfp.NetEventSource: FwpmNetEventCreateEnumHandle0 with a time window from
 // since to now (no template for a zero since: the whole log), FwpmNetEventEnumN in
 // pages, FwpmNetEventDestroyEnumHandle0. Collection switched off comes back as a
 // *wfp.CallError wrapping wfp.ErrNetEventsDisabled.
-func (n *NetEvents) Enum(since time.Time) ([]events.Raw, error) {
+func (n *NetEvents) Enum(since time.Time) ([]wfp.NetEvent, error) {
 	const create = "FwpmNetEventCreateEnumHandle0"
 	h, err := n.e.handle(create)
 	if err != nil {
@@ -124,7 +123,7 @@ func (n *NetEvents) Enum(since time.Time) ([]events.Raw, error) {
 }
 
 func toFiletime(t time.Time) filetime {
-	ft := events.ToFileTime(t)
+	ft := wfp.ToFileTime(t)
 	return filetime{dwLowDateTime: uint32(ft), dwHighDateTime: uint32(ft >> 32)}
 }
 
@@ -135,7 +134,7 @@ func toFiletime(t time.Time) filetime {
 // pointer.
 var (
 	subMu       sync.Mutex
-	subscribers         = map[uintptr]func(events.Raw){}
+	subscribers         = map[uintptr]func(wfp.NetEvent){}
 	nextSubKey  uintptr = 1
 	callbacks   [6]uintptr
 	callbackMu  sync.Mutex
@@ -145,9 +144,9 @@ func callbackFor(version int) uintptr {
 	callbackMu.Lock()
 	defer callbackMu.Unlock()
 	if callbacks[version] == 0 {
-		parse := func(p uintptr) events.Raw {
+		parse := func(p uintptr) wfp.NetEvent {
 			ev := cPointer(p)
-			var r events.Raw
+			var r wfp.NetEvent
 			switch version {
 			case 1:
 				r, _ = parseNetEvent1((*fwpmNetEvent1)(ev))
@@ -175,12 +174,12 @@ func callbackFor(version int) uintptr {
 	return callbacks[version]
 }
 
-// Subscribe implements events.Source with FwpmNetEventSubscribe(version-1), which
+// Subscribe implements wfp.NetEventSource with FwpmNetEventSubscribe(version-1), which
 // delivers FWPM_NET_EVENTversion structures (Subscribe0 → NET_EVENT1 … Subscribe4 →
 // NET_EVENT5; Vista's version 0 has no subscription). fn is called one event at a
 // time. When ctx is done the subscription is closed (FwpmNetEventUnsubscribe0, which
 // waits for a callback in progress) and Subscribe returns nil.
-func (n *NetEvents) Subscribe(ctx context.Context, fn func(events.Raw)) error {
+func (n *NetEvents) Subscribe(ctx context.Context, fn func(wfp.NetEvent)) error {
 	if n.version == 0 {
 		return fmt.Errorf("net event subscriptions need Windows 7 or later (FWPM_NET_EVENT1); this reader uses version 0")
 	}
@@ -200,7 +199,7 @@ func (n *NetEvents) Subscribe(ctx context.Context, fn func(events.Raw)) error {
 	subMu.Lock()
 	key := nextSubKey
 	nextSubKey++
-	subscribers[key] = func(r events.Raw) {
+	subscribers[key] = func(r wfp.NetEvent) {
 		one.Lock()
 		defer one.Unlock()
 		fn(r)

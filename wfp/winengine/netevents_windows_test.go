@@ -54,7 +54,7 @@ func TestIntegrationNetEvents(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	err = auto.Subscribe(ctx, func(r events.Raw) { events.Decode(r) })
+	err = auto.Subscribe(ctx, func(r wfp.NetEvent) { events.Decode(r) })
 	if err != nil && !errors.Is(err, wfp.ErrNetEventsDisabled) {
 		t.Fatalf("Subscribe: %v", err)
 	}
