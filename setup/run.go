@@ -163,6 +163,14 @@ func (r *runner) run(ctx context.Context) error {
 	}
 
 	prev, readErr := ReadMarker(o.StateDir)
+
+	// Step 1: the account.
+	plan, err := r.prepare(prev, readErr)
+	if err != nil {
+		return err
+	}
+	// Only now that the input is known good is an unusable marker moved: bad input
+	// changes nothing.
 	var corrupt *CorruptError
 	if errors.As(readErr, &corrupt) {
 		dst, err := SetAside(o.StateDir, o.Now())
@@ -174,12 +182,6 @@ func (r *runner) run(ctx context.Context) error {
 			r.log.Warn("unusable setup marker set aside; running full setup", Event(EventMarkerSetAside),
 				"problem", string(corrupt.Kind), "detail", corrupt.Err.Error(), "backup", dst)
 		}
-	}
-
-	// Step 1: the account.
-	plan, err := r.prepare(prev, readErr)
-	if err != nil {
-		return err
 	}
 	if len(rep.Reasons) > 0 {
 		for _, why := range rep.Reasons {

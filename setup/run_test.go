@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -172,6 +173,22 @@ func TestRunBadInputChangesNothing(t *testing.T) {
 	}
 	if _, err := ReadMarker(h.dir); !errors.Is(err, ErrNoMarker) {
 		t.Errorf("marker after bad input: %v", err)
+	}
+	// An unusable marker stays where it is: only a run that goes ahead sets it aside.
+	corrupt := []byte(`{"format": 1, "setupVer`)
+	if err := os.MkdirAll(h.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(h.dir, MarkerFile), corrupt, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, acct := range []string{"nobody", "S-1-5-18"} {
+		if rep, err := Run(context.Background(), h.opts(acct)); !errors.Is(err, ErrInput) || rep.SetAside != "" {
+			t.Errorf("Run(%q) with a corrupt marker = set aside %q, %v; want nothing set aside, ErrInput", acct, rep.SetAside, err)
+		}
+	}
+	if got, err := os.ReadFile(filepath.Join(h.dir, MarkerFile)); err != nil || string(got) != string(corrupt) {
+		t.Errorf("corrupt marker after bad input: %q, %v; want it untouched", got, err)
 	}
 	if !strings.Contains(h.log.String(), "event=102") {
 		t.Errorf("no setup-error event logged:\n%s", h.log.String())
