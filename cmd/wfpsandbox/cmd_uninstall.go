@@ -46,6 +46,11 @@ func runUninstall(_ context.Context, c *cli, args []string) int {
 		}
 		target = s.String()
 	}
+	if *engine == "windows" && !*dryRun {
+		if err := account.RequireElevation("uninstall"); err != nil {
+			return c.fail("uninstall", err)
+		}
+	}
 	e, err := openEngine(*engine)
 	if err != nil {
 		return c.fail("uninstall", err)
