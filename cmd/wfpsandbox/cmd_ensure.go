@@ -91,7 +91,8 @@ func runEnsure(ctx context.Context, c *cli, args []string) int {
 		return exitSetupNeeded
 	}
 	if res.Account.SID == "" {
-		c.emit(doc, func(w io.Writer) { printCheck(w, res) })
+		// One JSON document on stdout: the error. The reasons go to stderr.
+		printCheck(c.stderr, res)
 		return c.fail("ensure", errors.New("setup is needed but no account is known: name it with --sid or --account"))
 	}
 	setupArgs := ensureSetupArgs(sf, res, co, stateDir)

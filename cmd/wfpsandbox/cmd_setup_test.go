@@ -170,3 +170,25 @@ func TestEnsureSetupArgsRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestEnsureWithoutAccountPrintsOneJSONDocument: with no marker and no account, ensure
+// cannot run setup. Scripts reading stdout must get one JSON document, the error, with
+// exit code 2 — not a "setup-needed" document followed by an error document.
+func TestEnsureWithoutAccountPrintsOneJSONDocument(t *testing.T) {
+	h := newSimHost(t)
+	code, out, stderr := wfpsandbox(t, h.args("ensure", "--format", "json")...)
+	if code != exitError {
+		t.Fatalf("exit %d, want %d: %s%s", code, exitError, out, stderr)
+	}
+	dec := json.NewDecoder(strings.NewReader(out))
+	var doc errorDoc
+	if err := dec.Decode(&doc); err != nil || !strings.Contains(doc.Error, "no account") {
+		t.Fatalf("stdout is not the error document (%v): %s", err, out)
+	}
+	if dec.More() {
+		t.Errorf("stdout holds more than one JSON document:\n%s", out)
+	}
+	if !strings.Contains(stderr, "no-marker") {
+		t.Errorf("stderr lacks the reasons:\n%s", stderr)
+	}
+}
