@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/windows"
@@ -28,7 +29,7 @@ func Elevate(ctx context.Context, exe string, args []string) (int, error) {
 	if err != nil {
 		return -1, fmt.Errorf("run %s elevated: %w", exe, err)
 	}
-	params, err := windows.UTF16PtrFromString(windows.ComposeCommandLine(args))
+	params, err := windows.UTF16PtrFromString(parameters(args))
 	if err != nil {
 		return -1, fmt.Errorf("run %s elevated: arguments: %w", exe, err)
 	}
@@ -69,4 +70,17 @@ func Elevate(ctx context.Context, exe string, args []string) (int, error) {
 		return -1, fmt.Errorf("GetExitCodeProcess(elevated %s): %w", exe, err)
 	}
 	return int(code), nil
+}
+
+// parameters quotes args for SHELLEXECUTEINFOW.lpParameters, which the shell appends
+// to the quoted program path: every argument, the first included, is quoted by the
+// CommandLineToArgvW rules (windows.EscapeArg). windows.ComposeCommandLine would not
+// do: it treats its first argument as the program name, dropping its quotes and not
+// escaping a trailing backslash.
+func parameters(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = windows.EscapeArg(a)
+	}
+	return strings.Join(q, " ")
 }
