@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/wfpsandbox/wfpsandbox/account"
@@ -122,9 +124,9 @@ func runEnsure(ctx context.Context, c *cli, args []string) int {
 
 // ensureSetupArgs is the setup command line that brings the host to what Check wanted.
 func ensureSetupArgs(sf *setupFlags, res *setup.CheckResult, co setup.CheckOptions, stateDir string) []string {
-	args := []string{"setup", "--sid", res.Account.SID, "--state-dir", stateDir}
+	args := []string{"setup", "--sid", res.Account.SID, "--state-dir", absPath(stateDir)}
 	if sf.plan.policyFile != "" {
-		args = append(args, "--policy", sf.plan.policyFile)
+		args = append(args, "--policy", absPath(sf.plan.policyFile))
 	} else {
 		args = append(args, "--profile", res.Profile)
 		um := string(co.UserMatch)
@@ -143,13 +145,25 @@ func ensureSetupArgs(sf *setupFlags, res *setup.CheckResult, co setup.CheckOptio
 			args = append(args, "--proxy-port", fmt.Sprint(p))
 		}
 	}
-	if *sf.engine != "" {
-		args = append(args, "--engine", *sf.engine)
+	if spec := *sf.engine; strings.HasPrefix(spec, "memory:") {
+		args = append(args, "--engine", "memory:"+absPath(strings.TrimPrefix(spec, "memory:")))
+	} else if spec != "" {
+		args = append(args, "--engine", spec)
 	}
 	if *sf.analytics {
 		args = append(args, "--analytics")
 	}
 	return args
+}
+
+// absPath makes p absolute. The elevated setup does not necessarily start in this
+// process's working directory, so the paths ensure hands it must not be relative; p is
+// returned as is when the working directory cannot be found.
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
 }
 
 func printCheck(w io.Writer, res *setup.CheckResult) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -190,5 +191,29 @@ func TestEnsureWithoutAccountPrintsOneJSONDocument(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "no-marker") {
 		t.Errorf("stderr lacks the reasons:\n%s", stderr)
+	}
+}
+
+// TestEnsureSetupArgsAbsolutePaths: the setup command line ensure relaunches elevated
+// carries absolute paths only: the elevated process need not start in ensure's working
+// directory, and a relative --state-dir, --policy or memory engine would then name
+// other files than the ones ensure checked.
+func TestEnsureSetupArgsAbsolutePaths(t *testing.T) {
+	fs := flag.NewFlagSet("ensure", flag.ContinueOnError)
+	sf := addSetupFlags(fs)
+	if err := fs.Parse([]string{"--policy", "pol.toml", "--engine", "memory:bfe.json"}); err != nil {
+		t.Fatal(err)
+	}
+	res := &setup.CheckResult{Account: setup.MarkerAccount{SID: sid}, Profile: "baseline"}
+	args := ensureSetupArgs(sf, res, setup.CheckOptions{}, "state")
+	paths := map[string]string{}
+	for i := 0; i+1 < len(args); i++ {
+		paths[args[i]] = args[i+1]
+	}
+	for flagName, rel := range map[string]string{"--state-dir": "state", "--policy": "pol.toml", "--engine": "bfe.json"} {
+		p := strings.TrimPrefix(paths[flagName], "memory:")
+		if !filepath.IsAbs(p) || filepath.Base(p) != rel {
+			t.Errorf("%s %q in %q: want an absolute path ending in %s", flagName, paths[flagName], args, rel)
+		}
 	}
 }
