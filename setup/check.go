@@ -72,7 +72,10 @@ type Deferred struct {
 	Due    time.Time `json:"due"`
 }
 
-// Current reports whether no setup run is needed.
+// Current reports whether no setup run is needed now. It is also true when the only
+// reasons are failed steps whose retry is deferred (Deferred): the WFP policy may then
+// be missing, so a caller that must know whether it is in place checks Deferred too
+// (the CLI's ensure exits 4 in that case).
 func (c *CheckResult) Current() bool { return len(c.Reasons) == 0 }
 
 // Check tells, without changing anything and without elevation, whether full setup is

@@ -21,7 +21,7 @@ func init() {
 	register(&command{
 		name: "ensure",
 		summary: "unelevated: exit 0 if setup is current, else run setup (elevating via UAC on Windows) " +
-			"or, with --no-elevate, exit 4 with the reasons",
+			"or, with --no-elevate or while a failed step's retry is deferred, exit 4 with the reasons",
 		usage: "[--sid SID | --account NAME] [--profile P] [--user-match M] [--proxy-port N] [--policy FILE] " +
 			"[--engine windows|memory:PATH] [--state-dir DIR] [--no-elevate] [--retry-backoff D] [--analytics] [--format text|json]",
 		run: runEnsure,
@@ -31,7 +31,7 @@ func init() {
 // ensureDoc is ensure's JSON output.
 type ensureDoc struct {
 	Current  bool               `json:"current"`
-	Action   string             `json:"action"` // "none", "setup-needed", "setup-ran", "elevated-setup-ran"
+	Action   string             `json:"action"` // "none", "setup-needed", "retry-deferred", "elevated-setup-ran"
 	Check    *setup.CheckResult `json:"check"`
 	Deferred []setup.Deferred   `json:"deferred,omitempty"`
 	ExitCode int                `json:"exitCode"`
@@ -82,12 +82,21 @@ func runEnsure(ctx context.Context, c *cli, args []string) int {
 	if err != nil {
 		return c.fail("ensure", err)
 	}
-	doc := &ensureDoc{Current: res.Current(), Action: "none", Check: res, Deferred: res.Deferred}
-	if res.Current() {
+	current := res.Current() && len(res.Deferred) == 0
+	doc := &ensureDoc{Current: current, Action: "none", Check: res, Deferred: res.Deferred}
+	if current {
 		c.emit(doc, func(w io.Writer) { printCheck(w, res) })
 		return exitOK
 	}
 	doc.Action, doc.ExitCode = "setup-needed", exitSetupNeeded
+	if res.Current() {
+		// Only a failed step whose retry waits for the backoff: do not prompt for
+		// elevation yet, but do not call the host current either — the WFP policy
+		// may well be missing, and a detection script or start-up path must know.
+		doc.Action = "retry-deferred"
+		c.emit(doc, func(w io.Writer) { printCheck(w, res) })
+		return exitSetupNeeded
+	}
 	if *noElevate {
 		c.emit(doc, func(w io.Writer) { printCheck(w, res) })
 		return exitSetupNeeded
@@ -167,7 +176,10 @@ func absPath(p string) string {
 }
 
 func printCheck(w io.Writer, res *setup.CheckResult) {
-	if res.Current() {
+	switch {
+	case res.Current() && len(res.Deferred) > 0:
+		fmt.Fprintln(w, "setup needed: a step of the last setup failed; its retry is deferred (no elevation before then)")
+	case res.Current():
 		fmt.Fprintf(w, "current: setup version %d", setup.SetupVersion)
 		if res.Account.SID != "" {
 			fmt.Fprintf(w, " for %s, profile %s", res.Account.SID, res.Profile)
@@ -176,7 +188,7 @@ func printCheck(w io.Writer, res *setup.CheckResult) {
 			fmt.Fprint(w, ", live policy verified")
 		}
 		fmt.Fprintln(w)
-	} else {
+	default:
 		fmt.Fprintln(w, "setup needed:")
 		for _, r := range res.Reasons {
 			fmt.Fprintf(w, "  %s: %s\n", r.Code, r.Detail)

@@ -3,6 +3,8 @@
 package main
 
 import (
+	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -33,9 +35,24 @@ func TestSetupExitCode3WhenWFPFails(t *testing.T) {
 	if code != exitSetupNeeded || !strings.Contains(out, "step-failed") {
 		t.Errorf("ensure: exit %d: %s", code, out)
 	}
-	// With the default backoff the retry is deferred: current, no elevation.
-	code, out, _ = wfpsandbox(t, "ensure", "--state-dir", state, "--no-elevate")
-	if code != exitOK || !strings.Contains(out, "deferred") {
-		t.Errorf("ensure with backoff: exit %d: %s", code, out)
+	// With the default backoff the retry is deferred, but the WFP policy is still
+	// missing: never exit 0 ("current"), with or without --no-elevate; without it,
+	// setup is not run (nor, on Windows, elevation asked for) before the retry is due.
+	before, err := os.ReadFile(filepath.Join(state, setup.MarkerFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"--no-elevate"}, {}} {
+		code, out, stderr = wfpsandbox(t, append([]string{"ensure", "--state-dir", state, "--format", "json"}, args...)...)
+		var doc ensureDoc
+		if err := json.Unmarshal([]byte(out), &doc); err != nil {
+			t.Fatalf("ensure %v: %v\n%s%s", args, err, out, stderr)
+		}
+		if code != exitSetupNeeded || doc.Current || doc.Action != "retry-deferred" || len(doc.Deferred) != 1 {
+			t.Errorf("ensure %v with backoff: exit %d, current %v, action %q, deferred %v", args, code, doc.Current, doc.Action, doc.Deferred)
+		}
+	}
+	if after, _ := os.ReadFile(filepath.Join(state, setup.MarkerFile)); string(after) != string(before) {
+		t.Error("ensure ran setup although the retry was deferred")
 	}
 }
