@@ -74,7 +74,7 @@ func runEnsure(ctx context.Context, c *cli, args []string) int {
 		spec := *sf.engine
 		co.Open = func() (wfp.Engine, error) { return openEngine(spec) }
 	}
-	log, closer := sf.logger(c, stateDir, false)
+	log, closer := sf.logger(c, stateDir, false, true)
 	defer closer.Close()
 	co.Logger = log
 

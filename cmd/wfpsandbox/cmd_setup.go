@@ -90,9 +90,10 @@ func (f *setupFlags) opener(c *cli, dryRun bool) (setup.Opener, error) {
 }
 
 // logger returns the standard logger: stderr text, the log file in the state
-// directory (unless dry run) and, on Windows, the Application event log.
-func (f *setupFlags) logger(c *cli, stateDir string, toFile bool) (*slog.Logger, io.Closer) {
-	lo := setup.LogOptions{Stderr: c.stderr, EventLog: runtime.GOOS == "windows"}
+// directory when toFile and, on Windows when eventLog, the Application event log.
+// A dry run asks for neither: it writes nothing.
+func (f *setupFlags) logger(c *cli, stateDir string, toFile, eventLog bool) (*slog.Logger, io.Closer) {
+	lo := setup.LogOptions{Stderr: c.stderr, EventLog: eventLog && runtime.GOOS == "windows"}
 	if *f.verbose {
 		lo.Level = slog.LevelDebug
 	}
@@ -137,7 +138,7 @@ func runSetup(ctx context.Context, c *cli, args []string) int {
 			return c.fail("setup", fmt.Errorf("%w (or run 'wfpsandbox ensure', which asks for elevation only when setup is needed)", err))
 		}
 	}
-	log, closer := sf.logger(c, stateDir, !*dryRun)
+	log, closer := sf.logger(c, stateDir, !*dryRun, !*dryRun)
 	defer closer.Close()
 	rep, err := setup.Run(ctx, setup.Options{
 		Account: acct, Profile: popts.Profile, UserMatch: popts.UserMatch, ProxyPorts: popts.ProxyPorts, Extra: popts.Extra,
