@@ -217,3 +217,37 @@ func TestEnsureSetupArgsAbsolutePaths(t *testing.T) {
 		}
 	}
 }
+
+// TestUninstallForgetsTheMarker: after uninstall removes an account's filters, ensure
+// relying on the marker alone (no readable engine: the unelevated case on Windows) must
+// not call the host current. Uninstalling another account keeps the marker.
+func TestUninstallForgetsTheMarker(t *testing.T) {
+	h := newSimHost(t)
+	if code, _, stderr := wfpsandbox(t, h.args("setup", "--sid", sid)...); code != exitOK {
+		t.Fatalf("setup: %s", stderr)
+	}
+	markerOnly := []string{"ensure", "--state-dir", h.state, "--engine", "", "--no-elevate"}
+	if code, out, stderr := wfpsandbox(t, markerOnly...); code != exitOK {
+		t.Fatalf("ensure after setup: exit %d: %s%s", code, out, stderr)
+	}
+	other := "S-1-5-21-1000-1000-1000-1002"
+	if code, _, stderr := wfpsandbox(t, h.args("uninstall", "--sid", other)...); code != exitOK {
+		t.Fatalf("uninstall of another account: %s", stderr)
+	}
+	if _, err := setup.ReadMarker(h.state); err != nil {
+		t.Fatalf("uninstalling another account removed the marker: %v", err)
+	}
+	if code, _, stderr := wfpsandbox(t, h.args("uninstall", "--sid", sid, "--dry-run")...); code != exitOK {
+		t.Fatalf("uninstall --dry-run: %s", stderr)
+	}
+	if _, err := setup.ReadMarker(h.state); err != nil {
+		t.Fatalf("uninstall --dry-run removed the marker: %v", err)
+	}
+	if code, _, stderr := wfpsandbox(t, h.args("uninstall", "--sid", sid)...); code != exitOK {
+		t.Fatalf("uninstall: %s", stderr)
+	}
+	code, out, _ := wfpsandbox(t, markerOnly...)
+	if code != exitSetupNeeded || !strings.Contains(out, "no-marker") {
+		t.Errorf("ensure after uninstall: exit %d, want %d with no-marker: %s", code, exitSetupNeeded, out)
+	}
+}
