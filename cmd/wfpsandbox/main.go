@@ -78,7 +78,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {
-		fmt.Fprintf(stderr, "wfpsandbox: unknown command %q; run 'wfpsandbox help' for the list\n", args[0])
+		err := fmt.Errorf("unknown command %q; run 'wfpsandbox help' for the list", args[0])
+		fmt.Fprintf(stderr, "wfpsandbox: %v\n", err)
+		if wantsJSON(args[1:]) {
+			c.format = "json"
+			c.emit(errorDoc{Error: err.Error()}, nil)
+		}
 		return exitError
 	}
 	return cmd.run(ctx, c, args[1:])
@@ -115,15 +120,41 @@ func (c *cli) flags(cmd string) *flag.FlagSet {
 
 // parse parses args, rejecting stray positional arguments. It returns false (after
 // printing why) when the command should exit with exitError.
+//
+// A usage error is printed as JSON on stdout too when the arguments ask for JSON, even
+// if parsing stopped before --format json.
 func (c *cli) parse(fs *flag.FlagSet, args []string) bool {
 	if err := fs.Parse(args); err != nil {
+		// The flag package has printed the error and the usage on stderr.
+		if wantsJSON(args) {
+			c.format = "json"
+			c.emit(errorDoc{Error: fmt.Sprintf("%s: %v", fs.Name(), err)}, nil)
+		}
 		return false
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(c.stderr, "wfpsandbox %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		c.fail(fs.Name(), fmt.Errorf("unexpected argument %q", fs.Arg(0)))
 		return false
 	}
 	return true
+}
+
+// wantsJSON reports whether args (before a "--") ask for --format json, in any of the
+// spellings the flag package accepts.
+func wantsJSON(args []string) bool {
+	for i, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "--format=json", "-format=json":
+			return true
+		case "--format", "-format":
+			if i+1 < len(args) && args[i+1] == "json" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // emit prints doc as indented JSON, or calls text for the text format.

@@ -207,3 +207,21 @@ func writes(t *testing.T, out string) int {
 	}
 	return res.Writes
 }
+
+// TestUsageErrorsPrintJSON: scripts asking for JSON get a JSON error document on stdout
+// for usage errors too — an unknown flag (even before --format json), a stray argument,
+// an unknown command — with exit code 2.
+func TestUsageErrorsPrintJSON(t *testing.T) {
+	for _, args := range [][]string{
+		{"setup", "--bogus", "--format", "json"},
+		{"setup", "--format=json", "--sid", sid, "extra"},
+		{"verify", "-format", "json", "--engine"},
+		{"instal", "--format", "json"},
+	} {
+		code, out, _ := wfpsandbox(t, args...)
+		var doc errorDoc
+		if code != exitError || json.Unmarshal([]byte(out), &doc) != nil || doc.Error == "" {
+			t.Errorf("%q: exit %d, stdout %q; want exit %d and a JSON error", args, code, out, exitError)
+		}
+	}
+}
