@@ -295,43 +295,35 @@ func (s *Session) get(call string, op func(*state) error) error {
 	return s.done(s.read(call, op))
 }
 
-// Provider implements wfp.Engine (FwpmProviderGetByKey0).
-func (s *Session) Provider(key wfp.GUID) (p *wfp.Provider, err error) {
-	const call = "FwpmProviderGetByKey0"
+// getByKey reads one object by key from the state's map for its kind, as a deep copy,
+// or fails with the kind's not-found code.
+func getByKey[T interface{ Clone() T }](s *Session, call, kind string, key wfp.GUID, objects func(*state) map[wfp.GUID]T, notFound wfp.Code) (out T, err error) {
 	err = s.get(call, func(st *state) error {
-		if x, ok := st.providers[key]; ok {
-			p = x.Clone()
+		if x, ok := objects(st)[key]; ok {
+			out = x.Clone()
 			return nil
 		}
-		return fail(call, wfp.ObjectName("provider", key, ""), wfp.ErrProviderNotFound)
+		return fail(call, wfp.ObjectName(kind, key, ""), notFound)
 	})
-	return p, err
+	return out, err
+}
+
+// Provider implements wfp.Engine (FwpmProviderGetByKey0).
+func (s *Session) Provider(key wfp.GUID) (*wfp.Provider, error) {
+	return getByKey(s, "FwpmProviderGetByKey0", "provider", key,
+		func(st *state) map[wfp.GUID]*wfp.Provider { return st.providers }, wfp.ErrProviderNotFound)
 }
 
 // Sublayer implements wfp.Engine (FwpmSubLayerGetByKey0).
-func (s *Session) Sublayer(key wfp.GUID) (sl *wfp.Sublayer, err error) {
-	const call = "FwpmSubLayerGetByKey0"
-	err = s.get(call, func(st *state) error {
-		if x, ok := st.sublayers[key]; ok {
-			sl = x.Clone()
-			return nil
-		}
-		return fail(call, wfp.ObjectName("sublayer", key, ""), wfp.ErrSublayerNotFound)
-	})
-	return sl, err
+func (s *Session) Sublayer(key wfp.GUID) (*wfp.Sublayer, error) {
+	return getByKey(s, "FwpmSubLayerGetByKey0", "sublayer", key,
+		func(st *state) map[wfp.GUID]*wfp.Sublayer { return st.sublayers }, wfp.ErrSublayerNotFound)
 }
 
 // Filter implements wfp.Engine (FwpmFilterGetByKey0).
-func (s *Session) Filter(key wfp.GUID) (f *wfp.Filter, err error) {
-	const call = "FwpmFilterGetByKey0"
-	err = s.get(call, func(st *state) error {
-		if x, ok := st.filters[key]; ok {
-			f = x.Clone()
-			return nil
-		}
-		return fail(call, wfp.ObjectName("filter", key, ""), wfp.ErrFilterNotFound)
-	})
-	return f, err
+func (s *Session) Filter(key wfp.GUID) (*wfp.Filter, error) {
+	return getByKey(s, "FwpmFilterGetByKey0", "filter", key,
+		func(st *state) map[wfp.GUID]*wfp.Filter { return st.filters }, wfp.ErrFilterNotFound)
 }
 
 // FilterByID implements wfp.Engine (FwpmFilterGetById0).
