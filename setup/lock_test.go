@@ -221,3 +221,29 @@ func TestRunGivesUpWaitingForTheLock(t *testing.T) {
 		t.Error("the engine was opened without the lock")
 	}
 }
+
+// TestLockOfCrashedProcessIsFree: a setup killed while it holds the lock (here with
+// SIGKILL / TerminateProcess, inside its WFP step) leaves no stale lock: the next run
+// proceeds at once, and the crashed run's lock file (still naming its PID) is reused.
+func TestLockOfCrashedProcessIsFree(t *testing.T) {
+	h := newHost(t)
+	p := startHelper(t, h, policy.Baseline, time.Minute)
+	waitForLockHolder(t, h.dir, p.cmd.Process.Pid)
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.cmd.Wait()
+	o := h.opts("sandbox")
+	o.LockWait = 5 * time.Second
+	start := time.Now()
+	rep, err := Run(context.Background(), o)
+	if err != nil || rep.WFPFailed() {
+		t.Fatalf("Run after the lock holder was killed: %v %+v", err, rep.Steps)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("Run took %v after the lock holder died: it waited for a stale lock", took)
+	}
+	if strings.Contains(h.log.String(), "waiting for another wfpsandbox setup") {
+		t.Errorf("Run waited for a dead process:\n%s", h.log.String())
+	}
+}
