@@ -64,6 +64,11 @@ type CheckResult struct {
 	Live      bool              `json:"live"`
 	LiveError string            `json:"liveError,omitempty"`
 	Verify    *reconcile.Report `json:"verify,omitempty"`
+	// PartialPlan is true when the last setup used rules this check was not given (a
+	// policy file's extra rules): the plan hash was not compared and the live policy
+	// not verified, and a setup run with only the options the marker records would
+	// remove those rules.
+	PartialPlan bool `json:"partialPlan,omitempty"`
 }
 
 // Deferred is a failed step whose retry is not due yet.
@@ -170,6 +175,7 @@ func Check(ctx context.Context, o CheckOptions) (*CheckResult, error) {
 		// call that a change, and do not verify the live policy against a partial plan.
 		want.PlanHash = ""
 		comparable = false
+		res.PartialPlan = true
 		res.LiveError = "the last setup used rules this check was not given (pass the same policy options)"
 	}
 	reasons := NeedsSetup(m, readErr, want)

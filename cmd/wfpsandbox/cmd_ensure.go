@@ -106,6 +106,13 @@ func runEnsure(ctx context.Context, c *cli, args []string) int {
 		printCheck(c.stderr, res)
 		return c.fail("ensure", errors.New("setup is needed but no account is known: name it with --sid or --account"))
 	}
+	if res.PartialPlan {
+		// The marker does not record the policy file: a setup from what it does record
+		// would delete the file's extra block rules.
+		printCheck(c.stderr, res)
+		return c.fail("ensure", errors.New("setup is needed, but the last setup used a policy file that ensure was not given; "+
+			"rerun ensure with the same --policy FILE (a setup without it would remove that file's rules)"))
+	}
 	setupArgs := ensureSetupArgs(sf, res, co, stateDir)
 	log.Info("setup needed; running it", setup.Event(setup.EventSetupNeeded), "reasons", fmt.Sprint(res.Reasons))
 	if c.format == "text" {

@@ -251,3 +251,46 @@ func TestUninstallForgetsTheMarker(t *testing.T) {
 		t.Errorf("ensure after uninstall: exit %d, want %d with no-marker: %s", code, exitSetupNeeded, out)
 	}
 }
+
+// TestEnsureKeepsPolicyFileRules: after a setup with a policy file, a bare ensure that
+// finds setup needed (here: the WFP step failed last time) must not run setup from what
+// the marker records — that would delete the file's extra block rules. It refuses and
+// says to pass --policy; with it, setup runs and the rules stay.
+func TestEnsureKeepsPolicyFileRules(t *testing.T) {
+	h := newSimHost(t)
+	pol := filepath.Join(t.TempDir(), "policy.toml")
+	rules := "profile = \"baseline\"\n\n[[rule]]\nid = \"ssh\"\naction = \"block\"\ndirection = \"out\"\nprotocol = \"tcp\"\nports = [22]\n"
+	if err := os.WriteFile(pol, []byte(rules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := wfpsandbox(t, h.args("setup", "--sid", sid, "--policy", pol)...); code != exitOK {
+		t.Fatalf("setup: %s", stderr)
+	}
+	path := filepath.Join(h.state, setup.MarkerFile)
+	m, err := setup.ReadMarker(h.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Steps[1].Status, m.Steps[1].Error, m.Steps[1].Failures = setup.StatusFailed, "simulated", 1
+	if err := setup.WriteMarker(h.state, m); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(path)
+	verify := []string{"verify", "--sid", sid, "--policy", pol, "--engine", h.engine}
+	code, out, stderr := wfpsandbox(t, h.args("ensure", "--retry-backoff", "0")...)
+	if code != exitError || !strings.Contains(stderr, "--policy") {
+		t.Errorf("bare ensure: exit %d, want %d naming --policy: %s%s", code, exitError, out, stderr)
+	}
+	if after, _ := os.ReadFile(path); string(after) != string(before) {
+		t.Error("bare ensure ran setup")
+	}
+	if code, out, _ := wfpsandbox(t, verify...); code != exitOK {
+		t.Errorf("policy file rules lost after a bare ensure: %s", out)
+	}
+	if code, out, stderr := wfpsandbox(t, h.args("ensure", "--retry-backoff", "0", "--policy", pol)...); code != exitOK {
+		t.Fatalf("ensure --policy: exit %d: %s%s", code, out, stderr)
+	}
+	if code, out, _ := wfpsandbox(t, verify...); code != exitOK {
+		t.Errorf("policy file rules lost after ensure --policy: %s", out)
+	}
+}
