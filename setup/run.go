@@ -125,8 +125,13 @@ func (r *runner) run(ctx context.Context) error {
 	if err := makeStateDir(o.StateDir); err != nil {
 		return err
 	}
-	if err := secureStateDir(o.StateDir); err != nil {
-		r.log.Warn("could not protect the state directory: "+err.Error(), "stateDir", o.StateDir)
+	// Only the platform's default directory (%ProgramData%\wfpsandbox) gets the
+	// protected DACL: a directory the caller chose may hold other files whose
+	// inherited permissions a protected DACL would replace; its ACL is the caller's.
+	if isDefaultStateDir(o.StateDir) {
+		if err := secureStateDir(o.StateDir); err != nil {
+			r.log.Warn("could not protect the state directory: "+err.Error(), "stateDir", o.StateDir)
+		}
 	}
 	on, warning, err := AnalyticsEnabled(o.Analytics, o.StateDir)
 	if warning != nil {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 )
 
 // File names in the state directory.
@@ -37,4 +39,22 @@ func makeStateDir(dir string) error {
 		return fmt.Errorf("create state directory: %w", err)
 	}
 	return nil
+}
+
+// isDefaultStateDir reports whether dir is the platform's default state directory
+// (not an override from --state-dir or WFPSANDBOX_STATE_DIR).
+func isDefaultStateDir(dir string) bool {
+	def, err := defaultStateDir()
+	if err != nil {
+		return false
+	}
+	a, errA := filepath.Abs(dir)
+	b, errB := filepath.Abs(def)
+	if errA != nil || errB != nil {
+		return false
+	}
+	if runtime.GOOS == "windows" {
+		return strings.EqualFold(a, b)
+	}
+	return a == b
 }
