@@ -166,7 +166,10 @@ func ensureSetupArgs(sf *setupFlags, res *setup.CheckResult, co setup.CheckOptio
 	} else if spec != "" {
 		args = append(args, "--engine", spec)
 	}
-	if *sf.analytics {
+	// The elevated process need not see this process's environment (ShellExecuteEx
+	// "runas" starts it through the AppInfo service), so an analytics switch given by
+	// WFPSANDBOX_ANALYTICS is passed on as the flag.
+	if on, _, _ := setup.AnalyticsEnabled(*sf.analytics, stateDir); on {
 		args = append(args, "--analytics")
 	}
 	return args

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -292,5 +293,23 @@ func TestEnsureKeepsPolicyFileRules(t *testing.T) {
 	}
 	if code, out, _ := wfpsandbox(t, verify...); code != exitOK {
 		t.Errorf("policy file rules lost after ensure --policy: %s", out)
+	}
+}
+
+// TestEnsureSetupArgsCarryAnalytics: the elevated setup may not inherit ensure's
+// environment, so analytics switched on by WFPSANDBOX_ANALYTICS must reach it as the
+// flag; with analytics off the flag must not appear.
+func TestEnsureSetupArgsCarryAnalytics(t *testing.T) {
+	res := &setup.CheckResult{Account: setup.MarkerAccount{SID: sid}, Profile: "baseline"}
+	for _, tc := range []struct {
+		env  string
+		want bool
+	}{{"1", true}, {"", false}} {
+		t.Setenv(setup.AnalyticsEnv, tc.env)
+		sf := addSetupFlags(flag.NewFlagSet("ensure", flag.ContinueOnError))
+		args := ensureSetupArgs(sf, res, setup.CheckOptions{}, t.TempDir())
+		if got := slices.Contains(args, "--analytics"); got != tc.want {
+			t.Errorf("%s=%q: --analytics in %q is %v, want %v", setup.AnalyticsEnv, tc.env, args, got, tc.want)
+		}
 	}
 }
