@@ -57,6 +57,11 @@ func SanitizeError(msg string) string {
 			space = true
 			continue
 		}
+		if unicode.Is(unicode.Cf, r) {
+			// Format characters (bidi overrides such as U+202E, zero-width spaces)
+			// can make a message read differently than it is; drop them.
+			continue
+		}
 		space = false
 		b.WriteRune(r)
 	}

@@ -62,3 +62,12 @@ func TestSanitizeErrorBounds(t *testing.T) {
 		t.Errorf("truncation not marked: %q", got)
 	}
 }
+
+func TestSanitizeErrorDropsFormatCharacters(t *testing.T) {
+	// U+202E (right-to-left override) and U+200B (zero-width space) are Unicode
+	// format characters, not control characters: they must not reach a dashboard.
+	got := SanitizeError("access\u200b denied \u202Eexe.live\u202C FWP_E_TIMEOUT")
+	if got != "access denied exe.live FWP_E_TIMEOUT" {
+		t.Errorf("SanitizeError = %q", got)
+	}
+}
