@@ -88,6 +88,11 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	case err != nil:
 		outcome = "error"
 		r.log.Error("setup failed: "+err.Error(), Event(EventSetupError), "account", o.Account, "stateDir", o.StateDir)
+	case rep.WFPFailed() && o.DryRun:
+		outcome = "wfp-failed"
+		s, _ := rep.Step(StepWFP)
+		r.log.Warn("dry run: the WFP policy could not be read; nothing was written or recorded",
+			append(wfpAttrs(s), "account", displayName(rep.Account), "error", s.Error)...)
 	case rep.WFPFailed():
 		outcome = "wfp-failed"
 		s, _ := rep.Step(StepWFP)

@@ -149,7 +149,10 @@ func runSetup(ctx context.Context, c *cli, args []string) int {
 		return c.fail("setup", err)
 	}
 	c.emit(rep, func(w io.Writer) { printSetupReport(w, &rep) })
-	if rep.WFPFailed() {
+	switch {
+	case rep.WFPFailed() && rep.DryRun:
+		return exitError // nothing was changed or recorded, and nothing will be retried
+	case rep.WFPFailed():
 		return exitWFPFailed
 	}
 	return exitOK
@@ -184,7 +187,10 @@ func printSetupReport(w io.Writer, rep *setup.Report) {
 	if rep.MarkerPath != "" {
 		fmt.Fprintf(w, "marker: %s\n", rep.MarkerPath)
 	}
-	if rep.WFPFailed() {
+	switch {
+	case rep.WFPFailed() && rep.DryRun:
+		fmt.Fprintln(w, "dry run: the WFP policy could not be read, so the change set is unknown; nothing was written (exit code 2)")
+	case rep.WFPFailed():
 		fmt.Fprintln(w, "setup done, but the WFP step failed; it will be retried on the next run (exit code 3)")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -311,5 +312,25 @@ func TestEnsureSetupArgsCarryAnalytics(t *testing.T) {
 		if got := slices.Contains(args, "--analytics"); got != tc.want {
 			t.Errorf("%s=%q: --analytics in %q is %v, want %v", setup.AnalyticsEnv, tc.env, args, got, tc.want)
 		}
+	}
+}
+
+// TestDryRunWithoutEngineIsAnError: a dry run whose engine cannot be read has no
+// change set to show and records nothing to retry, so it is exit 2 (nothing changed),
+// not exit 3 ("retried on the next run"), and it leaves no state behind.
+func TestDryRunWithoutEngineIsAnError(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("--engine windows is the live engine here")
+	}
+	state := filepath.Join(t.TempDir(), "state")
+	code, out, stderr := wfpsandbox(t, "setup", "--dry-run", "--sid", sid, "--engine", "windows", "--state-dir", state)
+	if code != exitError {
+		t.Fatalf("exit %d, want %d\n%s%s", code, exitError, out, stderr)
+	}
+	if !strings.Contains(out, "nothing was written") || strings.Contains(out, "retried") {
+		t.Errorf("the report does not say plainly that nothing happened:\n%s", out)
+	}
+	if _, err := os.Stat(state); !os.IsNotExist(err) {
+		t.Errorf("a dry run created the state directory: %v", err)
 	}
 }
