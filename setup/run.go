@@ -202,8 +202,10 @@ func (r *runner) run(ctx context.Context) error {
 	}
 
 	// Step 2: WFP. Never fatal.
+	// Consecutive failures (ensure's retry backoff grows with them) count only for the
+	// same account and plan: a failure recorded for another one says nothing about this.
 	prevFailures := 0
-	if prev != nil {
+	if prev != nil && prev.Account.SID == rep.Account.SID && prev.PlanHash == rep.PlanHash {
 		if s, ok := prev.Step(StepWFP); ok && s.Failed() {
 			prevFailures = s.Failures
 		}

@@ -236,3 +236,25 @@ func TestRunWithoutAccountLogsAndNeedsNoLogger(t *testing.T) {
 		t.Errorf("blank account: %v\n%s", err, h.log.String())
 	}
 }
+
+// TestFailureCountIsPerAccountAndPlan: the consecutive-failure count (which grows
+// ensure's retry backoff) continues only for the same account and plan; a failure
+// recorded for another account starts the count afresh.
+func TestFailureCountIsPerAccountAndPlan(t *testing.T) {
+	h := newHost(t)
+	h.fault = func(c memengine.Call) error {
+		if c.Name == "FwpmFilterAdd0" {
+			return wfp.ErrAccessDenied
+		}
+		return nil
+	}
+	h.run(h.opts("sandbox"))
+	rep := h.run(h.opts("sandbox"))
+	if s, _ := rep.Step(StepWFP); s.Failures != 2 {
+		t.Fatalf("same account: failures = %d, want 2", s.Failures)
+	}
+	rep = h.run(h.opts("other"))
+	if s, _ := rep.Step(StepWFP); s.Failures != 1 {
+		t.Errorf("another account after two failures of the first: failures = %d, want 1", s.Failures)
+	}
+}
