@@ -63,12 +63,7 @@ func findProc(p *windows.LazyProc) error {
 // since to now (no template for a zero since: the whole log), FwpmNetEventEnumN in
 // pages, FwpmNetEventDestroyEnumHandle0. Collection switched off comes back as a
 // *wfp.CallError wrapping wfp.ErrNetEventsDisabled.
-func (n *NetEvents) Enum(since time.Time) ([]wfp.NetEvent, error) {
-	const create = "FwpmNetEventCreateEnumHandle0"
-	h, err := n.e.handle(create)
-	if err != nil {
-		return nil, err
-	}
+func (n *NetEvents) Enum(since time.Time) (out []wfp.NetEvent, err error) {
 	procs := []*windows.LazyProc{procFwpmNetEventEnum0, procFwpmNetEventEnum1, procFwpmNetEventEnum2,
 		procFwpmNetEventEnum3, procFwpmNetEventEnum4, procFwpmNetEventEnum5}
 	for _, p := range []*windows.LazyProc{procFwpmNetEventCreateEnumHandle0, procFwpmNetEventDestroyEnumHandle0, procs[n.version]} {
@@ -76,50 +71,48 @@ func (n *NetEvents) Enum(since time.Time) ([]wfp.NetEvent, error) {
 			return nil, err
 		}
 	}
-	a := newArena()
-	defer a.Dispose()
-	var tmpl *fwpmNetEventEnumTemplate0
-	if !since.IsZero() {
-		tmpl = (*fwpmNetEventEnumTemplate0)(a.alloc(unsafe.Sizeof(fwpmNetEventEnumTemplate0{})))
-		tmpl.startTime = toFiletime(since)
-		tmpl.endTime = toFiletime(time.Now().Add(time.Minute))
-	}
-	createFn := func(eh *uintptr) error { return fwpmNetEventCreateEnumHandle0(h, tmpl, (*windows.Handle)(eh)) }
-	destroyFn := func(eh uintptr) error { return fwpmNetEventDestroyEnumHandle0(h, windows.Handle(eh)) }
-	enum := fmt.Sprintf("FwpmNetEventEnum%d", n.version)
-	const destroy = "FwpmNetEventDestroyEnumHandle0"
-	switch n.version {
-	case 0:
-		return enumerate("", enumCalls[fwpmNetEvent0]{create: create, enum: enum, destroy: destroy, createFn: createFn, destroyFn: destroyFn, free: freeMemory,
-			enumFn: func(eh uintptr, c uint32, e ***fwpmNetEvent0, got *uint32) error {
-				return fwpmNetEventEnum0(h, windows.Handle(eh), c, e, got)
-			}}, parseNetEvent0)
-	case 1:
-		return enumerate("", enumCalls[fwpmNetEvent1]{create: create, enum: enum, destroy: destroy, createFn: createFn, destroyFn: destroyFn, free: freeMemory,
-			enumFn: func(eh uintptr, c uint32, e ***fwpmNetEvent1, got *uint32) error {
-				return fwpmNetEventEnum1(h, windows.Handle(eh), c, e, got)
-			}}, parseNetEvent1)
-	case 2:
-		return enumerate("", enumCalls[fwpmNetEvent2]{create: create, enum: enum, destroy: destroy, createFn: createFn, destroyFn: destroyFn, free: freeMemory,
-			enumFn: func(eh uintptr, c uint32, e ***fwpmNetEvent2, got *uint32) error {
-				return fwpmNetEventEnum2(h, windows.Handle(eh), c, e, got)
-			}}, parseNetEvent2)
-	case 3:
-		return enumerate("", enumCalls[fwpmNetEvent3]{create: create, enum: enum, destroy: destroy, createFn: createFn, destroyFn: destroyFn, free: freeMemory,
-			enumFn: func(eh uintptr, c uint32, e ***fwpmNetEvent3, got *uint32) error {
-				return fwpmNetEventEnum3(h, windows.Handle(eh), c, e, got)
-			}}, parseNetEvent3)
-	case 4:
-		return enumerate("", enumCalls[fwpmNetEvent4]{create: create, enum: enum, destroy: destroy, createFn: createFn, destroyFn: destroyFn, free: freeMemory,
-			enumFn: func(eh uintptr, c uint32, e ***fwpmNetEvent4, got *uint32) error {
-				return fwpmNetEventEnum4(h, windows.Handle(eh), c, e, got)
-			}}, parseNetEvent4)
-	default:
-		return enumerate("", enumCalls[fwpmNetEvent5]{create: create, enum: enum, destroy: destroy, createFn: createFn, destroyFn: destroyFn, free: freeMemory,
-			enumFn: func(eh uintptr, c uint32, e ***fwpmNetEvent5, got *uint32) error {
-				return fwpmNetEventEnum5(h, windows.Handle(eh), c, e, got)
-			}}, parseNetEvent5)
-	}
+	err = n.e.withHandle("FwpmNetEventCreateEnumHandle0", func(h windows.Handle) (err error) {
+		a := newArena()
+		defer a.Dispose()
+		var tmpl *fwpmNetEventEnumTemplate0
+		if !since.IsZero() {
+			tmpl = (*fwpmNetEventEnumTemplate0)(a.alloc(unsafe.Sizeof(fwpmNetEventEnumTemplate0{})))
+			tmpl.startTime = toFiletime(since)
+			tmpl.endTime = toFiletime(time.Now().Add(time.Minute))
+		}
+		switch n.version {
+		case 0:
+			out, err = netEventEnum(h, tmpl, 0, fwpmNetEventEnum0, parseNetEvent0)
+		case 1:
+			out, err = netEventEnum(h, tmpl, 1, fwpmNetEventEnum1, parseNetEvent1)
+		case 2:
+			out, err = netEventEnum(h, tmpl, 2, fwpmNetEventEnum2, parseNetEvent2)
+		case 3:
+			out, err = netEventEnum(h, tmpl, 3, fwpmNetEventEnum3, parseNetEvent3)
+		case 4:
+			out, err = netEventEnum(h, tmpl, 4, fwpmNetEventEnum4, parseNetEvent4)
+		default:
+			out, err = netEventEnum(h, tmpl, 5, fwpmNetEventEnum5, parseNetEvent5)
+		}
+		return err
+	})
+	return out, err
+}
+
+// netEventEnum pages through the log with FwpmNetEventEnum<version>, whose entries are
+// FWPM_NET_EVENT<version> structures (C) decoded by parse.
+func netEventEnum[C any](h windows.Handle, tmpl *fwpmNetEventEnumTemplate0, version int,
+	enumN func(windows.Handle, windows.Handle, uint32, ***C, *uint32) error,
+	parse func(*C) (wfp.NetEvent, error)) ([]wfp.NetEvent, error) {
+	return enumerate("", enumCalls[C]{
+		create:    "FwpmNetEventCreateEnumHandle0",
+		enum:      fmt.Sprintf("FwpmNetEventEnum%d", version),
+		destroy:   "FwpmNetEventDestroyEnumHandle0",
+		createFn:  func(eh *uintptr) error { return fwpmNetEventCreateEnumHandle0(h, tmpl, (*windows.Handle)(eh)) },
+		enumFn:    func(eh uintptr, n uint32, e ***C, got *uint32) error { return enumN(h, windows.Handle(eh), n, e, got) },
+		destroyFn: func(eh uintptr) error { return fwpmNetEventDestroyEnumHandle0(h, windows.Handle(eh)) },
+		free:      freeMemory,
+	}, parse)
 }
 
 func toFiletime(t time.Time) filetime {
