@@ -3,6 +3,7 @@ package memengine
 import (
 	"github.com/wfpsandbox/wfpsandbox/account"
 	"github.com/wfpsandbox/wfpsandbox/wfp"
+	"slices"
 )
 
 // The operations below check everything first and change st only when the call succeeds,
@@ -161,7 +162,7 @@ func checkCondition(layer wfp.LayerID, c wfp.Condition) wfp.Code {
 	}
 	v := c.Value
 	allowed := wfp.FieldValueTypes(c.Field, wfp.LayerIsV6(layer))
-	if allowed != nil && !has(allowed, v.Type) {
+	if allowed != nil && !slices.Contains(allowed, v.Type) {
 		return wfp.ErrTypeMismatch
 	}
 	if (c.Match == wfp.MatchRange) != (v.Type == wfp.Range) {
@@ -171,7 +172,7 @@ func checkCondition(layer wfp.LayerID, c wfp.Condition) wfp.Code {
 		if v.Low == nil || v.High == nil || v.Low.Type != v.High.Type || !isInteger(v.Low.Type) && v.Low.Type != wfp.ByteArray16 {
 			return wfp.ErrInvalidRange
 		}
-		if allowed != nil && !has(allowed, v.Low.Type) { // e.g. a port range with FWP_UINT32 bounds
+		if allowed != nil && !slices.Contains(allowed, v.Low.Type) { // e.g. a port range with FWP_UINT32 bounds
 			return wfp.ErrTypeMismatch
 		}
 		if code := checkScalar(*v.Low); code != 0 {
@@ -235,15 +236,6 @@ func checkScalar(v wfp.Value) wfp.Code {
 
 func isInteger(t wfp.DataType) bool {
 	return t >= wfp.Uint8 && t <= wfp.Int64
-}
-
-func has(ts []wfp.DataType, t wfp.DataType) bool {
-	for _, x := range ts {
-		if x == t {
-			return true
-		}
-	}
-	return false
 }
 
 func (st *state) deleteProvider(k wfp.GUID) error {
