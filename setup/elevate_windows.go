@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"unsafe"
 
@@ -41,7 +42,7 @@ func Elevate(ctx context.Context, exe string, args []string) (int, error) {
 		nShow:        windows.SW_HIDE,
 	}
 	info.cbSize = uint32(unsafe.Sizeof(*info))
-	if err := shellExecuteEx(info); err != nil {
+	if err := shellExecuteWithCOM(info); err != nil {
 		if errors.Is(err, windows.ERROR_CANCELLED) {
 			return -1, fmt.Errorf("run %s elevated: %w", exe, ErrElevationCancelled)
 		}
@@ -71,6 +72,36 @@ func Elevate(ctx context.Context, exe string, args []string) (int, error) {
 	}
 	return int(code), nil
 }
+
+// shellExecuteWithCOM calls ShellExecuteEx on a thread with COM initialized, as its
+// documentation asks: "Because ShellExecuteEx can delegate execution to Shell
+// extensions … that are activated using Component Object Model (COM), COM should be
+// initialized before ShellExecuteEx is called. Some Shell extensions require the COM
+// single-threaded apartment (STA) type. In that case, COM should be initialized as
+// shown here: CoInitializeEx(NULL, COINIT_APARTMENTTHREADED | COINIT_DISABLE_OLE1DDE)"
+// (learn.microsoft.com/windows/win32/api/shellapi/nf-shellapi-shellexecuteexw).
+//
+// COM initialization is per thread, so the goroutine is locked to its OS thread for
+// the call. Each successful CoInitializeEx, S_FALSE (already initialized) included, is
+// balanced by CoUninitialize (CoInitializeEx's documentation); RPC_E_CHANGED_MODE means
+// the thread is already in another apartment — COM is initialized then, and that
+// initialization is not ours to undo.
+func shellExecuteWithCOM(info *shellExecuteInfo) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	switch err := windows.CoInitializeEx(0, windows.COINIT_APARTMENTTHREADED|windows.COINIT_DISABLE_OLE1DDE); {
+	case err == nil || errors.Is(err, sFalse):
+		defer windows.CoUninitialize()
+	case errors.Is(err, windows.Errno(windows.RPC_E_CHANGED_MODE)):
+	default:
+		return fmt.Errorf("CoInitializeEx(COINIT_APARTMENTTHREADED) before ShellExecuteEx: %w", err)
+	}
+	return shellExecuteEx(info)
+}
+
+// sFalse is S_FALSE (1), which CoInitializeEx returns when COM is already initialized
+// on the thread; golang.org/x/sys/windows reports any non-zero HRESULT as an Errno.
+const sFalse = windows.Errno(1)
 
 // parameters quotes args for SHELLEXECUTEINFOW.lpParameters, which the shell appends
 // to the quoted program path: every argument, the first included, is quoted by the
