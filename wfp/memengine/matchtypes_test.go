@@ -2,7 +2,6 @@ package memengine_test
 
 import (
 	"bufio"
-	"fmt"
 	"math"
 	"net/netip"
 	"os"
@@ -195,5 +194,5 @@ func checkTableComplete(t *testing.T, rows []matchRow) {
 	if t.Failed() {
 		t.FailNow()
 	}
-	t.Log(fmt.Sprintf("%d rows", len(rows)))
+	t.Logf("%d rows", len(rows))
 }
