@@ -23,7 +23,7 @@ func install(b *testing.B, s *memengine.Session, sd []byte) {
 	}
 	for i := range 12 {
 		f := filter(guid(i), subA, ptr(provA), true)
-		f.Conditions = append(f.Conditions, wfp.Condition{Field: wfp.FieldALEUserID, Match: wfp.MatchNotEqual, Value: wfp.SD(sd)})
+		f.Conditions = append(f.Conditions, wfp.Condition{Field: wfp.FieldALEUserID, Match: wfp.MatchEqual, Value: wfp.SD(sd)})
 		if _, err := s.AddFilter(f); err != nil {
 			b.Fatal(err)
 		}

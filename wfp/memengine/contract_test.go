@@ -305,7 +305,6 @@ func TestConditions(t *testing.T) {
 		code  wfp.Code // 0 = accepted
 	}{
 		{"user SD at AUTH_CONNECT", wfp.LayerALEAuthConnectV4, cond(wfp.FieldALEUserID, wfp.MatchEqual, wfp.SD(sd)), 0},
-		{"user SD NOT_EQUAL", wfp.LayerALEAuthConnectV6, cond(wfp.FieldALEUserID, wfp.MatchNotEqual, wfp.SD(sd)), 0},
 		{"protocol at RESOURCE_ASSIGNMENT", wfp.LayerALEResourceAssignmentV4, cond(wfp.FieldIPProtocol, wfp.MatchEqual, wfp.U8(1)), 0},
 		{"port range", wfp.LayerALEAuthConnectV4, cond(wfp.FieldIPRemotePort, wfp.MatchRange, portRange), 0},
 		{"v4 prefix", wfp.LayerALEAuthConnectV4, cond(wfp.FieldIPRemoteAddress, wfp.MatchEqual, wfp.AddrMask(netip.MustParsePrefix("10.0.0.0/8"))), 0},
@@ -321,6 +320,8 @@ func TestConditions(t *testing.T) {
 		{"v4 mask at a v6 layer", wfp.LayerALEAuthConnectV6, cond(wfp.FieldIPRemoteAddress, wfp.MatchEqual, wfp.AddrMask(netip.MustParsePrefix("10.0.0.0/8"))), wfp.ErrTypeMismatch},
 		{"absolute SD", wfp.LayerALEAuthConnectV4, cond(wfp.FieldALEUserID, wfp.MatchEqual, wfp.SD(absolute)), wfp.ErrInvalidSecurityDescr},
 		{"truncated SD", wfp.LayerALEAuthConnectV4, cond(wfp.FieldALEUserID, wfp.MatchEqual, wfp.SD(sd[:10])), wfp.ErrInvalidSecurityDescr},
+		// FWP_MATCH_TYPE: "Only sortable data types support FWP_MATCH_NOT_EQUAL"; an SD is not one.
+		{"user SD NOT_EQUAL", wfp.LayerALEAuthConnectV6, cond(wfp.FieldALEUserID, wfp.MatchNotEqual, wfp.SD(sd)), wfp.ErrMatchTypeMismatch},
 		{"SD with GREATER", wfp.LayerALEAuthConnectV4, cond(wfp.FieldALEUserID, wfp.MatchGreater, wfp.SD(sd)), wfp.ErrMatchTypeMismatch},
 		{"RANGE match on a plain value", wfp.LayerALEAuthConnectV4, cond(wfp.FieldIPRemotePort, wfp.MatchRange, wfp.U16(53)), wfp.ErrMatchTypeMismatch},
 		{"range value with EQUAL", wfp.LayerALEAuthConnectV4, cond(wfp.FieldIPRemotePort, wfp.MatchEqual, portRange), wfp.ErrMatchTypeMismatch},

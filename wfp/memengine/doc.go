@@ -38,10 +38,16 @@
 //     the same code is an inference (medium confidence) — the filter engine looks a
 //     condition up in the layer's field list, so "not found" is the natural outcome.
 //     FWP_E_TYPE_MISMATCH for a value type wfp.FieldValueTypes does not allow (fields of
-//     unknown type are not checked); FWP_E_MATCH_TYPE_MISMATCH for FWP_MATCH_RANGE without
-//     a range value or the reverse, a security descriptor matched other than EQUAL/NOT_EQUAL,
-//     FLAGS_* on a non-integer or PREFIX on a non-blob; FWP_E_INVALID_RANGE for a range with
-//     missing, mismatched or reversed bounds; FWP_E_INVALID_NET_MASK for an address mask of
+//     unknown type are not checked); FWP_E_MATCH_TYPE_MISMATCH for a match type the
+//     FWP_MATCH_TYPE reference does not allow for the value's data type (checkMatchType:
+//     EQUAL any type; GREATER/LESS/…/NOT_EQUAL and RANGE's bounds only sortable types -
+//     integers, FWP_BYTE_ARRAY16_TYPE, FWP_BYTE_BLOB_TYPE, FWP_UNICODE_STRING_TYPE; FLAGS_*
+//     unsigned integers; EQUAL_CASE_INSENSITIVE strings; PREFIX/NOT_PREFIX blobs and
+//     strings; RANGE exactly with a range value), so NOT_EQUAL on a security descriptor is
+//     refused; the full table is wfp/testdata/matchtypes.tsv. These checks apply when a
+//     filter is added; a state file holding such filters (written before they existed)
+//     still loads. FWP_E_INVALID_RANGE for a range with missing, mismatched or reversed
+//     bounds; FWP_E_INVALID_NET_MASK for an address mask of
 //     the wrong family; FWP_E_OUT_OF_BOUNDS for an integer too large for its type (only
 //     possible in Go's representation); ERROR_INVALID_SECURITY_DESCR (0x8007053A) for
 //     security-descriptor bytes that account.ValidateSelfRelativeSD rejects.

@@ -30,7 +30,7 @@ func populate(t *testing.T, s *memengine.Session) {
 	f.Weight = wfp.U8(12)
 	f.ProviderData = []byte("pd")
 	f.Conditions = append(f.Conditions,
-		wfp.Condition{Field: wfp.FieldALEUserID, Match: wfp.MatchNotEqual, Value: wfp.SD(userSD(t))},
+		wfp.Condition{Field: wfp.FieldALEUserID, Match: wfp.MatchEqual, Value: wfp.SD(userSD(t))},
 		wfp.Condition{Field: wfp.FieldIPRemoteAddress, Match: wfp.MatchEqual, Value: wfp.AddrMask(netip.MustParsePrefix("10.1.0.0/16"))},
 		wfp.Condition{Field: wfp.FieldIPLocalPort, Match: wfp.MatchRange, Value: wfp.RangeOf(wfp.U16(1024), wfp.U16(65535))},
 	)
@@ -66,7 +66,7 @@ func TestFileRoundTrip(t *testing.T) {
 	}
 	// GUIDs as strings, types by SDK name.
 	for _, want := range []string{`"key": "` + provA.String() + `"`, `"layer": "c38d57d1-05a7-4c33-904f-7fbceee60e82"`,
-		`"type": "FWP_SECURITY_DESCRIPTOR_TYPE"`, `"match": "FWP_MATCH_NOT_EQUAL"`, `"action": "FWP_ACTION_BLOCK"`} {
+		`"type": "FWP_SECURITY_DESCRIPTOR_TYPE"`, `"match": "FWP_MATCH_RANGE"`, `"action": "FWP_ACTION_BLOCK"`} {
 		if !strings.Contains(string(data), want) {
 			t.Errorf("state file lacks %s", want)
 		}

@@ -3,6 +3,7 @@ package memengine
 import (
 	"bytes"
 	"net/netip"
+	"os"
 	"testing"
 
 	"github.com/wfpsandbox/wfpsandbox/wfp"
@@ -30,6 +31,11 @@ func FuzzDecodeState(f *testing.F) {
 	must(err)
 	f.Add(seed)
 	f.Add([]byte(`{"format":"wfpsandbox-memengine","version":1,"nextFilterId":1}`))
+	// A host written before FWP_MATCH_NOT_EQUAL on an SD was refused at add: decoding
+	// does not apply the add-time condition checks.
+	old, err := os.ReadFile("testdata/main-477aedb-deny.json") // see oldstate_test.go
+	must(err)
+	f.Add(old)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		st, err := decodeState(data)
 		if err != nil {

@@ -165,13 +165,15 @@ func checkCondition(layer wfp.LayerID, c wfp.Condition) wfp.Code {
 	if allowed != nil && !slices.Contains(allowed, v.Type) {
 		return wfp.ErrTypeMismatch
 	}
-	if (c.Match == wfp.MatchRange) != (v.Type == wfp.Range) {
-		return wfp.ErrMatchTypeMismatch
+	if v.Type == wfp.Range && (v.Low == nil || v.High == nil || v.Low.Type != v.High.Type || v.Low.Type >= wfp.V4AddrMask) {
+		// FWP_RANGE0: "valueLow and valueHigh must be the same data type"; both are
+		// FWP_VALUE0s, which hold no address mask and no range.
+		return wfp.ErrInvalidRange
+	}
+	if code := checkMatchType(c.Match, v); code != 0 {
+		return code
 	}
 	if v.Type == wfp.Range {
-		if v.Low == nil || v.High == nil || v.Low.Type != v.High.Type || !isInteger(v.Low.Type) && v.Low.Type != wfp.ByteArray16 {
-			return wfp.ErrInvalidRange
-		}
 		if allowed != nil && !slices.Contains(allowed, v.Low.Type) { // e.g. a port range with FWP_UINT32 bounds
 			return wfp.ErrTypeMismatch
 		}
@@ -181,28 +183,15 @@ func checkCondition(layer wfp.LayerID, c wfp.Condition) wfp.Code {
 		if code := checkScalar(*v.High); code != 0 {
 			return code
 		}
-		if isInteger(v.Low.Type) && v.Low.Uint > v.High.Uint {
+		// FWP_RANGE0: "valueHigh must be greater than or equal to valueLow". Checked for
+		// integers; how WFP orders byte arrays, blobs and strings is not documented.
+		if isInteger(v.Low.Type) && integerLess(*v.High, *v.Low) {
 			return wfp.ErrInvalidRange
 		}
 		return 0
 	}
-	switch c.Match {
-	case wfp.MatchFlagsAllSet, wfp.MatchFlagsAnySet, wfp.MatchFlagsNoneSet:
-		if !isInteger(v.Type) {
-			return wfp.ErrMatchTypeMismatch
-		}
-	case wfp.MatchPrefix, wfp.MatchNotPrefix:
-		if v.Type != wfp.ByteBlob && v.Type != wfp.UnicodeString {
-			return wfp.ErrMatchTypeMismatch
-		}
-	}
-	if v.Type == wfp.SecurityDescriptor {
-		if c.Match != wfp.MatchEqual && c.Match != wfp.MatchNotEqual {
-			return wfp.ErrMatchTypeMismatch
-		}
-		if account.ValidateSelfRelativeSD(v.Bytes) != nil {
-			return wfp.ErrInvalidSecurityDescr
-		}
+	if v.Type == wfp.SecurityDescriptor && account.ValidateSelfRelativeSD(v.Bytes) != nil {
+		return wfp.ErrInvalidSecurityDescr
 	}
 	return checkScalar(v)
 }
@@ -236,6 +225,26 @@ func checkScalar(v wfp.Value) wfp.Code {
 
 func isInteger(t wfp.DataType) bool {
 	return t >= wfp.Uint8 && t <= wfp.Int64
+}
+
+// integerLess compares two integer values of one type; the signed types hold two's
+// complement in Uint and are compared as signed numbers of their width.
+func integerLess(a, b wfp.Value) bool {
+	signed := func(v wfp.Value) int64 {
+		switch v.Type {
+		case wfp.Int8:
+			return int64(int8(v.Uint))
+		case wfp.Int16:
+			return int64(int16(v.Uint))
+		case wfp.Int32:
+			return int64(int32(v.Uint))
+		}
+		return int64(v.Uint)
+	}
+	if a.Type >= wfp.Int8 {
+		return signed(a) < signed(b)
+	}
+	return a.Uint < b.Uint
 }
 
 func (st *state) deleteProvider(k wfp.GUID) error {

@@ -241,6 +241,72 @@ static const struct {
     {{0x71bc78fa, 0xf17c, 0x4997, {0xa6, 0x02, 0x6a, 0xbb, 0x26, 0x1f, 0x35, 0x1c}}, {FWP_SID}},
 };
 
+/* "Sortable data types consist of all integer types, FWP_BYTE_ARRAY16_TYPE, FWP_BYTE_BLOB_TYPE,
+ * and FWP_UNICODE_STRING_TYPE." (DOC ne-fwptypes-fwp_match_type). FWP_FLOAT and FWP_DOUBLE
+ * are not integer types. FWP_V4_ADDR_MASK / FWP_V6_ADDR_MASK are not in the list: the page's
+ * Remarks let them be compared with an address field but name no match type; the strict
+ * reading (EQUAL only) is ours. */
+static BOOL sortable(FWP_DATA_TYPE t)
+{
+    return (t >= FWP_UINT8 && t <= FWP_INT64) || t == FWP_BYTE_ARRAY16_TYPE || t == FWP_BYTE_BLOB_TYPE ||
+           t == FWP_UNICODE_STRING_TYPE;
+}
+
+/*
+ * Which match types a condition value's data type supports, as the FWP_MATCH_TYPE reference
+ * states them (DOC ne-fwptypes-fwp_match_type, SDK fwptypes.h); anything else is
+ * FWP_E_MATCH_TYPE_MISMATCH (winerror.h 0x80320026). Checked when a filter is added, not
+ * when the state file is loaded: what is stored stays loadable.
+ *
+ * Microsoft's own filters break the sortable rule - Windows Firewall's WSH filters match
+ * ALE_PACKAGE_ID NOT_EQUAL an FWP_SID (windows-itpro-docs, "Troubleshooting UWP app
+ * connectivity") - so a real BFE may accept more. The emulator follows the documentation.
+ * wfp/testdata/matchtypes.tsv is the expectation (TestEmulatorMatchTypes); it is not read here.
+ * The range value has been checked by check_value (bounds present and of one type).
+ */
+static DWORD check_match_type(UINT32 m, const FWP_CONDITION_VALUE0 *v)
+{
+    FWP_DATA_TYPE t = v->type;
+    BOOL ok = FALSE;
+    /* FWP_MATCH_RANGE "Tests whether the value is within a given range of condition values";
+     * rangeValue is "Available when type is FWP_RANGE_TYPE". The page does not pair them
+     * explicitly; strict reading: a range needs FWP_MATCH_RANGE and FWP_MATCH_RANGE needs a
+     * range, because the Remarks require the condition's type to be the compared value's
+     * ("The BFE does not perform any data conversion"), no field holds a range, and ranges
+     * are not among the listed exceptions - "All data types support FWP_MATCH_EQUAL" does
+     * not extend to FWP_RANGE_TYPE. */
+    if ((t == FWP_RANGE_TYPE) != (m == FWP_MATCH_RANGE))
+        return (DWORD)FWP_E_MATCH_TYPE_MISMATCH;
+    switch (m) {
+    case FWP_MATCH_EQUAL: /* "All data types support FWP_MATCH_EQUAL." */
+        ok = TRUE;
+        break;
+    case FWP_MATCH_GREATER: /* "Only sortable data types support FWP_MATCH_GREATER." and so on. */
+    case FWP_MATCH_LESS:
+    case FWP_MATCH_GREATER_OR_EQUAL:
+    case FWP_MATCH_LESS_OR_EQUAL:
+    case FWP_MATCH_NOT_EQUAL: /* an SD is not sortable: NOT_EQUAL on ALE_USER_ID is refused */
+        ok = sortable(t);
+        break;
+    case FWP_MATCH_RANGE: /* "Only sortable data types support FWP_MATCH_RANGE": the bounds' type */
+        ok = sortable(v->rangeValue->valueLow.type);
+        break;
+    case FWP_MATCH_FLAGS_ALL_SET: /* "Only unsigned integer data types support FWP_MATCH_FLAGS_..." */
+    case FWP_MATCH_FLAGS_ANY_SET:
+    case FWP_MATCH_FLAGS_NONE_SET:
+        ok = t >= FWP_UINT8 && t <= FWP_UINT64;
+        break;
+    case FWP_MATCH_EQUAL_CASE_INSENSITIVE: /* "Only the FWP_UNICODE_STRING_TYPE data type supports" */
+        ok = t == FWP_UNICODE_STRING_TYPE;
+        break;
+    case EMU_FWP_MATCH_PREFIX: /* "The types FWP_BYTE_BLOB_TYPE (when it contains a string) and */
+    case EMU_FWP_MATCH_NOT_PREFIX: /* FWP_UNICODE_STRING_TYPE support this match type." Contents unchecked. */
+        ok = t == FWP_BYTE_BLOB_TYPE || t == FWP_UNICODE_STRING_TYPE;
+        break;
+    }
+    return ok ? ERROR_SUCCESS : (DWORD)FWP_E_MATCH_TYPE_MISMATCH;
+}
+
 static DWORD check_condition(const EmuLayer *layer, const FWPM_FILTER_CONDITION0 *c)
 {
     if (layer->fields) {
@@ -256,8 +322,6 @@ static DWORD check_condition(const EmuLayer *layer, const FWPM_FILTER_CONDITION0
     if (st != ERROR_SUCCESS)
         return st;
     FWP_DATA_TYPE t = c->conditionValue.type;
-    if ((t == FWP_RANGE_TYPE) != (c->matchType == FWP_MATCH_RANGE))
-        return (DWORD)FWP_E_MATCH_TYPE_MISMATCH;
     for (size_t i = 0; i < sizeof field_types / sizeof field_types[0]; i++) {
         if (!guid_eq(&field_types[i].field, &c->fieldKey))
             continue;
@@ -272,9 +336,7 @@ static DWORD check_condition(const EmuLayer *layer, const FWPM_FILTER_CONDITION0
         if (!ok)
             return (DWORD)FWP_E_TYPE_MISMATCH;
     }
-    if (t == FWP_SECURITY_DESCRIPTOR_TYPE && c->matchType != FWP_MATCH_EQUAL && c->matchType != FWP_MATCH_NOT_EQUAL)
-        return (DWORD)FWP_E_MATCH_TYPE_MISMATCH;
-    return ERROR_SUCCESS;
+    return check_match_type((UINT32)c->matchType, &c->conditionValue);
 }
 
 static UINT64 auto_weight(const FWPM_FILTER0 *f, UINT64 range)
