@@ -154,7 +154,7 @@ func TestConcurrentSetupProcesses(t *testing.T) {
 	if !wb.Started.After(ra.Finished) {
 		t.Errorf("runs overlapped: A's WFP step %v–%v, A done %v, B's WFP step began %v", wa.Started, wa.Finished, ra.Finished, wb.Started)
 	}
-	m := h.marker()
+	m := h.record(sidA)
 	if m.Profile != "strict" || m.PlanHash != rb.PlanHash {
 		t.Errorf("final marker is not the last run's: profile %s", m.Profile)
 	}
@@ -182,7 +182,7 @@ func TestConcurrentSetupProcessesAnyOrder(t *testing.T) {
 			last = r
 		}
 	}
-	m := h.marker()
+	m := h.record(sidA)
 	if m.Profile != last.Profile || m.PlanHash != last.PlanHash {
 		t.Errorf("marker %s/%s, last run %s/%s", m.Profile, short(m.PlanHash), last.Profile, short(last.PlanHash))
 	}
