@@ -101,7 +101,7 @@ func TestCheck(t *testing.T) {
 		}
 		// Without the engine the record alone says current.
 		if c := h.check(CheckOptions{}); !c.Current() {
-			t.Errorf("marker-only reasons %v", c.Reasons)
+			t.Errorf("record-only reasons %v", c.Reasons)
 		}
 		h.run(h.opts("sandbox")) // repair
 		if c := h.check(CheckOptions{Open: h.open}); !c.Current() {
@@ -109,13 +109,13 @@ func TestCheck(t *testing.T) {
 		}
 	})
 	t.Run("setup version bumped", func(t *testing.T) {
-		// This build's marker, seen by a build whose SetupVersion was bumped.
+		// This build's record, seen by a build whose SetupVersion was bumped.
 		m := h.record(sidA)
 		rs := NeedsSetup(m, nil, Want{SetupVersion: SetupVersion + 1, SID: sidA, Profile: "baseline", PlanHash: m.PlanHash})
 		if !slices.Equal(reasonCodes(rs), []ReasonCode{ReasonVersionChanged}) {
 			t.Errorf("after a bump: %v", rs)
 		}
-		// A marker of another setup version, seen by this build.
+		// A record of another setup version, seen by this build.
 		h.editRecord(func(m *state.Record) { m.SetupVersion = SetupVersion + 1 })
 		c := h.check(CheckOptions{})
 		if !slices.Equal(reasonCodes(c.Reasons), []ReasonCode{ReasonVersionChanged}) {

@@ -151,6 +151,6 @@ func TestSlowCollectorDoesNotDelaySetup(t *testing.T) {
 		t.Errorf("metrics failure not logged:\n%s", h.log.String())
 	}
 	if m := h.record(sidA); m.Steps[1].Status != StatusOK {
-		t.Errorf("marker %+v", m.Steps)
+		t.Errorf("record %+v", m.Steps)
 	}
 }

@@ -23,7 +23,7 @@ func TestRunInstallsAndWritesRecord(t *testing.T) {
 		t.Fatalf("WFP step failed: %+v", rep.Steps)
 	}
 	if !hasReason(rep.Reasons, ReasonNoRecord) {
-		t.Errorf("first run reasons = %v, want no-marker", reasonCodes(rep.Reasons))
+		t.Errorf("first run reasons = %v, want no-record", reasonCodes(rep.Reasons))
 	}
 	if v := h.verify(sidA, policy.Baseline, ""); !v.Compliant || v.Planned != 12 {
 		t.Fatalf("engine not compliant after setup: %+v", v)
@@ -31,11 +31,11 @@ func TestRunInstallsAndWritesRecord(t *testing.T) {
 	m := h.record(sidA)
 	if m.SetupVersion != SetupVersion || m.Account.SID != sidA || m.Account.Name != "sandbox" ||
 		m.Profile != "baseline" || m.FilterCount != 12 || m.PlanHash != rep.PlanHash || m.ToolVersion != "test" {
-		t.Errorf("marker = %+v", m)
+		t.Errorf("record = %+v", m)
 	}
 	s, ok := m.Step(StepWFP)
 	if !ok || s.Status != StatusOK || s.Attempts != 1 || s.Writes != 14 || s.Finished.Before(s.Started) {
-		t.Errorf("marker wfp step = %+v, want ok after 1 attempt with 14 writes (provider, sublayer, 12 filters)", s)
+		t.Errorf("record wfp step = %+v, want ok after 1 attempt with 14 writes (provider, sublayer, 12 filters)", s)
 	}
 	// A second run on a converged host: nothing needed, zero writes, still ok.
 	rep2 := h.run(h.opts("sandbox"))
@@ -84,7 +84,7 @@ func TestWFPFailureIsNonFatalAndRetried(t *testing.T) {
 	}
 	m := h.record(sidA)
 	if ms, _ := m.Step(StepWFP); ms.Status != StatusFailed || !strings.Contains(ms.Error, "ERROR_ACCESS_DENIED") {
-		t.Errorf("marker wfp step = %+v, want failed with the code", ms)
+		t.Errorf("record wfp step = %+v, want failed with the code", ms)
 	}
 	if !strings.Contains(h.log.String(), "event=101") || !strings.Contains(h.log.String(), "call=FwpmFilterAdd0") {
 		t.Errorf("log lacks the WFP failure event naming the call:\n%s", h.log.String())
@@ -115,7 +115,7 @@ func TestWFPFailureIsNonFatalAndRetried(t *testing.T) {
 		t.Errorf("not compliant after the retry: %+v", v.Findings)
 	}
 	if ms, _ := h.record(sidA).Step(StepWFP); ms.Status != StatusOK || ms.Failures != 0 || ms.Error != "" {
-		t.Errorf("marker after retry = %+v", ms)
+		t.Errorf("record after retry = %+v", ms)
 	}
 }
 
@@ -128,7 +128,7 @@ func TestWFPUnavailable(t *testing.T) {
 		t.Errorf("wfp step = %+v, want failed, unavailable, FwpmEngineOpen0, 1 attempt", s)
 	}
 	if rep.RecordPath == "" {
-		t.Error("no marker written")
+		t.Error("no record written")
 	}
 }
 
