@@ -72,6 +72,10 @@ type CheckResult struct {
 	Live      bool              `json:"live"`
 	LiveError string            `json:"liveError,omitempty"`
 	Verify    *reconcile.Report `json:"verify,omitempty"`
+	// AccountMissing is true when the record's SID is no account on this host
+	// (deleted, or a state directory copied from another machine): setup cannot run
+	// for it, so ensure must not ask for elevation; 'uninstall --sid' forgets it.
+	AccountMissing bool `json:"accountMissing,omitempty"`
 }
 
 // Deferred is a failed step whose retry is not due yet.
@@ -193,7 +197,7 @@ func checkEntry(o CheckOptions, e state.Entry) (*CheckResult, error) {
 	if err != nil {
 		// The SID is not an account here (deleted, or a state directory from another
 		// machine): setup cannot run for it, and its record says nothing true.
-		res := &CheckResult{Account: Account{SID: e.SID}}
+		res := &CheckResult{Account: Account{SID: e.SID}, AccountMissing: true}
 		res.Reasons = []Reason{{Code: ReasonCorruptRecord, Detail: fmt.Sprintf(
 			"the setup record for %s names no account on this host (%v): set up the sandbox account by name, and forget this record with 'uninstall --sid %s'",
 			e.SID, err, e.SID)}}

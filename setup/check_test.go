@@ -356,7 +356,7 @@ func TestRecordOfAnAccountNotOnThisHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !slices.Equal(reasonCodes(c.Reasons), []ReasonCode{ReasonCorruptRecord}) || c.Account.SID != sidA ||
-		!strings.Contains(c.Reasons[0].Detail, "uninstall --sid "+sidA) {
+		!strings.Contains(c.Reasons[0].Detail, "uninstall --sid "+sidA) || !c.AccountMissing {
 		t.Errorf("reasons %v account %+v", c.Reasons, c.Account)
 	}
 }

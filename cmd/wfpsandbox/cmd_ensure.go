@@ -131,6 +131,12 @@ func runEnsure(ctx context.Context, c *cli, args []string) int {
 		return c.fail("ensure", fmt.Errorf("setup is needed for %d recorded accounts (%s): run 'ensure --sid SID' for each, so that each setup is asked for on its own",
 			len(needs), strings.Join(sids, ", ")))
 	}
+	if res.AccountMissing {
+		// Setup would fail for it: no elevation prompt for nothing.
+		show(c.stderr)
+		return c.fail("ensure", fmt.Errorf("the setup record of %s names no account on this host; forget it with 'uninstall --sid %s'",
+			res.Account.SID, res.Account.SID))
+	}
 	if res.Account.SID == "" {
 		// One JSON document on stdout: the error. The reasons go to stderr.
 		show(c.stderr)
