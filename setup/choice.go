@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/wfpsandbox/wfpsandbox/account"
 	"github.com/wfpsandbox/wfpsandbox/policy"
 	"github.com/wfpsandbox/wfpsandbox/state"
 )
@@ -95,7 +96,11 @@ func (c Choice) Plan(sid string) (*policy.Plan, error) {
 // record there could not be used, and the plan is then g's alone; err is bad input
 // in g.
 func RecordedPlan(stateDir, sid string, g Given) (plan *policy.Plan, rec *state.Record, recErr, err error) {
-	rec, recErr = state.Read(stateDir, sid)
+	s, err := account.ParseSID(sid)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("sandbox account SID: %w", err)
+	}
+	rec, recErr = state.Read(stateDir, s.String())
 	if errors.Is(recErr, state.ErrNoRecord) {
 		recErr = nil
 	}
