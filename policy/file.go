@@ -50,7 +50,7 @@ import (
 // values inside [[rule]] tables are found by reading the file line by line; for a
 // file written with inline tables the line of the table is given instead.
 type File struct {
-	Name       string // the file name, for errors and descriptions
+	Name       string // the file name, for errors (never part of the plan)
 	Profile    Profile
 	UserMatch  UserMatch
 	ProxyPorts []uint16
@@ -397,8 +397,11 @@ func (r FileRule) families() []string {
 
 var fileProtocols = map[string]uint8{"tcp": ProtoTCP, "udp": ProtoUDP, "icmp": ProtoICMP, "icmpv6": ProtoICMPv6}
 
-// Rules returns the filters' rules for r: one per address family.
-func (r FileRule) Rules(fileName string) []Rule {
+// Rules returns the filters' rules for r: one per address family. They depend only on
+// the rule, never on the file's name or path: the plan hash is of what is installed,
+// so the same file given as policy.toml, ./policy.toml or its absolute path (ensure
+// makes paths absolute for the elevated setup) is the same plan.
+func (r FileRule) Rules() []Rule {
 	var out []Rule
 	for _, fam := range r.families() {
 		layer, famName := wfp.LayerALEAuthConnectV4, "IPv4"
@@ -435,7 +438,7 @@ func (r FileRule) Rules(fileName string) []Rule {
 		out = append(out, Rule{
 			ID:          "file-" + r.ID + "-" + fam,
 			Name:        fmt.Sprintf("policy file rule %s: block %s %s, %s", r.ID, r.Direction, r.Protocol, famName),
-			Description: fmt.Sprintf("Extra block rule %q from policy file %s.", r.ID, fileName),
+			Description: fmt.Sprintf("Extra block rule %q from a wfpsandbox policy file.", r.ID),
 			Layer:       layer,
 			Conditions:  conds,
 			Action:      wfp.ActionBlock,
@@ -449,7 +452,7 @@ func (r FileRule) Rules(fileName string) []Rule {
 func (f *File) Options(sid string) Options {
 	o := Options{SID: sid, Profile: f.Profile, UserMatch: f.UserMatch, ProxyPorts: slices.Clone(f.ProxyPorts)}
 	for _, r := range f.Rules {
-		o.Extra = append(o.Extra, r.Rules(f.Name)...)
+		o.Extra = append(o.Extra, r.Rules()...)
 	}
 	return o
 }

@@ -200,7 +200,7 @@ func TestFileRuleConditions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rules := f.Rules[0].Rules("p.toml")
+	rules := f.Rules[0].Rules()
 	if len(rules) != 1 || rules[0].ID != "file-x-v4" || rules[0].Layer != wfp.LayerALEAuthConnectV4 || rules[0].Action != wfp.ActionBlock {
 		t.Fatalf("rules %+v", rules)
 	}
@@ -222,4 +222,41 @@ func mustSIDp(t *testing.T, s string) account.SID {
 		t.Fatal(err)
 	}
 	return sid
+}
+
+// TestFilePlanIndependentOfPath: the same file named by a relative path, ./path, its
+// absolute path or a copy elsewhere is the same plan (same hash): the hash is of what
+// is installed, and ensure hands the elevated setup an absolute path.
+func TestFilePlanIndependentOfPath(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if err := os.WriteFile("policy.toml", []byte(exampleFile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir("copy", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join("copy", "other.toml"), []byte(exampleFile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hashes := map[string]string{}
+	for _, path := range []string{"policy.toml", "./policy.toml", filepath.Join(dir, "policy.toml"), filepath.Join("copy", "other.toml")} {
+		f, err := policy.LoadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := policy.Build(f.Options(sandboxSID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hashes[p.Hash()] = path
+		for _, flt := range p.Filters {
+			if strings.Contains(flt.Description, "policy.toml") || strings.Contains(flt.Name, "policy.toml") {
+				t.Errorf("filter %q names the file: %q", flt.Name, flt.Description)
+			}
+		}
+	}
+	if len(hashes) != 1 {
+		t.Errorf("%d different plan hashes for one file by four paths: %v", len(hashes), hashes)
+	}
 }

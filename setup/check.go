@@ -2,7 +2,6 @@ package setup
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,22 +11,26 @@ import (
 	"github.com/wfpsandbox/wfpsandbox/account"
 	"github.com/wfpsandbox/wfpsandbox/policy"
 	"github.com/wfpsandbox/wfpsandbox/reconcile"
+	"github.com/wfpsandbox/wfpsandbox/state"
 )
 
-// CheckOptions configure Check. Empty policy fields default to what the marker
-// recorded, so "ensure" with no arguments checks the last setup as it was made.
+// CheckOptions configure Check. Empty policy fields default to what the account's
+// record holds, so "ensure" with no plan flags checks the last setup as it was made,
+// a policy file's rules included.
 type CheckOptions struct {
-	// Account is the sandbox account's name or SID; the marker's account when empty.
+	// Account is the sandbox account's name or SID. When empty, Check checks the one
+	// recorded account and CheckAll every recorded account.
 	Account    string
 	Profile    policy.Profile
 	UserMatch  policy.UserMatch
 	ProxyPorts []uint16
-	Extra      []policy.Rule
+	// Policy is a policy file; it replaces everything the record chose.
+	Policy *policy.File
 
 	StateDir string
 	// Open, when set, is used to read the live policy (reconcile.Verify; read-only).
 	// Failing to open it — the usual case for an unelevated caller — is not an
-	// error: Check then relies on the marker alone.
+	// error: Check then relies on the record alone.
 	Open   Opener
 	Logger *slog.Logger
 
@@ -42,33 +45,37 @@ type CheckOptions struct {
 	Now     func() time.Time
 }
 
+func (o *CheckOptions) given() Given {
+	return Given{Profile: o.Profile, UserMatch: o.UserMatch, ProxyPorts: o.ProxyPorts, Policy: o.Policy}
+}
+
 // DefaultRetryBackoff is the first wait before ensure retries a failed step.
 const DefaultRetryBackoff = time.Minute
 
 // maxRetryBackoff caps the backoff.
 const maxRetryBackoff = 6 * time.Hour
 
-// CheckResult is what Check found.
+// CheckResult is what Check found for one account.
 type CheckResult struct {
 	// Reasons setup is needed now; empty means current.
 	Reasons []Reason `json:"reasons"`
 	// Deferred are failed steps whose retry waits for the backoff to pass.
 	Deferred []Deferred `json:"deferred,omitempty"`
-	// Marker is the marker read (nil when absent or unusable).
-	Marker *Marker `json:"marker,omitempty"`
+	// Record is the account's record, when it is usable (nil when absent, corrupt or
+	// invalid). The plan checked was rebuilt from it and the options given.
+	Record *state.Record `json:"record,omitempty"`
 	// Account, Profile and PlanHash are what was checked.
-	Account  MarkerAccount `json:"account"`
-	Profile  string        `json:"profile,omitempty"`
-	PlanHash string        `json:"planHash,omitempty"`
+	Account  Account `json:"account"`
+	Profile  string  `json:"profile,omitempty"`
+	PlanHash string  `json:"planHash,omitempty"`
 	// Live is true when the live policy was read; LiveError says why not.
 	Live      bool              `json:"live"`
 	LiveError string            `json:"liveError,omitempty"`
 	Verify    *reconcile.Report `json:"verify,omitempty"`
-	// PartialPlan is true when the last setup used rules this check was not given (a
-	// policy file's extra rules): the plan hash was not compared and the live policy
-	// not verified, and a setup run with only the options the marker records would
-	// remove those rules.
-	PartialPlan bool `json:"partialPlan,omitempty"`
+	// AccountMissing is true when the record's SID is no account on this host
+	// (deleted, or a state directory copied from another machine): setup cannot run
+	// for it, so ensure must not ask for elevation; 'uninstall --sid' forgets it.
+	AccountMissing bool `json:"accountMissing,omitempty"`
 }
 
 // Deferred is a failed step whose retry is not due yet.
@@ -83,15 +90,11 @@ type Deferred struct {
 // (the CLI's ensure exits 4 in that case).
 func (c *CheckResult) Current() bool { return len(c.Reasons) == 0 }
 
-// Check tells, without changing anything and without elevation, whether full setup is
-// needed: it reads the marker (NeedsSetup) and, when it can, the live policy. It
-// returns an error only for bad input (wrapping ErrInput): an account that cannot be
-// resolved, a bad policy.
-func Check(ctx context.Context, o CheckOptions) (*CheckResult, error) {
+func (o *CheckOptions) defaults() error {
 	if o.StateDir == "" {
 		d, err := DefaultStateDir()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		o.StateDir = d
 	}
@@ -104,95 +107,157 @@ func Check(ctx context.Context, o CheckOptions) (*CheckResult, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	res := &CheckResult{}
-	m, readErr := ReadMarker(o.StateDir)
-	res.Marker = m
+	return nil
+}
 
-	who := o.Account
-	if who == "" {
-		if m == nil {
-			// Nothing to compare with: setup has to run, and it needs an account.
-			res.Reasons = NeedsSetup(nil, readErr, Want{})
-			return res, nil
-		}
-		who = m.Account.SID
-		if m.Account.Name != "" {
-			who = m.Account.Name
-			if m.Account.Domain != "" {
-				who = m.Account.Domain + `\` + m.Account.Name
-			}
-		}
+// Check tells, without changing anything and without elevation, whether full setup is
+// needed for one account: it reads the account's record (NeedsSetup), rebuilds the
+// plan the record holds (overridden by the options given) and, when it can, verifies
+// the live policy against it. With no account given it checks the only recorded
+// account; when several accounts have records it is bad input (use CheckAll). It
+// returns an error only for bad input (wrapping ErrInput): an account that cannot be
+// resolved, a bad policy. An unusable or invalid record is a reason, never an error.
+func Check(ctx context.Context, o CheckOptions) (*CheckResult, error) {
+	if err := o.defaults(); err != nil {
+		return nil, err
 	}
-	a, err := resolveAccount(o.Resolve, who)
-	if err != nil && o.Account == "" && m != nil {
-		switch {
-		case errors.Is(err, account.ErrNotWindows):
-			// Names cannot be looked up here: trust the recorded SID.
-			a, err = resolveAccount(o.Resolve, m.Account.SID)
-			a.Name, a.Domain = m.Account.Name, m.Account.Domain
-		case m.Account.Domain != "" && m.Account.Name != "":
-			// The computer or domain may have been renamed: try the bare name.
-			if b, berr := resolveAccount(o.Resolve, m.Account.Name); berr == nil {
-				a, err = b, nil
-			}
+	if o.Account != "" {
+		return checkNamed(o)
+	}
+	ents, err := state.List(o.StateDir)
+	if err != nil {
+		return &CheckResult{Reasons: []Reason{{Code: ReasonCorruptRecord, Detail: err.Error()}}}, nil
+	}
+	switch len(ents) {
+	case 0:
+		// Nothing to compare with: setup has to run, and it needs an account.
+		return &CheckResult{Reasons: NeedsSetup(nil, state.ErrNoRecord, Want{})}, nil
+	case 1:
+		return checkEntry(o, ents[0])
+	}
+	var sids []string
+	for _, e := range ents {
+		sids = append(sids, e.SID)
+	}
+	return nil, fmt.Errorf("%w: %d accounts have setup records (%s): name one", ErrInput, len(ents), strings.Join(sids, ", "))
+}
+
+// CheckAll is Check for every recorded account when o.Account is empty (one result
+// per record, sorted by SID; a single "no record" result when there is none), and
+// Check of that account otherwise.
+func CheckAll(ctx context.Context, o CheckOptions) ([]*CheckResult, error) {
+	if err := o.defaults(); err != nil {
+		return nil, err
+	}
+	if o.Account != "" {
+		r, err := checkNamed(o)
+		if err != nil {
+			return nil, err
 		}
+		return []*CheckResult{r}, nil
 	}
-	if err != nil && o.Account == "" && m != nil {
-		// The recorded name no longer resolves: the account was deleted or renamed.
-		return nil, fmt.Errorf("%w: the account recorded by the last setup, %s: %w", ErrInput, who, err)
+	ents, err := state.List(o.StateDir)
+	if err != nil {
+		return []*CheckResult{{Reasons: []Reason{{Code: ReasonCorruptRecord, Detail: err.Error()}}}}, nil
 	}
+	if len(ents) == 0 {
+		return []*CheckResult{{Reasons: NeedsSetup(nil, state.ErrNoRecord, Want{})}}, nil
+	}
+	var out []*CheckResult
+	for _, e := range ents {
+		r, err := checkEntry(o, e)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// checkNamed checks the account o names.
+func checkNamed(o CheckOptions) (*CheckResult, error) {
+	a, err := resolveAccount(o.Resolve, o.Account)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInput, err)
 	}
-	res.Account = markerAccount(a)
+	acct := accountOf(a)
+	rec, readErr := state.Read(o.StateDir, acct.SID)
+	return checkAccount(o, acct, rec, readErr)
+}
 
-	// Policy: explicit options win; otherwise what the marker recorded.
-	explicit := o.Profile != "" || o.UserMatch != "" || len(o.ProxyPorts) > 0 || len(o.Extra) > 0
-	popts := Options{Profile: o.Profile, UserMatch: o.UserMatch, ProxyPorts: o.ProxyPorts, Extra: o.Extra}
-	if m != nil {
-		if popts.Profile == "" {
-			popts.Profile = policy.Profile(m.Profile)
-		}
-		if popts.UserMatch == "" {
-			popts.UserMatch = policy.UserMatch(m.UserMatch)
-		}
-		if len(popts.ProxyPorts) == 0 && o.Profile == "" {
-			popts.ProxyPorts = m.ProxyPorts
-		}
+// checkEntry checks a recorded account. Its SID is what the record file names; the
+// account must still exist on this host, or the record is not usable.
+func checkEntry(o CheckOptions, e state.Entry) (*CheckResult, error) {
+	if e.SID == "" {
+		// The old single marker, unusable: its account is unknown.
+		return &CheckResult{Reasons: NeedsSetup(nil, e.Err, Want{})}, nil
 	}
-	if popts.Profile == "" {
-		popts.Profile = policy.Baseline
+	rec, readErr := e.Record, e.Err
+	a, err := resolveAccount(o.Resolve, e.SID)
+	if err != nil {
+		// The SID is not an account here (deleted, or a state directory from another
+		// machine): setup cannot run for it, and its record says nothing true.
+		res := &CheckResult{Account: Account{SID: e.SID}, AccountMissing: true}
+		res.Reasons = []Reason{{Code: ReasonCorruptRecord, Detail: fmt.Sprintf(
+			"the setup record for %s names no account on this host (%v): set up the sandbox account by name, and forget this record with 'uninstall --sid %s'",
+			e.SID, err, e.SID)}}
+		if rec != nil {
+			res.Account = rec.Account
+		}
+		return res, nil
 	}
-	plan, err := planFor(&popts, res.Account.SID)
+	acct := accountOf(a)
+	if rec != nil && acct.Name == "" {
+		// Names cannot be looked up here (not Windows): keep the recorded ones.
+		acct.Name, acct.Domain = rec.Account.Name, rec.Account.Domain
+	}
+	return checkAccount(o, acct, rec, readErr)
+}
+
+// checkAccount compares account acct's record (rec, readErr as from state.Read) and,
+// when it can, the live policy with the plan the record and the options choose.
+func checkAccount(o CheckOptions, acct Account, rec *state.Record, readErr error) (*CheckResult, error) {
+	res := &CheckResult{Account: acct}
+	plan, usedRec, recErr, err := recordPlan(rec, acct.SID, o.given())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInput, err)
 	}
+	if recErr != nil {
+		// A record that reads but whose plan does not build is as good as corrupt.
+		readErr = &state.CorruptError{Path: state.Path(o.StateDir, acct.SID), SID: acct.SID, Kind: state.CorruptInvalid, Err: recErr}
+		rec = nil
+	}
+	res.Record = usedRec
 	res.Profile, res.PlanHash = string(plan.Profile), plan.Hash()
-	want := Want{SetupVersion: SetupVersion, SID: res.Account.SID, Profile: res.Profile, PlanHash: res.PlanHash}
-	comparable := true
-	if !explicit && m != nil && !reproducible(m) {
-		// The last setup used rules this check was not given (a policy file): do not
-		// call that a change, and do not verify the live policy against a partial plan.
-		want.PlanHash = ""
-		comparable = false
-		res.PartialPlan = true
-		res.LiveError = "the last setup used rules this check was not given (pass the same policy options)"
-	}
-	reasons := NeedsSetup(m, readErr, want)
-	res.Reasons, res.Deferred = deferFailed(reasons, m, o)
-
-	if o.Open != nil && comparable {
+	want := Want{SetupVersion: SetupVersion, SID: acct.SID, Profile: res.Profile, PlanHash: res.PlanHash}
+	reasons := NeedsSetup(rec, readErr, want)
+	res.Reasons, res.Deferred = deferFailed(reasons, rec, o)
+	if o.Open != nil {
 		checkLive(o, plan, res)
 	}
 	return res, nil
 }
 
-// reproducible reports whether the plan the marker records can be rebuilt from what it
-// records (profile, user match, proxy ports): false when setup was given extra rules.
-func reproducible(m *Marker) bool {
-	p, err := planFor(&Options{Profile: policy.Profile(m.Profile), UserMatch: policy.UserMatch(m.UserMatch),
-		ProxyPorts: m.ProxyPorts}, m.Account.SID)
-	return err == nil && p.Hash() == m.PlanHash
+// recordPlan builds the plan for sid from rec overridden by g. When the record's
+// choice does not build while g's alone does, the record is unusable (recErr) and the
+// plan is g's alone; err is bad input in g.
+func recordPlan(rec *state.Record, sid string, g Given) (plan *policy.Plan, used *state.Record, recErr, err error) {
+	if rec != nil {
+		c, cerr := g.Choose(rec)
+		if cerr == nil {
+			if plan, err = c.Plan(sid); err == nil {
+				return plan, rec, nil, nil
+			}
+			cerr = err
+		}
+		recErr = fmt.Errorf("its plan does not build: %w", cerr)
+	}
+	c, err := g.Choose(nil)
+	if err != nil {
+		return nil, nil, recErr, err
+	}
+	plan, err = c.Plan(sid)
+	return plan, nil, recErr, err
 }
 
 // checkLive verifies the live policy, read-only. Any failure to read it is recorded in
@@ -201,14 +266,14 @@ func checkLive(o CheckOptions, plan *policy.Plan, res *CheckResult) {
 	e, err := o.Open()
 	if err != nil {
 		res.LiveError = "cannot open the WFP engine (normal when not elevated): " + err.Error()
-		o.Logger.Debug("live policy not read; relying on the marker", "error", err.Error())
+		o.Logger.Debug("live policy not read; relying on the record", "error", err.Error())
 		return
 	}
 	defer e.Close()
 	rep, err := reconcile.Verify(e, plan)
 	if err != nil {
 		res.LiveError = "cannot read the live policy: " + err.Error()
-		o.Logger.Debug("live policy not read; relying on the marker", "error", err.Error())
+		o.Logger.Debug("live policy not read; relying on the record", "error", err.Error())
 		return
 	}
 	res.Live, res.Verify = true, rep
@@ -242,7 +307,7 @@ func retryDue(finished time.Time, failures int, base time.Duration) time.Time {
 
 // deferFailed moves the step-failed reasons whose retry is not due out of reasons, but
 // only when they are the only reasons: if setup must run anyway, it retries them too.
-func deferFailed(reasons []Reason, m *Marker, o CheckOptions) (now []Reason, later []Deferred) {
+func deferFailed(reasons []Reason, m *state.Record, o CheckOptions) (now []Reason, later []Deferred) {
 	if m == nil || o.RetryBackoff < 0 {
 		return reasons, nil
 	}

@@ -18,11 +18,11 @@ const (
 	// the message names the account, profile, filter count and WFP writes.
 	EventSetupOK EventID = 100
 	// EventWFPFailed (101, Warning): setup finished but the WFP step failed; the
-	// message names the WFP call and its status code. The marker records the failure
+	// message names the WFP call and its status code. The record records the failure
 	// and the next setup or ensure run retries it.
 	EventWFPFailed EventID = 101
 	// EventSetupError (102, Error): setup could not run or complete: bad input, the
-	// account could not be resolved, the lock or the marker could not be taken or
+	// account could not be resolved, the lock or the record could not be taken or
 	// written. Nothing about the WFP policy was changed unless the message says so.
 	EventSetupError EventID = 102
 	// EventVerifyDrift (103, Warning): verify found the installed policy differs from
@@ -30,9 +30,10 @@ const (
 	EventVerifyDrift EventID = 103
 	// EventVerifyOK (104, Information): verify found the policy exactly as planned.
 	EventVerifyOK EventID = 104
-	// EventMarkerSetAside (105, Warning): an unusable marker (corrupt, truncated, of
-	// a newer format, unreadable) was renamed to setup-marker.json.corrupt-<time>.
-	EventMarkerSetAside EventID = 105
+	// EventRecordSetAside (105, Warning): an unusable setup record (corrupt,
+	// truncated, of a newer format, unreadable, invalid values) or old marker was
+	// renamed to <its name>.corrupt-<time>.
+	EventRecordSetAside EventID = 105
 	// EventMetricsFailed (106, Warning): analytics are on but the metrics could not
 	// be sent (collector down or slow); setup's outcome is unaffected.
 	EventMetricsFailed EventID = 106
@@ -71,7 +72,7 @@ func Events() []struct {
 		{EventSetupError, "setup error"},
 		{EventVerifyDrift, "verify drift"},
 		{EventVerifyOK, "verify ok"},
-		{EventMarkerSetAside, "marker set aside"},
+		{EventRecordSetAside, "record set aside"},
 		{EventMetricsFailed, "metrics not sent"},
 		{EventSetupNeeded, "setup needed"},
 		{EventUninstallOK, "uninstall ok"},

@@ -29,9 +29,9 @@ func ExampleRun() {
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
 	})
 	switch {
-	case err != nil: // bad input, or the account or marker step failed
+	case err != nil: // bad input, or the account or record step failed
 		fmt.Println("setup failed:", err)
-	case rep.WFPFailed(): // recorded in the marker; the next run retries it
+	case rep.WFPFailed(): // in the account's record; the next run retries it
 		fmt.Println("setup done, WFP step failed")
 	default:
 		fmt.Println("policy in place")

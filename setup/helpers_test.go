@@ -13,6 +13,7 @@ import (
 	"github.com/wfpsandbox/wfpsandbox/account"
 	"github.com/wfpsandbox/wfpsandbox/policy"
 	"github.com/wfpsandbox/wfpsandbox/reconcile"
+	"github.com/wfpsandbox/wfpsandbox/state"
 	"github.com/wfpsandbox/wfpsandbox/wfp"
 	"github.com/wfpsandbox/wfpsandbox/wfp/memengine"
 )
@@ -146,11 +147,11 @@ func (h *host) filters() int {
 	return len(fs)
 }
 
-func (h *host) marker() *Marker {
+func (h *host) record(sid string) *state.Record {
 	h.t.Helper()
-	m, err := ReadMarker(h.dir)
+	m, err := state.Read(h.dir, sid)
 	if err != nil {
-		h.t.Fatalf("ReadMarker: %v", err)
+		h.t.Fatalf("state.Read: %v", err)
 	}
 	return m
 }

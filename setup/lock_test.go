@@ -134,7 +134,7 @@ func waitForLockHolder(t *testing.T, dir string, pid int) {
 }
 
 // TestConcurrentSetupProcesses runs setup in two processes at once: the second waits
-// for the first with a clear message, and the final marker and WFP state agree with
+// for the first with a clear message, and the final record and WFP state agree with
 // the run that finished last.
 func TestConcurrentSetupProcesses(t *testing.T) {
 	h := newHost(t)
@@ -154,9 +154,9 @@ func TestConcurrentSetupProcesses(t *testing.T) {
 	if !wb.Started.After(ra.Finished) {
 		t.Errorf("runs overlapped: A's WFP step %v–%v, A done %v, B's WFP step began %v", wa.Started, wa.Finished, ra.Finished, wb.Started)
 	}
-	m := h.marker()
+	m := h.record(sidA)
 	if m.Profile != "strict" || m.PlanHash != rb.PlanHash {
-		t.Errorf("final marker is not the last run's: profile %s", m.Profile)
+		t.Errorf("final record is not the last run's: profile %s", m.Profile)
 	}
 	if v := h.verify(sidA, policy.Strict, ""); !v.Compliant {
 		t.Errorf("engine does not hold the last run's plan: %+v", v.Findings)
@@ -164,7 +164,7 @@ func TestConcurrentSetupProcesses(t *testing.T) {
 }
 
 // TestConcurrentSetupProcessesAnyOrder starts several processes at once with different
-// profiles: whatever the order, the marker and the engine must agree.
+// profiles: whatever the order, the record and the engine must agree.
 func TestConcurrentSetupProcessesAnyOrder(t *testing.T) {
 	h := newHost(t)
 	profiles := []policy.Profile{policy.Baseline, policy.Strict, policy.Baseline, policy.Strict}
@@ -182,12 +182,12 @@ func TestConcurrentSetupProcessesAnyOrder(t *testing.T) {
 			last = r
 		}
 	}
-	m := h.marker()
+	m := h.record(sidA)
 	if m.Profile != last.Profile || m.PlanHash != last.PlanHash {
-		t.Errorf("marker %s/%s, last run %s/%s", m.Profile, short(m.PlanHash), last.Profile, short(last.PlanHash))
+		t.Errorf("record %s/%s, last run %s/%s", m.Profile, short(m.PlanHash), last.Profile, short(last.PlanHash))
 	}
 	if v := h.verify(sidA, policy.Profile(m.Profile), ""); !v.Compliant {
-		t.Errorf("engine does not match the marker's %s plan: %+v", m.Profile, v.Findings)
+		t.Errorf("engine does not match the record's %s plan: %+v", m.Profile, v.Findings)
 	}
 	ents, _ := os.ReadDir(h.dir)
 	for _, e := range ents {

@@ -150,7 +150,7 @@ func TestSlowCollectorDoesNotDelaySetup(t *testing.T) {
 	if !strings.Contains(h.log.String(), "event=106") {
 		t.Errorf("metrics failure not logged:\n%s", h.log.String())
 	}
-	if m := h.marker(); m.Steps[1].Status != StatusOK {
-		t.Errorf("marker %+v", m.Steps)
+	if m := h.record(sidA); m.Steps[1].Status != StatusOK {
+		t.Errorf("record %+v", m.Steps)
 	}
 }

@@ -25,17 +25,25 @@ type Resolver func(nameOrSID string) (account.Account, error)
 type Options struct {
 	// Account is the sandbox account's name or SID (required).
 	Account string
-	// Policy choices; see policy.Options. Empty values take policy's defaults.
+	// Policy choices; see policy.Options. Empty values take policy's defaults (or,
+	// with FromRecord, the record's).
 	Profile    policy.Profile
 	UserMatch  policy.UserMatch
 	ProxyPorts []uint16
-	Extra      []policy.Rule
+	// Policy is a policy file: it chooses the profile, user-match shape, proxy ports
+	// and extra block rules (Profile, UserMatch and ProxyPorts must then be empty).
+	// Its rules are recorded, so that ensure and verify rebuild the exact plan.
+	Policy *policy.File
+	// FromRecord starts from what the account's record holds (profile, user match,
+	// proxy ports, a policy file's rules); the fields above that are set override it,
+	// as in CheckOptions. Without a usable record it is bad input. ensure's setup uses it.
+	FromRecord bool
 
 	// DryRun computes what setup would change and writes nothing (no WFP change,
-	// marker, lock, log file or metric). The WFP step still opens the engine.
+	// record, lock, log file or metric). The WFP step still opens the engine.
 	DryRun bool
 
-	// StateDir holds the marker, lock, log and config (DefaultStateDir when empty).
+	// StateDir holds the records, lock, log and config (DefaultStateDir when empty).
 	StateDir string
 	// Open opens the WFP engine. Nil makes the WFP step fail (and be retried later).
 	Open Opener
@@ -49,7 +57,7 @@ type Options struct {
 	// MetricsTimeout bounds the metrics flush (telemetry.DefaultTimeout when zero).
 	MetricsTimeout time.Duration
 
-	// ToolVersion is recorded in the marker (the build's module version when empty).
+	// ToolVersion is recorded in the record (the build's module version when empty).
 	ToolVersion string
 	// WFPAttempts is how many times one run tries the WFP step when it fails with a
 	// transient error (FWP_E_TIMEOUT, a dead session, an RPC hiccup); 3 when zero.
@@ -101,11 +109,8 @@ func (o *Options) defaults() error {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.Profile == "" {
-		o.Profile = policy.Baseline
-	}
-	if o.UserMatch == "" {
-		o.UserMatch = policy.DefaultUserMatch
+	if o.Policy != nil && (o.Profile != "" || o.UserMatch != "" || len(o.ProxyPorts) > 0) {
+		return fmt.Errorf("policy file %s sets the profile, user-match and proxy ports: do not also give them", o.Policy.Name)
 	}
 	return nil
 }
@@ -132,7 +137,7 @@ func resolveAccount(resolve Resolver, nameOrSID string) (account.Account, error)
 }
 
 // displayName is DOMAIN\name, name, or the SID when there is no name.
-func displayName(a MarkerAccount) string {
+func displayName(a Account) string {
 	switch {
 	case a.Name != "" && a.Domain != "":
 		return a.Domain + `\` + a.Name
@@ -142,9 +147,9 @@ func displayName(a MarkerAccount) string {
 	return a.SID
 }
 
-// markerAccount converts an account.Account.
-func markerAccount(a account.Account) MarkerAccount {
-	return MarkerAccount{Name: a.Name, Domain: a.Domain, SID: a.SID.String()}
+// accountOf converts an account.Account.
+func accountOf(a account.Account) Account {
+	return Account{Name: a.Name, Domain: a.Domain, SID: a.SID.String()}
 }
 
 // wfpErrorDetails extracts the WFP call, status and unavailability from err.
@@ -172,13 +177,7 @@ func transient(err error) bool {
 	return false
 }
 
-// planFor builds the plan of o for sid.
-func planFor(o *Options, sid string) (*policy.Plan, error) {
-	p, err := policy.Build(policy.Options{
-		SID: sid, Profile: o.Profile, UserMatch: o.UserMatch, ProxyPorts: o.ProxyPorts, Extra: o.Extra,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("policy: %w", err)
-	}
-	return p, nil
+// given returns the plan choices o gives.
+func (o *Options) given() Given {
+	return Given{Profile: o.Profile, UserMatch: o.UserMatch, ProxyPorts: o.ProxyPorts, Policy: o.Policy}
 }

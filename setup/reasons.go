@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/wfpsandbox/wfpsandbox/state"
 )
 
 // ReasonCode says why setup is needed.
@@ -11,15 +13,15 @@ type ReasonCode string
 
 // Reasons for a setup run.
 const (
-	ReasonNoMarker       ReasonCode = "no-marker"        // setup never ran here
-	ReasonCorruptMarker  ReasonCode = "corrupt-marker"   // the marker is unusable
-	ReasonVersionChanged ReasonCode = "version-changed"  // SetupVersion differs from the marker's
+	ReasonNoRecord       ReasonCode = "no-record"        // setup never ran here for the account
+	ReasonCorruptRecord  ReasonCode = "corrupt-record"   // the account's record is unusable or invalid
+	ReasonVersionChanged ReasonCode = "version-changed"  // SetupVersion differs from the record's
 	ReasonAccountChanged ReasonCode = "account-changed"  // the account's SID differs
 	ReasonProfileChanged ReasonCode = "profile-changed"  // the profile differs
 	ReasonPlanChanged    ReasonCode = "plan-changed"     // the plan hash differs (new rules, user-match shape, …)
 	ReasonStepFailed     ReasonCode = "step-failed"      // a step failed last time: retry it
 	ReasonPolicyDrift    ReasonCode = "policy-drift"     // the live WFP policy differs from the plan
-	ReasonIncomplete     ReasonCode = "incomplete-steps" // the marker lacks a step (older or interrupted run)
+	ReasonIncomplete     ReasonCode = "incomplete-steps" // the record lacks a step (older or interrupted run)
 )
 
 // Reason is one reason setup is needed.
@@ -33,7 +35,7 @@ type Reason struct {
 // String is "code: detail".
 func (r Reason) String() string { return string(r.Code) + ": " + r.Detail }
 
-// Want is what the caller wants installed, to compare with a marker.
+// Want is what the caller wants installed, to compare with a record.
 type Want struct {
 	SetupVersion int    // SetupVersion unless testing
 	SID          string // the account's SID as resolved now
@@ -41,17 +43,22 @@ type Want struct {
 	PlanHash     string // policy.Plan.Hash(); "" skips the comparison
 }
 
-// NeedsSetup returns why a full setup run is needed, given the marker (m and readErr as
-// returned by ReadMarker) and what is wanted; none means the marker is current.
-func NeedsSetup(m *Marker, readErr error, want Want) []Reason {
+// NeedsSetup returns why a full setup run is needed, given the account's record (m
+// and readErr as returned by state.Read) and what is wanted; none means the record is
+// current.
+func NeedsSetup(m *state.Record, readErr error, want Want) []Reason {
 	if readErr != nil {
-		if errors.Is(readErr, ErrNoMarker) {
-			return []Reason{{Code: ReasonNoMarker, Detail: "setup has not run on this machine (no " + MarkerFile + ")"}}
+		if errors.Is(readErr, state.ErrNoRecord) {
+			d := "setup has not run on this machine"
+			if want.SID != "" {
+				d += " for " + want.SID
+			}
+			return []Reason{{Code: ReasonNoRecord, Detail: d + " (no setup record)"}}
 		}
-		return []Reason{{Code: ReasonCorruptMarker, Detail: readErr.Error()}}
+		return []Reason{{Code: ReasonCorruptRecord, Detail: readErr.Error()}}
 	}
 	if m == nil {
-		return []Reason{{Code: ReasonNoMarker, Detail: "no marker"}}
+		return []Reason{{Code: ReasonNoRecord, Detail: "no setup record"}}
 	}
 	var rs []Reason
 	if m.SetupVersion != want.SetupVersion {

@@ -5,23 +5,23 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"time"
 
 	"github.com/wfpsandbox/wfpsandbox/policy"
 	"github.com/wfpsandbox/wfpsandbox/reconcile"
+	"github.com/wfpsandbox/wfpsandbox/state"
 	"github.com/wfpsandbox/wfpsandbox/telemetry"
 )
 
 // Report is what Run did.
 type Report struct {
-	SetupVersion int           `json:"setupVersion"`
-	Account      MarkerAccount `json:"account"`
-	Profile      string        `json:"profile"`
-	UserMatch    string        `json:"userMatch"`
-	PlanHash     string        `json:"planHash"`
-	FilterCount  int           `json:"filterCount"`
-	// Reasons are why the previous marker was not current (empty on a re-run of a
+	SetupVersion int     `json:"setupVersion"`
+	Account      Account `json:"account"`
+	Profile      string  `json:"profile"`
+	UserMatch    string  `json:"userMatch"`
+	PlanHash     string  `json:"planHash"`
+	FilterCount  int     `json:"filterCount"`
+	// Reasons are why the account's record was not current (empty on a re-run of a
 	// current setup: Run always runs every step, and a converged host costs no writes).
 	Reasons []Reason     `json:"reasons"`
 	Steps   []StepResult `json:"steps"`
@@ -30,12 +30,15 @@ type Report struct {
 	// Writes is how many WFP writes were committed (0 on a converged host and in a
 	// dry run).
 	Writes int `json:"writes"`
-	// DryRun is true when nothing was written: no WFP change, no marker, no lock.
+	// DryRun is true when nothing was written: no WFP change, no record, no lock.
 	DryRun bool `json:"dryRun"`
-	// MarkerPath is the marker written (empty when it could not be).
-	MarkerPath string `json:"markerPath,omitempty"`
-	// SetAside is where an unusable previous marker was moved.
-	SetAside  string    `json:"setAside,omitempty"`
+	// RecordPath is the account's record written (empty when it could not be).
+	RecordPath string `json:"recordPath,omitempty"`
+	// SetAside is where an unusable previous record (or old marker) was moved.
+	SetAside string `json:"setAside,omitempty"`
+	// Migrated names the account whose record the old single marker
+	// (setup-marker.json) became in this run, if any.
+	Migrated  string    `json:"migrated,omitempty"`
 	Analytics bool      `json:"analytics"`
 	Started   time.Time `json:"started"`
 	Finished  time.Time `json:"finished"`
@@ -63,14 +66,14 @@ func (r *Report) WFPFailed() bool {
 var ErrInput = errors.New("bad input")
 
 // Run performs full setup for o.Account: resolve the account, install the WFP policy,
-// write the marker. It always runs every step (a converged host costs no WFP writes),
+// write the account's record. It always runs every step (a converged host costs no WFP writes),
 // so a step that failed before is retried.
 //
 // A failure of the WFP step does not fail Run: it is logged (EventWFPFailed, naming the
-// WFP call and status), recorded in the report and the marker, and counted as a
+// WFP call and status), recorded in the report and the record, and counted as a
 // metric; Run returns the report and a nil error, and Report.WFPFailed is true. Run
 // returns an error when setup could not run or complete: bad input (wrapping
-// ErrInput; nothing changed), the lock, or writing the marker.
+// ErrInput; nothing changed), the lock, or writing the record.
 func Run(ctx context.Context, o Options) (Report, error) {
 	rep := Report{SetupVersion: SetupVersion}
 	if err := o.defaults(); err != nil {
@@ -120,6 +123,7 @@ type runner struct {
 	log     *slog.Logger
 	rep     *Report
 	metrics *telemetry.Metrics
+	choice  Choice // what chose the plan: recorded with it
 }
 
 func (r *runner) run(ctx context.Context) error {
@@ -172,24 +176,24 @@ func (r *runner) run(ctx context.Context) error {
 		r.log.Info("registered the Application event log source", "source", EventSource)
 	}
 
-	prev, readErr := ReadMarker(o.StateDir)
-
-	// Step 1: the account.
-	plan, err := r.prepare(prev, readErr)
+	// Step 1: the account, and the plan for it.
+	plan, prev, readErr, err := r.prepare()
 	if err != nil {
 		return err
 	}
-	// Only now that the input is known good is an unusable marker moved: bad input
-	// changes nothing.
-	var corrupt *CorruptError
-	if errors.As(readErr, &corrupt) {
-		dst, err := SetAside(o.StateDir, o.Now())
+	// Only now that the input is known good is anything moved: bad input changes
+	// nothing. The old single marker becomes its account's record (or is set aside
+	// when unusable), and an unusable record of this account is set aside.
+	r.migrate()
+	var corrupt *state.CorruptError
+	if errors.As(readErr, &corrupt) && corrupt.Path == state.Path(o.StateDir, rep.Account.SID) {
+		dst, err := state.SetAside(corrupt.Path, o.Now())
 		if err != nil {
-			r.log.Warn("unusable setup marker could not be set aside: "+err.Error(), Event(EventMarkerSetAside),
-				"marker", corrupt.Path, "problem", string(corrupt.Kind))
+			r.log.Warn("unusable setup record could not be set aside: "+err.Error(), Event(EventRecordSetAside),
+				"record", corrupt.Path, "problem", string(corrupt.Kind))
 		} else {
 			rep.SetAside = dst
-			r.log.Warn("unusable setup marker set aside; running full setup", Event(EventMarkerSetAside),
+			r.log.Warn("unusable setup record set aside; running full setup", Event(EventRecordSetAside),
 				"problem", string(corrupt.Kind), "detail", corrupt.Err.Error(), "backup", dst)
 		}
 	}
@@ -198,41 +202,62 @@ func (r *runner) run(ctx context.Context) error {
 			r.log.Info("setup needed: "+why.Detail, "reason", string(why.Code))
 		}
 	} else {
-		r.log.Info("setup marker is current; checking the installed policy anyway")
+		r.log.Info("setup record is current; checking the installed policy anyway")
 	}
 
 	// Step 2: WFP. Never fatal.
 	// Consecutive failures (ensure's retry backoff grows with them) count only for the
-	// same account and plan: a failure recorded for another one says nothing about this.
+	// same plan: a failure recorded for another one says nothing about this.
 	prevFailures := 0
-	if prev != nil && prev.Account.SID == rep.Account.SID && prev.PlanHash == rep.PlanHash {
+	if prev != nil && prev.PlanHash == rep.PlanHash {
 		if s, ok := prev.Step(StepWFP); ok && s.Failed() {
 			prevFailures = s.Failures
 		}
 	}
 	r.stepWFP(ctx, plan, prevFailures)
 
-	// Step 3: the marker.
-	m := &Marker{
-		Format: MarkerFormat, SetupVersion: SetupVersion, ToolVersion: o.ToolVersion,
-		Account: rep.Account, Profile: rep.Profile, UserMatch: rep.UserMatch, ProxyPorts: o.ProxyPorts,
-		PlanHash: rep.PlanHash, FilterCount: rep.FilterCount,
+	// Step 3: the account's record.
+	c := r.choice
+	m := &state.Record{
+		Format: state.Format, SetupVersion: SetupVersion, ToolVersion: o.ToolVersion,
+		Account: rep.Account, Profile: string(c.Profile), UserMatch: string(c.UserMatch), ProxyPorts: c.ProxyPorts,
+		Rules: state.RulesOf(c.Rules), PlanHash: rep.PlanHash, FilterCount: rep.FilterCount,
 		Started: rep.Started, Finished: o.Now(), Steps: rep.Steps,
 	}
-	if err := WriteMarker(o.StateDir, m); err != nil {
-		r.log.Error("step marker: failed: "+err.Error(), Event(EventStep), "step", StepMarker)
+	if err := state.Write(o.StateDir, m); err != nil {
+		r.log.Error("step record: failed: "+err.Error(), Event(EventStep), "step", StepRecord)
 		if rep.WFPFailed() {
-			return fmt.Errorf("write setup marker (the WFP step had failed too): %w", err)
+			return fmt.Errorf("write the setup record (the WFP step had failed too): %w", err)
 		}
-		return fmt.Errorf("the WFP policy is installed, but the setup marker could not be written: %w", err)
+		return fmt.Errorf("the WFP policy is installed, but the setup record could not be written: %w", err)
 	}
-	rep.MarkerPath = filepath.Join(o.StateDir, MarkerFile)
-	r.log.Info("step marker: ok", Event(EventStep), "step", StepMarker, "marker", rep.MarkerPath)
+	rep.RecordPath = state.Path(o.StateDir, rep.Account.SID)
+	r.log.Info("step record: ok", Event(EventStep), "step", StepRecord, "record", rep.RecordPath)
 	return nil
 }
 
+// migrate turns the old single marker into its account's record; failures are
+// logged, never fatal (the marker is then still read in its place).
+func (r *runner) migrate() {
+	mig, err := state.MigrateLegacy(r.o.StateDir, r.o.Now())
+	switch {
+	case err != nil:
+		r.log.Warn("the old setup marker could not be migrated: "+err.Error(), "stateDir", r.o.StateDir)
+	case mig.SetAside != "":
+		if r.rep.SetAside == "" {
+			r.rep.SetAside = mig.SetAside
+		}
+		r.log.Warn("unusable old setup marker set aside", Event(EventRecordSetAside),
+			"problem", string(mig.Err.Kind), "detail", mig.Err.Err.Error(), "backup", mig.SetAside)
+	case mig.SID != "":
+		r.rep.Migrated = mig.SID
+		r.log.Info("old setup marker migrated into its account's record", "sid", mig.SID,
+			"record", state.Path(r.o.StateDir, mig.SID))
+	}
+}
+
 // stepAccount resolves the account; a failure is input error.
-func (r *runner) stepAccount() (MarkerAccount, error) {
+func (r *runner) stepAccount() (Account, error) {
 	s := StepResult{Name: StepAccount, Attempts: 1, Started: r.o.Now()}
 	a, err := resolveAccount(r.o.Resolve, r.o.Account)
 	s.Finished = r.o.Now()
@@ -240,11 +265,11 @@ func (r *runner) stepAccount() (MarkerAccount, error) {
 		s.Status, s.Error = StatusFailed, err.Error()
 		r.rep.Steps = append(r.rep.Steps, s, StepResult{Name: StepWFP, Status: StatusSkipped})
 		r.log.Error("step account: failed: "+err.Error(), Event(EventStep), "step", StepAccount, "account", r.o.Account)
-		return MarkerAccount{}, fmt.Errorf("%w: %w", ErrInput, err)
+		return Account{}, fmt.Errorf("%w: %w", ErrInput, err)
 	}
 	s.Status = StatusOK
 	r.rep.Steps = append(r.rep.Steps, s)
-	ma := markerAccount(a)
+	ma := accountOf(a)
 	r.log.Info("step account: ok", Event(EventStep), "step", StepAccount, "account", displayName(ma), "sid", ma.SID)
 	return ma, nil
 }
@@ -313,33 +338,45 @@ func (r *runner) installOnce(plan *policy.Plan) (res *reconcile.Result, err erro
 	return reconcile.Install(e, plan, reconcile.Options{Logger: slog.New(demote{r.log.Handler()}), DryRun: r.o.DryRun})
 }
 
-// prepare runs the account step, builds the plan for the account, and records in the
-// report what would be installed and why a run is needed compared with the marker
-// read before (prev, readErr).
-func (r *runner) prepare(prev *Marker, readErr error) (*policy.Plan, error) {
+// prepare runs the account step, reads the account's record, builds the plan (from
+// the options, and with FromRecord the record) and records in the report what would
+// be installed and why a run is needed compared with the record.
+func (r *runner) prepare() (plan *policy.Plan, prev *state.Record, readErr, err error) {
 	o, rep := &r.o, r.rep
 	acct, err := r.stepAccount()
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	rep.Account = acct
-	plan, err := planFor(o, acct.SID)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInput, err)
+	prev, readErr = state.Read(o.StateDir, acct.SID)
+	base := (*state.Record)(nil)
+	if o.FromRecord {
+		if prev == nil {
+			return nil, nil, nil, fmt.Errorf("%w: no usable setup record for %s to take the plan from (%v): give the plan options instead",
+				ErrInput, acct.SID, readErr)
+		}
+		base = prev
 	}
+	c, err := o.given().Choose(base)
+	if err == nil {
+		plan, err = c.Plan(acct.SID)
+	}
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: %w", ErrInput, err)
+	}
+	r.choice = c
 	rep.Profile, rep.UserMatch = string(plan.Profile), string(plan.UserMatch)
 	rep.PlanHash, rep.FilterCount = plan.Hash(), len(plan.Filters)
 	rep.Reasons = NeedsSetup(prev, readErr, Want{
 		SetupVersion: SetupVersion, SID: acct.SID, Profile: rep.Profile, PlanHash: rep.PlanHash,
 	})
-	return plan, nil
+	return plan, prev, readErr, nil
 }
 
 // dryRun resolves the account, builds the plan and computes the WFP change set in an
-// aborted transaction. It writes nothing: no state directory, lock, marker or metric.
+// aborted transaction. It writes nothing: no state directory, lock, record or metric.
 func (r *runner) dryRun(ctx context.Context) error {
-	prev, readErr := ReadMarker(r.o.StateDir)
-	plan, err := r.prepare(prev, readErr)
+	plan, _, _, err := r.prepare()
 	if err != nil {
 		return err
 	}

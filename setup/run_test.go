@@ -11,30 +11,31 @@ import (
 
 	"github.com/wfpsandbox/wfpsandbox/account"
 	"github.com/wfpsandbox/wfpsandbox/policy"
+	"github.com/wfpsandbox/wfpsandbox/state"
 	"github.com/wfpsandbox/wfpsandbox/wfp"
 	"github.com/wfpsandbox/wfpsandbox/wfp/memengine"
 )
 
-func TestRunInstallsAndWritesMarker(t *testing.T) {
+func TestRunInstallsAndWritesRecord(t *testing.T) {
 	h := newHost(t)
 	rep := h.run(h.opts("sandbox"))
 	if rep.WFPFailed() {
 		t.Fatalf("WFP step failed: %+v", rep.Steps)
 	}
-	if !hasReason(rep.Reasons, ReasonNoMarker) {
-		t.Errorf("first run reasons = %v, want no-marker", reasonCodes(rep.Reasons))
+	if !hasReason(rep.Reasons, ReasonNoRecord) {
+		t.Errorf("first run reasons = %v, want no-record", reasonCodes(rep.Reasons))
 	}
 	if v := h.verify(sidA, policy.Baseline, ""); !v.Compliant || v.Planned != 12 {
 		t.Fatalf("engine not compliant after setup: %+v", v)
 	}
-	m := h.marker()
+	m := h.record(sidA)
 	if m.SetupVersion != SetupVersion || m.Account.SID != sidA || m.Account.Name != "sandbox" ||
 		m.Profile != "baseline" || m.FilterCount != 12 || m.PlanHash != rep.PlanHash || m.ToolVersion != "test" {
-		t.Errorf("marker = %+v", m)
+		t.Errorf("record = %+v", m)
 	}
 	s, ok := m.Step(StepWFP)
 	if !ok || s.Status != StatusOK || s.Attempts != 1 || s.Writes != 14 || s.Finished.Before(s.Started) {
-		t.Errorf("marker wfp step = %+v, want ok after 1 attempt with 14 writes (provider, sublayer, 12 filters)", s)
+		t.Errorf("record wfp step = %+v, want ok after 1 attempt with 14 writes (provider, sublayer, 12 filters)", s)
 	}
 	// A second run on a converged host: nothing needed, zero writes, still ok.
 	rep2 := h.run(h.opts("sandbox"))
@@ -81,9 +82,9 @@ func TestWFPFailureIsNonFatalAndRetried(t *testing.T) {
 	if n := h.filters(); n != 0 {
 		t.Errorf("%d filters installed after an aborted transaction", n)
 	}
-	m := h.marker()
+	m := h.record(sidA)
 	if ms, _ := m.Step(StepWFP); ms.Status != StatusFailed || !strings.Contains(ms.Error, "ERROR_ACCESS_DENIED") {
-		t.Errorf("marker wfp step = %+v, want failed with the code", ms)
+		t.Errorf("record wfp step = %+v, want failed with the code", ms)
 	}
 	if !strings.Contains(h.log.String(), "event=101") || !strings.Contains(h.log.String(), "call=FwpmFilterAdd0") {
 		t.Errorf("log lacks the WFP failure event naming the call:\n%s", h.log.String())
@@ -113,8 +114,8 @@ func TestWFPFailureIsNonFatalAndRetried(t *testing.T) {
 	if v := h.verify(sidA, policy.Baseline, ""); !v.Compliant {
 		t.Errorf("not compliant after the retry: %+v", v.Findings)
 	}
-	if ms, _ := h.marker().Step(StepWFP); ms.Status != StatusOK || ms.Failures != 0 || ms.Error != "" {
-		t.Errorf("marker after retry = %+v", ms)
+	if ms, _ := h.record(sidA).Step(StepWFP); ms.Status != StatusOK || ms.Failures != 0 || ms.Error != "" {
+		t.Errorf("record after retry = %+v", ms)
 	}
 }
 
@@ -126,8 +127,8 @@ func TestWFPUnavailable(t *testing.T) {
 	if !rep.WFPFailed() || !s.Unavailable || s.Call != "FwpmEngineOpen0" || s.Attempts != 1 {
 		t.Errorf("wfp step = %+v, want failed, unavailable, FwpmEngineOpen0, 1 attempt", s)
 	}
-	if rep.MarkerPath == "" {
-		t.Error("no marker written")
+	if rep.RecordPath == "" {
+		t.Error("no record written")
 	}
 }
 
@@ -171,24 +172,34 @@ func TestRunBadInputChangesNothing(t *testing.T) {
 	if h.opens != 0 {
 		t.Errorf("engine opened %d times for bad input", h.opens)
 	}
-	if _, err := ReadMarker(h.dir); !errors.Is(err, ErrNoMarker) {
-		t.Errorf("marker after bad input: %v", err)
+	if ents, err := state.List(h.dir); err != nil || len(ents) != 0 {
+		t.Errorf("records after bad input: %+v, %v", ents, err)
 	}
-	// An unusable marker stays where it is: only a run that goes ahead sets it aside.
+	// An unusable record or old marker stays where it is: only a run that goes ahead
+	// sets it aside.
 	corrupt := []byte(`{"format": 1, "setupVer`)
-	if err := os.MkdirAll(h.dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(h.dir, state.AccountsDir), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(h.dir, MarkerFile), corrupt, 0o644); err != nil {
-		t.Fatal(err)
+	for _, p := range []string{filepath.Join(h.dir, state.LegacyMarkerFile), state.Path(h.dir, sidA)} {
+		if err := os.WriteFile(p, corrupt, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, acct := range []string{"nobody", "S-1-5-18"} {
 		if rep, err := Run(context.Background(), h.opts(acct)); !errors.Is(err, ErrInput) || rep.SetAside != "" {
-			t.Errorf("Run(%q) with a corrupt marker = set aside %q, %v; want nothing set aside, ErrInput", acct, rep.SetAside, err)
+			t.Errorf("Run(%q) with a corrupt record = set aside %q, %v; want nothing set aside, ErrInput", acct, rep.SetAside, err)
 		}
 	}
-	if got, err := os.ReadFile(filepath.Join(h.dir, MarkerFile)); err != nil || string(got) != string(corrupt) {
-		t.Errorf("corrupt marker after bad input: %q, %v; want it untouched", got, err)
+	o := h.opts("sandbox")
+	o.FromRecord = true // with no usable record: bad input
+	if _, err := Run(context.Background(), o); !errors.Is(err, ErrInput) {
+		t.Errorf("FromRecord with a corrupt record: %v, want ErrInput", err)
+	}
+	for _, p := range []string{filepath.Join(h.dir, state.LegacyMarkerFile), state.Path(h.dir, sidA)} {
+		if got, err := os.ReadFile(p); err != nil || string(got) != string(corrupt) {
+			t.Errorf("%s after bad input: %q, %v; want it untouched", p, got, err)
+		}
 	}
 	if !strings.Contains(h.log.String(), "event=102") {
 		t.Errorf("no setup-error event logged:\n%s", h.log.String())

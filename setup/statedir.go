@@ -10,10 +10,9 @@ import (
 
 // File names in the state directory.
 const (
-	MarkerFile = "setup-marker.json" // the marker
-	LockFile   = "setup.lock"        // the lock concurrent runs take turns on
-	LogFile    = "wfpsandbox.log"    // JSON-lines log, rotated to wfpsandbox.log.1
-	ConfigFile = "config.toml"       // optional configuration (analytics = true)
+	LockFile   = "setup.lock"     // the lock concurrent runs take turns on
+	LogFile    = "wfpsandbox.log" // JSON-lines log, rotated to wfpsandbox.log.1
+	ConfigFile = "config.toml"    // optional configuration (analytics = true)
 )
 
 // StateDirEnv overrides the default state directory when it holds an absolute path

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/wfpsandbox/wfpsandbox/account"
-	"github.com/wfpsandbox/wfpsandbox/policy"
 	"github.com/wfpsandbox/wfpsandbox/setup"
 	"github.com/wfpsandbox/wfpsandbox/wfp"
 )
@@ -30,11 +29,16 @@ func init() {
 
 // ensureDoc is ensure's JSON output.
 type ensureDoc struct {
-	Current  bool               `json:"current"`
-	Action   string             `json:"action"` // "none", "setup-needed", "retry-deferred", "elevated-setup-ran"
-	Check    *setup.CheckResult `json:"check"`
-	Deferred []setup.Deferred   `json:"deferred,omitempty"`
-	ExitCode int                `json:"exitCode"`
+	Current bool   `json:"current"`
+	Action  string `json:"action"` // "none", "setup-needed", "retry-deferred", "elevated-setup-ran"
+	// Check is the account ensure acted on: the one named, the only recorded one, or
+	// the recorded one that needs setup (the first when all are current).
+	Check *setup.CheckResult `json:"check"`
+	// Checks are every recorded account's, when ensure was given no account and more
+	// than one has a record.
+	Checks   []*setup.CheckResult `json:"checks,omitempty"`
+	Deferred []setup.Deferred     `json:"deferred,omitempty"`
+	ExitCode int                  `json:"exitCode"`
 }
 
 func runEnsure(ctx context.Context, c *cli, args []string) int {
@@ -54,22 +58,16 @@ func runEnsure(ctx context.Context, c *cli, args []string) int {
 	if err != nil {
 		return c.fail("ensure", err)
 	}
-	popts, err := sf.plan.optionsFor("")
+	// Only what was given on the command line counts; the rest comes from the record.
+	given, err := sf.plan.givenPlan(false)
 	if err != nil {
 		return c.fail("ensure", err)
 	}
-	// Only what was given on the command line counts; the rest comes from the marker.
-	co := setup.CheckOptions{Account: acct, StateDir: stateDir, RetryBackoff: *backoff}
+	co := setup.CheckOptions{Account: acct, StateDir: stateDir, RetryBackoff: *backoff,
+		Profile: given.Profile, UserMatch: given.UserMatch, ProxyPorts: given.ProxyPorts, Policy: given.Policy}
 	if *backoff == 0 {
 		co.RetryBackoff = -1
 	}
-	if sf.plan.policyFile != "" || sf.plan.given("profile") {
-		co.Profile = popts.Profile
-	}
-	if sf.plan.policyFile != "" || sf.plan.given("user-match") {
-		co.UserMatch = popts.UserMatch
-	}
-	co.ProxyPorts, co.Extra = popts.ProxyPorts, popts.Extra
 	if *sf.engine != "" {
 		spec := *sf.engine
 		co.Open = func() (wfp.Engine, error) { return openEngine(spec) }
@@ -78,45 +76,76 @@ func runEnsure(ctx context.Context, c *cli, args []string) int {
 	defer closer.Close()
 	co.Logger = log
 
-	res, err := setup.Check(ctx, co)
+	// With no account named, every recorded account is checked.
+	all, err := setup.CheckAll(ctx, co)
 	if err != nil {
 		return c.fail("ensure", err)
 	}
-	current := res.Current() && len(res.Deferred) == 0
-	doc := &ensureDoc{Current: current, Action: "none", Check: res, Deferred: res.Deferred}
-	if current {
-		c.emit(doc, func(w io.Writer) { printCheck(w, res) })
-		return exitOK
+	doc := &ensureDoc{Action: "none", Check: all[0]}
+	if len(all) > 1 {
+		doc.Checks = all
 	}
-	doc.Action, doc.ExitCode = "setup-needed", exitSetupNeeded
-	if res.Current() {
+	var needs, deferred []*setup.CheckResult
+	for _, r := range all {
+		switch {
+		case !r.Current():
+			needs = append(needs, r)
+		case len(r.Deferred) > 0:
+			deferred = append(deferred, r)
+		}
+		doc.Deferred = append(doc.Deferred, r.Deferred...)
+	}
+	show := func(w io.Writer) {
+		for _, r := range all {
+			if len(all) > 1 {
+				fmt.Fprintf(w, "%s: ", r.Account.SID)
+			}
+			printCheck(w, r)
+		}
+	}
+	switch {
+	case len(needs) == 0 && len(deferred) == 0:
+		doc.Current = true
+		c.emit(doc, show)
+		return exitOK
+	case len(needs) == 0:
 		// Only a failed step whose retry waits for the backoff: do not prompt for
 		// elevation yet, but do not call the host current either — the WFP policy
 		// may well be missing, and a detection script or start-up path must know.
-		doc.Action = "retry-deferred"
-		c.emit(doc, func(w io.Writer) { printCheck(w, res) })
+		doc.Action, doc.ExitCode, doc.Check = "retry-deferred", exitSetupNeeded, deferred[0]
+		c.emit(doc, show)
 		return exitSetupNeeded
 	}
+	res := needs[0]
+	doc.Action, doc.ExitCode, doc.Check = "setup-needed", exitSetupNeeded, res
 	if *noElevate {
-		c.emit(doc, func(w io.Writer) { printCheck(w, res) })
+		c.emit(doc, show)
 		return exitSetupNeeded
+	}
+	if len(needs) > 1 {
+		show(c.stderr)
+		var sids []string
+		for _, r := range needs {
+			sids = append(sids, r.Account.SID)
+		}
+		return c.fail("ensure", fmt.Errorf("setup is needed for %d recorded accounts (%s): run 'ensure --sid SID' for each, so that each setup is asked for on its own",
+			len(needs), strings.Join(sids, ", ")))
+	}
+	if res.AccountMissing {
+		// Setup would fail for it: no elevation prompt for nothing.
+		show(c.stderr)
+		return c.fail("ensure", fmt.Errorf("the setup record of %s names no account on this host; forget it with 'uninstall --sid %s'",
+			res.Account.SID, res.Account.SID))
 	}
 	if res.Account.SID == "" {
 		// One JSON document on stdout: the error. The reasons go to stderr.
-		printCheck(c.stderr, res)
+		show(c.stderr)
 		return c.fail("ensure", errors.New("setup is needed but no account is known: name it with --sid or --account"))
 	}
-	if res.PartialPlan {
-		// The marker does not record the policy file: a setup from what it does record
-		// would delete the file's extra block rules.
-		printCheck(c.stderr, res)
-		return c.fail("ensure", errors.New("setup is needed, but the last setup used a policy file that ensure was not given; "+
-			"rerun ensure with the same --policy FILE (a setup without it would remove that file's rules)"))
-	}
-	setupArgs := ensureSetupArgs(sf, res, co, stateDir)
-	log.Info("setup needed; running it", setup.Event(setup.EventSetupNeeded), "reasons", fmt.Sprint(res.Reasons))
+	setupArgs := ensureSetupArgs(sf, res, stateDir)
+	log.Info("setup needed; running it", setup.Event(setup.EventSetupNeeded), "sid", res.Account.SID, "reasons", fmt.Sprint(res.Reasons))
 	if c.format == "text" {
-		printCheck(c.stderr, res)
+		show(c.stderr)
 	}
 
 	elevated, eerr := account.IsElevated()
@@ -138,27 +167,27 @@ func runEnsure(ctx context.Context, c *cli, args []string) int {
 	return code
 }
 
-// ensureSetupArgs is the setup command line that brings the host to what Check wanted.
-func ensureSetupArgs(sf *setupFlags, res *setup.CheckResult, co setup.CheckOptions, stateDir string) []string {
+// ensureSetupArgs is the setup command line that brings the account res checked to
+// what Check wanted: the plan flags ensure was given and, when the account has a
+// usable record, --recorded-plan for everything they do not say (a policy file's
+// rules included). Without a record, setup's defaults fill the rest, as Check's did.
+func ensureSetupArgs(sf *setupFlags, res *setup.CheckResult, stateDir string) []string {
 	args := []string{"setup", "--sid", res.Account.SID, "--state-dir", absPath(stateDir)}
-	if sf.plan.policyFile != "" {
-		args = append(args, "--policy", absPath(sf.plan.policyFile))
+	p := sf.plan
+	if p.policyFile != "" {
+		args = append(args, "--policy", absPath(p.policyFile))
 	} else {
-		args = append(args, "--profile", res.Profile)
-		um := string(co.UserMatch)
-		if um == "" && res.Marker != nil {
-			um = res.Marker.UserMatch
+		if res.Record != nil {
+			args = append(args, "--recorded-plan")
 		}
-		if um == "" {
-			um = string(policy.DefaultUserMatch)
+		if p.given("profile") {
+			args = append(args, "--profile", p.profile)
 		}
-		args = append(args, "--user-match", um)
-		ports := co.ProxyPorts
-		if len(ports) == 0 && res.Marker != nil && !sf.plan.given("profile") {
-			ports = res.Marker.ProxyPorts
+		if p.given("user-match") {
+			args = append(args, "--user-match", p.userMatch)
 		}
-		for _, p := range ports {
-			args = append(args, "--proxy-port", fmt.Sprint(p))
+		for _, port := range p.proxyPorts {
+			args = append(args, "--proxy-port", fmt.Sprint(port))
 		}
 	}
 	if spec := *sf.engine; strings.HasPrefix(spec, "memory:") {

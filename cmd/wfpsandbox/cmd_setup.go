@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wfpsandbox/wfpsandbox/account"
+	"github.com/wfpsandbox/wfpsandbox/policy"
 	"github.com/wfpsandbox/wfpsandbox/reconcile"
 	"github.com/wfpsandbox/wfpsandbox/setup"
 	"github.com/wfpsandbox/wfpsandbox/version"
@@ -22,8 +23,8 @@ import (
 func init() {
 	register(&command{
 		name:    "setup",
-		summary: "full setup for the sandbox account (elevated): install the WFP policy, write the marker (exit 3: WFP step failed, retried next run)",
-		usage: "--sid SID | --account NAME [--profile P] [--user-match M] [--proxy-port N] [--policy FILE] " +
+		summary: "full setup for the sandbox account (elevated): install the WFP policy, write the account's record (exit 3: WFP step failed, retried next run)",
+		usage: "--sid SID | --account NAME [--profile P] [--user-match M] [--proxy-port N] [--policy FILE] [--recorded-plan] " +
 			"[--engine windows|memory:PATH] [--state-dir DIR] [--analytics] [--dry-run] [--verbose] [--format text|json]",
 		run: runSetup,
 	})
@@ -42,7 +43,7 @@ func addSetupFlags(fs *flag.FlagSet) *setupFlags {
 	return &setupFlags{
 		plan:      addPlanFlags(fs),
 		engine:    engineFlag(fs),
-		stateDir:  fs.String("state-dir", "", "state directory for the marker, lock, log and config.toml (default: $WFPSANDBOX_STATE_DIR, else %ProgramData%\\wfpsandbox on Windows, $XDG_STATE_HOME/wfpsandbox elsewhere)"),
+		stateDir:  fs.String("state-dir", "", "state directory for the setup records, lock, log and config.toml (default: $WFPSANDBOX_STATE_DIR, else %ProgramData%\\wfpsandbox on Windows, $XDG_STATE_HOME/wfpsandbox elsewhere)"),
 		analytics: fs.Bool("analytics", false, "send OpenTelemetry metrics (OTLP/HTTP, configured by OTEL_EXPORTER_OTLP_*); also on with WFPSANDBOX_ANALYTICS=1 or 'analytics = true' in config.toml"),
 		verbose:   fs.Bool("verbose", false, "log debug records on stderr"),
 	}
@@ -66,6 +67,32 @@ func (f *setupFlags) accountArg() (string, error) {
 		return p.sid, nil
 	}
 	return p.account, nil
+}
+
+// givenPlan returns the plan choices given on the command line: a policy file (which
+// the other plan flags must not accompany), or the plan flags set explicitly — with
+// all, their defaults count as given too.
+func (p *planFlags) givenPlan(all bool) (setup.Given, error) {
+	if p.policyFile != "" {
+		for _, name := range []string{"profile", "user-match", "proxy-port"} {
+			if p.given(name) {
+				return setup.Given{}, fmt.Errorf("--policy %s sets the profile, user-match and proxy ports; do not also give --%s", p.policyFile, name)
+			}
+		}
+		f, err := policy.LoadFile(p.policyFile)
+		if err != nil {
+			return setup.Given{}, err
+		}
+		return setup.Given{Policy: f}, nil
+	}
+	g := setup.Given{ProxyPorts: p.proxyPorts}
+	if all || p.given("profile") {
+		g.Profile = policy.Profile(p.profile)
+	}
+	if all || p.given("user-match") {
+		g.UserMatch = policy.UserMatch(p.userMatch)
+	}
+	return g, nil
 }
 
 // opener returns the engine opener for --engine. A memory engine is opened once up
@@ -110,7 +137,9 @@ func (f *setupFlags) logger(c *cli, stateDir string, toFile, eventLog bool) (*sl
 func runSetup(ctx context.Context, c *cli, args []string) int {
 	fs := c.flags("setup")
 	sf := addSetupFlags(fs)
-	dryRun := fs.Bool("dry-run", false, "compute the WFP change set and change nothing (no marker, lock, log file or metric)")
+	dryRun := fs.Bool("dry-run", false, "compute the WFP change set and change nothing (no record, lock, log file or metric)")
+	fromRecord := fs.Bool("recorded-plan", false,
+		"start from the plan the account's record holds (profile, user-match, proxy ports, a policy file's rules); plan flags given override it (ensure passes this)")
 	if !c.parse(fs, args) {
 		return exitError
 	}
@@ -121,7 +150,9 @@ func runSetup(ctx context.Context, c *cli, args []string) int {
 	if acct == "" {
 		return c.fail("setup", errors.New("name the sandbox account with --sid S-1-5-21-... or --account NAME"))
 	}
-	popts, err := sf.plan.optionsFor("")
+	// Without --recorded-plan, setup installs exactly what its flags say (their
+	// defaults included); with it, only the flags given override the record.
+	given, err := sf.plan.givenPlan(!*fromRecord)
 	if err != nil {
 		return c.fail("setup", err)
 	}
@@ -141,8 +172,8 @@ func runSetup(ctx context.Context, c *cli, args []string) int {
 	log, closer := sf.logger(c, stateDir, !*dryRun, !*dryRun)
 	defer closer.Close()
 	rep, err := setup.Run(ctx, setup.Options{
-		Account: acct, Profile: popts.Profile, UserMatch: popts.UserMatch, ProxyPorts: popts.ProxyPorts, Extra: popts.Extra,
-		StateDir: stateDir, Open: open, Logger: log, Analytics: *sf.analytics, DryRun: *dryRun,
+		Account: acct, Profile: given.Profile, UserMatch: given.UserMatch, ProxyPorts: given.ProxyPorts, Policy: given.Policy,
+		FromRecord: *fromRecord, StateDir: stateDir, Open: open, Logger: log, Analytics: *sf.analytics, DryRun: *dryRun,
 		ToolVersion: version.Get().Version,
 	})
 	if err != nil {
@@ -182,10 +213,13 @@ func printSetupReport(w io.Writer, rep *setup.Report) {
 	}
 	printChanges(w, &reconcile.Result{Changes: rep.Changes, Writes: rep.Writes, DryRun: rep.DryRun})
 	if rep.SetAside != "" {
-		fmt.Fprintf(w, "unusable marker kept as %s\n", rep.SetAside)
+		fmt.Fprintf(w, "unusable setup record kept as %s\n", rep.SetAside)
 	}
-	if rep.MarkerPath != "" {
-		fmt.Fprintf(w, "marker: %s\n", rep.MarkerPath)
+	if rep.Migrated != "" {
+		fmt.Fprintf(w, "old setup-marker.json migrated into the record of %s\n", rep.Migrated)
+	}
+	if rep.RecordPath != "" {
+		fmt.Fprintf(w, "record: %s\n", rep.RecordPath)
 	}
 	switch {
 	case rep.WFPFailed() && rep.DryRun:

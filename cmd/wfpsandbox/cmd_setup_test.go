@@ -13,11 +13,12 @@ import (
 
 	"github.com/wfpsandbox/wfpsandbox/policy"
 	"github.com/wfpsandbox/wfpsandbox/setup"
+	"github.com/wfpsandbox/wfpsandbox/state"
 	"github.com/wfpsandbox/wfpsandbox/wfp/memengine"
 )
 
 // TestMain keeps every test of this package away from the real state directory:
-// setup writes its marker, lock and log there by default.
+// setup writes its records, lock and log there by default.
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "wfpsandbox-cli-state-")
 	if err != nil {
@@ -45,7 +46,7 @@ func (h simHost) args(cmd string, extra ...string) []string {
 	return append([]string{cmd, "--state-dir", h.state, "--engine", h.engine}, extra...)
 }
 
-func TestSetupWritesMarker(t *testing.T) {
+func TestSetupWritesRecord(t *testing.T) {
 	h := newSimHost(t)
 	code, out, stderr := wfpsandbox(t, h.args("setup", "--sid", sid, "--format", "json")...)
 	if code != exitOK {
@@ -55,12 +56,13 @@ func TestSetupWritesMarker(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
 	}
-	m, err := setup.ReadMarker(h.state)
+	m, err := state.Read(h.state, sid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Account.SID != sid || m.PlanHash != rep.PlanHash || len(m.Steps) != 2 || rep.Writes != 14 {
-		t.Errorf("marker %+v, report %+v", m, rep)
+	if m.Account.SID != sid || m.PlanHash != rep.PlanHash || len(m.Steps) != 2 || rep.Writes != 14 ||
+		rep.RecordPath != state.Path(h.state, sid) {
+		t.Errorf("record %+v, report %+v", m, rep)
 	}
 	if _, err := os.Stat(filepath.Join(h.state, setup.LogFile)); err != nil {
 		t.Errorf("no log file: %v", err)
@@ -72,7 +74,7 @@ func TestSetupWritesMarker(t *testing.T) {
 
 func TestEnsure(t *testing.T) {
 	h := newSimHost(t)
-	if code, out, _ := wfpsandbox(t, h.args("ensure", "--no-elevate", "--format", "json")...); code != exitSetupNeeded || !strings.Contains(out, `"no-marker"`) {
+	if code, out, _ := wfpsandbox(t, h.args("ensure", "--no-elevate", "--format", "json")...); code != exitSetupNeeded || !strings.Contains(out, `"no-record"`) {
 		t.Fatalf("before setup: exit %d: %s", code, out)
 	}
 	if code, _, stderr := wfpsandbox(t, h.args("setup", "--sid", sid)...); code != exitOK {
@@ -123,7 +125,7 @@ func TestEnsureDoesNothingWhenCurrent(t *testing.T) {
 	if code, _, stderr := wfpsandbox(t, h.args("setup", "--sid", sid, "--profile", "strict", "--proxy-port", "8080")...); code != exitOK {
 		t.Fatalf("setup: %s", stderr)
 	}
-	before, err := os.ReadFile(filepath.Join(h.state, setup.MarkerFile))
+	before, err := os.ReadFile(state.Path(h.state, sid))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,9 +141,9 @@ func TestEnsureDoesNothingWhenCurrent(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &doc); err != nil || !doc.Current || doc.Action != "none" {
 		t.Fatalf("ensure output %s (%v)", out, err)
 	}
-	after, _ := os.ReadFile(filepath.Join(h.state, setup.MarkerFile))
+	after, _ := os.ReadFile(state.Path(h.state, sid))
 	if string(before) != string(after) {
-		t.Error("ensure rewrote the marker although setup was current")
+		t.Error("ensure rewrote the record although setup was current")
 	}
 }
 
@@ -159,14 +161,14 @@ func TestEnsureSetupArgsRoundTrip(t *testing.T) {
 	if code, out, stderr := wfpsandbox(t, h.args("ensure", want...)...); code != exitOK {
 		t.Fatalf("ensure running setup: exit %d: %s%s", code, out, stderr)
 	}
-	m, err := setup.ReadMarker(h.state)
+	m, err := state.Read(h.state, sid)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if m.Profile != "strict" || m.UserMatch != "allow" || len(m.ProxyPorts) != 1 || m.ProxyPorts[0] != 3128 {
-		t.Errorf("marker after ensure: profile %s, user match %s, proxy ports %v", m.Profile, m.UserMatch, m.ProxyPorts)
+		t.Errorf("record after ensure: profile %s, user match %s, proxy ports %v", m.Profile, m.UserMatch, m.ProxyPorts)
 	}
-	// Both with the options and bare (from the marker), it is now current.
+	// Both with the options and bare (from the record), it is now current.
 	for _, args := range [][]string{append(want, "--no-elevate"), {"--no-elevate"}} {
 		if code, out, _ := wfpsandbox(t, h.args("ensure", args...)...); code != exitOK {
 			t.Errorf("ensure %v after setup: exit %d: %s", args, code, out)
@@ -174,7 +176,7 @@ func TestEnsureSetupArgsRoundTrip(t *testing.T) {
 	}
 }
 
-// TestEnsureWithoutAccountPrintsOneJSONDocument: with no marker and no account, ensure
+// TestEnsureWithoutAccountPrintsOneJSONDocument: with no record and no account, ensure
 // cannot run setup. Scripts reading stdout must get one JSON document, the error, with
 // exit code 2 — not a "setup-needed" document followed by an error document.
 func TestEnsureWithoutAccountPrintsOneJSONDocument(t *testing.T) {
@@ -191,7 +193,7 @@ func TestEnsureWithoutAccountPrintsOneJSONDocument(t *testing.T) {
 	if dec.More() {
 		t.Errorf("stdout holds more than one JSON document:\n%s", out)
 	}
-	if !strings.Contains(stderr, "no-marker") {
+	if !strings.Contains(stderr, "no-record") {
 		t.Errorf("stderr lacks the reasons:\n%s", stderr)
 	}
 }
@@ -206,8 +208,8 @@ func TestEnsureSetupArgsAbsolutePaths(t *testing.T) {
 	if err := fs.Parse([]string{"--policy", "pol.toml", "--engine", "memory:bfe.json"}); err != nil {
 		t.Fatal(err)
 	}
-	res := &setup.CheckResult{Account: setup.MarkerAccount{SID: sid}, Profile: "baseline"}
-	args := ensureSetupArgs(sf, res, setup.CheckOptions{}, "state")
+	res := &setup.CheckResult{Account: setup.Account{SID: sid}, Profile: "baseline"}
+	args := ensureSetupArgs(sf, res, "state")
 	paths := map[string]string{}
 	for i := 0; i+1 < len(args); i++ {
 		paths[args[i]] = args[i+1]
@@ -220,44 +222,43 @@ func TestEnsureSetupArgsAbsolutePaths(t *testing.T) {
 	}
 }
 
-// TestUninstallForgetsTheMarker: after uninstall removes an account's filters, ensure
-// relying on the marker alone (no readable engine: the unelevated case on Windows) must
-// not call the host current. Uninstalling another account keeps the marker.
-func TestUninstallForgetsTheMarker(t *testing.T) {
+// TestUninstallForgetsTheRecord: after uninstall removes an account's filters, ensure
+// relying on the record alone (no readable engine: the unelevated case on Windows) must
+// not call the host current. Uninstalling another account keeps the record.
+func TestUninstallForgetsTheRecord(t *testing.T) {
 	h := newSimHost(t)
 	if code, _, stderr := wfpsandbox(t, h.args("setup", "--sid", sid)...); code != exitOK {
 		t.Fatalf("setup: %s", stderr)
 	}
-	markerOnly := []string{"ensure", "--state-dir", h.state, "--engine", "", "--no-elevate"}
-	if code, out, stderr := wfpsandbox(t, markerOnly...); code != exitOK {
+	recordOnly := []string{"ensure", "--state-dir", h.state, "--engine", "", "--no-elevate"}
+	if code, out, stderr := wfpsandbox(t, recordOnly...); code != exitOK {
 		t.Fatalf("ensure after setup: exit %d: %s%s", code, out, stderr)
 	}
 	other := "S-1-5-21-1000-1000-1000-1002"
 	if code, _, stderr := wfpsandbox(t, h.args("uninstall", "--sid", other)...); code != exitOK {
 		t.Fatalf("uninstall of another account: %s", stderr)
 	}
-	if _, err := setup.ReadMarker(h.state); err != nil {
-		t.Fatalf("uninstalling another account removed the marker: %v", err)
+	if _, err := state.Read(h.state, sid); err != nil {
+		t.Fatalf("uninstalling another account removed the record: %v", err)
 	}
 	if code, _, stderr := wfpsandbox(t, h.args("uninstall", "--sid", sid, "--dry-run")...); code != exitOK {
 		t.Fatalf("uninstall --dry-run: %s", stderr)
 	}
-	if _, err := setup.ReadMarker(h.state); err != nil {
-		t.Fatalf("uninstall --dry-run removed the marker: %v", err)
+	if _, err := state.Read(h.state, sid); err != nil {
+		t.Fatalf("uninstall --dry-run removed the record: %v", err)
 	}
 	if code, _, stderr := wfpsandbox(t, h.args("uninstall", "--sid", sid)...); code != exitOK {
 		t.Fatalf("uninstall: %s", stderr)
 	}
-	code, out, _ := wfpsandbox(t, markerOnly...)
-	if code != exitSetupNeeded || !strings.Contains(out, "no-marker") {
-		t.Errorf("ensure after uninstall: exit %d, want %d with no-marker: %s", code, exitSetupNeeded, out)
+	code, out, _ := wfpsandbox(t, recordOnly...)
+	if code != exitSetupNeeded || !strings.Contains(out, "no-record") {
+		t.Errorf("ensure after uninstall: exit %d, want %d with no-record: %s", code, exitSetupNeeded, out)
 	}
 }
 
 // TestEnsureKeepsPolicyFileRules: after a setup with a policy file, a bare ensure that
-// finds setup needed (here: the WFP step failed last time) must not run setup from what
-// the marker records — that would delete the file's extra block rules. It refuses and
-// says to pass --policy; with it, setup runs and the rules stay.
+// finds setup needed (here: the WFP step failed last time) runs setup from the record,
+// which holds the file's rules: they stay installed, file or no file.
 func TestEnsureKeepsPolicyFileRules(t *testing.T) {
 	h := newSimHost(t)
 	pol := filepath.Join(t.TempDir(), "policy.toml")
@@ -268,32 +269,27 @@ func TestEnsureKeepsPolicyFileRules(t *testing.T) {
 	if code, _, stderr := wfpsandbox(t, h.args("setup", "--sid", sid, "--policy", pol)...); code != exitOK {
 		t.Fatalf("setup: %s", stderr)
 	}
-	path := filepath.Join(h.state, setup.MarkerFile)
-	m, err := setup.ReadMarker(h.state)
+	m, err := state.Read(h.state, sid)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m.Steps[1].Status, m.Steps[1].Error, m.Steps[1].Failures = setup.StatusFailed, "simulated", 1
-	if err := setup.WriteMarker(h.state, m); err != nil {
+	if err := state.Write(h.state, m); err != nil {
 		t.Fatal(err)
 	}
-	before, _ := os.ReadFile(path)
-	verify := []string{"verify", "--sid", sid, "--policy", pol, "--engine", h.engine}
+	if err := os.Remove(pol); err != nil { // the file is gone: the record is enough
+		t.Fatal(err)
+	}
 	code, out, stderr := wfpsandbox(t, h.args("ensure", "--retry-backoff", "0")...)
-	if code != exitError || !strings.Contains(stderr, "--policy") {
-		t.Errorf("bare ensure: exit %d, want %d naming --policy: %s%s", code, exitError, out, stderr)
+	if code != exitOK || !strings.Contains(out, "setup for") {
+		t.Fatalf("bare ensure: exit %d, want setup run and exit 0: %s%s", code, out, stderr)
 	}
-	if after, _ := os.ReadFile(path); string(after) != string(before) {
-		t.Error("bare ensure ran setup")
+	if r, err := state.Read(h.state, sid); err != nil || len(r.Rules) != 1 || r.FilterCount != 14 {
+		t.Errorf("record after the bare ensure: %+v, %v", r, err)
 	}
-	if code, out, _ := wfpsandbox(t, verify...); code != exitOK {
-		t.Errorf("policy file rules lost after a bare ensure: %s", out)
-	}
-	if code, out, stderr := wfpsandbox(t, h.args("ensure", "--retry-backoff", "0", "--policy", pol)...); code != exitOK {
-		t.Fatalf("ensure --policy: exit %d: %s%s", code, out, stderr)
-	}
-	if code, out, _ := wfpsandbox(t, verify...); code != exitOK {
-		t.Errorf("policy file rules lost after ensure --policy: %s", out)
+	code, out, stderr = wfpsandbox(t, "verify", "--sid", sid, "--state-dir", h.state, "--engine", h.engine)
+	if code != exitOK || !strings.Contains(out, "14 filters") {
+		t.Errorf("policy file rules lost after a bare ensure: exit %d: %s%s", code, out, stderr)
 	}
 }
 
@@ -301,14 +297,14 @@ func TestEnsureKeepsPolicyFileRules(t *testing.T) {
 // environment, so analytics switched on by WFPSANDBOX_ANALYTICS must reach it as the
 // flag; with analytics off the flag must not appear.
 func TestEnsureSetupArgsCarryAnalytics(t *testing.T) {
-	res := &setup.CheckResult{Account: setup.MarkerAccount{SID: sid}, Profile: "baseline"}
+	res := &setup.CheckResult{Account: setup.Account{SID: sid}, Profile: "baseline"}
 	for _, tc := range []struct {
 		env  string
 		want bool
 	}{{"1", true}, {"", false}} {
 		t.Setenv(setup.AnalyticsEnv, tc.env)
 		sf := addSetupFlags(flag.NewFlagSet("ensure", flag.ContinueOnError))
-		args := ensureSetupArgs(sf, res, setup.CheckOptions{}, t.TempDir())
+		args := ensureSetupArgs(sf, res, t.TempDir())
 		if got := slices.Contains(args, "--analytics"); got != tc.want {
 			t.Errorf("%s=%q: --analytics in %q is %v, want %v", setup.AnalyticsEnv, tc.env, args, got, tc.want)
 		}

@@ -7,13 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/wfpsandbox/wfpsandbox/account"
 	"github.com/wfpsandbox/wfpsandbox/reconcile"
 	"github.com/wfpsandbox/wfpsandbox/setup"
+	"github.com/wfpsandbox/wfpsandbox/state"
 )
 
 func init() {
@@ -32,7 +31,7 @@ func runUninstall(ctx context.Context, c *cli, args []string) int {
 	all := fs.Bool("all", false, "remove every wfpsandbox filter, the sublayer and the provider")
 	dryRun := fs.Bool("dry-run", false, "print what would be removed, change nothing")
 	engine := engineFlag(fs)
-	stateDirFlag := fs.String("state-dir", "", "state directory whose setup marker goes with the account's filters (default: as setup)")
+	stateDirFlag := fs.String("state-dir", "", "state directory whose setup records go with the filters (default: as setup)")
 	if !c.parse(fs, args) {
 		return exitError
 	}
@@ -58,7 +57,7 @@ func runUninstall(ctx context.Context, c *cli, args []string) int {
 			return c.fail("uninstall", err)
 		}
 	}
-	// Take turns with setup, and forget the marker of what is removed (below).
+	// Take turns with setup, and forget the record of what is removed (below).
 	stateDir := ""
 	if !*dryRun {
 		d, err := uninstallStateDir(*stateDirFlag)
@@ -94,9 +93,9 @@ func runUninstall(ctx context.Context, c *cli, args []string) int {
 	}
 	if !res.DryRun {
 		log.Info("uninstall done", setup.Event(setup.EventUninstallOK), "target", who, "writes", res.Writes)
-		if err := forgetMarker(stateDir, target); err != nil {
+		if err := forgetRecords(stateDir, target); err != nil {
 			fmt.Fprintf(c.stderr, "wfpsandbox uninstall: warning: %v; ensure may call the removed policy current until setup runs again\n", err)
-			log.Warn("uninstall: the setup marker could not be removed: " + err.Error())
+			log.Warn("uninstall: the setup record could not be removed: " + err.Error())
 		}
 	}
 	c.emit(res, func(w io.Writer) { printChanges(w, res) })
@@ -128,9 +127,9 @@ func boolCount(bs ...bool) int {
 	return n
 }
 
-// uninstallStateDir returns the state directory whose marker uninstall must forget:
+// uninstallStateDir returns the state directory whose records uninstall must forget:
 // --state-dir, else setup's default; "" when that directory does not exist (setup never
-// ran there, so there is no marker and no one to take turns with).
+// ran there, so there is no record and no one to take turns with).
 func uninstallStateDir(flagValue string) (string, error) {
 	dir := flagValue
 	if dir == "" {
@@ -152,24 +151,21 @@ func uninstallStateDir(flagValue string) (string, error) {
 	return dir, nil
 }
 
-// forgetMarker removes the setup marker in stateDir when it records the account whose
-// filters were removed (or any account, for --all): otherwise ensure, which relies on
-// the marker when it cannot read the live policy (unelevated), would go on calling the
-// removed policy current. With no marker, ensure reports "no-marker" and setup
-// reinstalls. A missing or unusable marker needs nothing.
-func forgetMarker(stateDir, targetSID string) error {
+// forgetRecords removes the setup record of the account whose filters were removed
+// (every account's, for --all), and the old single marker if it records it: otherwise
+// ensure, which relies on the record when it cannot read the live policy
+// (unelevated), would go on calling the removed policy current. Other accounts'
+// records stay: their filters are still installed. With no record, ensure reports
+// "no-record" and setup reinstalls.
+func forgetRecords(stateDir, targetSID string) error {
 	if stateDir == "" {
 		return nil
 	}
-	m, err := setup.ReadMarker(stateDir)
-	if err != nil {
-		return nil
+	var err error
+	if targetSID == "" {
+		_, err = state.RemoveAll(stateDir)
+	} else {
+		_, err = state.Remove(stateDir, targetSID)
 	}
-	if targetSID != "" && !strings.EqualFold(m.Account.SID, targetSID) {
-		return nil
-	}
-	if err := os.Remove(filepath.Join(stateDir, setup.MarkerFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove the setup marker: %w", err)
-	}
-	return nil
+	return err
 }

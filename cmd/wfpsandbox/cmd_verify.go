@@ -7,14 +7,16 @@ import (
 
 	"github.com/wfpsandbox/wfpsandbox/reconcile"
 	"github.com/wfpsandbox/wfpsandbox/setup"
+	"github.com/wfpsandbox/wfpsandbox/state"
 )
 
 func init() {
 	register(&command{
 		name:    "verify",
-		summary: "check that the installed policy matches the plan (exit 0 compliant, 1 drift or missing)",
-		usage:   "--sid SID | --account NAME [--profile P] [--user-match M] [--engine windows|memory:PATH] [--format text|json]",
-		run:     runVerify,
+		summary: "check that the installed policy matches the plan the account's last setup recorded, or the plan flags given (exit 0 compliant, 1 drift or missing)",
+		usage: "--sid SID | --account NAME [--profile P] [--user-match M] [--proxy-port N] [--policy FILE] " +
+			"[--engine windows|memory:PATH] [--state-dir DIR] [--format text|json]",
+		run: runVerify,
 	})
 }
 
@@ -22,12 +24,34 @@ func runVerify(_ context.Context, c *cli, args []string) int {
 	fs := c.flags("verify")
 	pf := addPlanFlags(fs)
 	engine := engineFlag(fs)
+	stateDirFlag := fs.String("state-dir", "", "state directory holding the setup records (default: as setup)")
 	if !c.parse(fs, args) {
 		return exitError
 	}
-	plan, err := pf.build()
+	sid, err := pf.resolveSID()
 	if err != nil {
 		return c.fail("verify", err)
+	}
+	// The plan: what the account's last setup recorded, the flags given overriding it
+	// (a policy file replaces it); without a record, the flags and their defaults.
+	given, err := pf.givenPlan(false)
+	if err != nil {
+		return c.fail("verify", err)
+	}
+	stateDir := *stateDirFlag
+	if stateDir == "" {
+		if stateDir, err = setup.DefaultStateDir(); err != nil {
+			return c.fail("verify", err)
+		}
+	}
+	plan, rec, recErr, err := setup.RecordedPlan(stateDir, sid, given)
+	if err != nil {
+		return c.fail("verify", err)
+	}
+	if recErr != nil {
+		fmt.Fprintf(c.stderr, "wfpsandbox verify: warning: not using the setup record of %s (%v); checking the plan the flags choose\n", sid, recErr)
+	} else if rec != nil && given.Policy == nil {
+		fmt.Fprintf(c.stderr, "wfpsandbox verify: checking %s against its setup record (%s)\n", sid, state.Path(stateDir, sid))
 	}
 	e, err := openEngine(*engine)
 	if err != nil {

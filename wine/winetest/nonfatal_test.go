@@ -11,6 +11,7 @@ import (
 
 	"github.com/wfpsandbox/wfpsandbox/policy"
 	"github.com/wfpsandbox/wfpsandbox/setup"
+	"github.com/wfpsandbox/wfpsandbox/state"
 	"github.com/wfpsandbox/wfpsandbox/telemetry"
 	"github.com/wfpsandbox/wfpsandbox/telemetry/otlptest"
 	"github.com/wfpsandbox/wfpsandbox/wfp"
@@ -19,14 +20,14 @@ import (
 
 // setupReportJSON is the part of setup's --format json report (setup.Report) this test reads.
 type setupReportJSON struct {
-	Account     setup.MarkerAccount `json:"account"`
-	Profile     string              `json:"profile"`
-	FilterCount int                 `json:"filterCount"`
-	Reasons     []setup.Reason      `json:"reasons"`
-	Steps       []setup.StepResult  `json:"steps"`
-	Writes      int                 `json:"writes"`
-	Analytics   bool                `json:"analytics"`
-	MarkerPath  string              `json:"markerPath"`
+	Account     setup.Account      `json:"account"`
+	Profile     string             `json:"profile"`
+	FilterCount int                `json:"filterCount"`
+	Reasons     []setup.Reason     `json:"reasons"`
+	Steps       []setup.StepResult `json:"steps"`
+	Writes      int                `json:"writes"`
+	Analytics   bool               `json:"analytics"`
+	RecordPath  string             `json:"recordPath"`
 }
 
 func (r setupReportJSON) step(name string) (setup.StepResult, bool) {
@@ -99,7 +100,7 @@ func durationOutcome(t *testing.T, metrics map[string]*metricspb.Metric, r run) 
 }
 
 // accountName is how setup names the target account in logs and metrics: DOMAIN\name.
-func accountName(a setup.MarkerAccount) string {
+func accountName(a setup.Account) string {
 	if a.Domain == "" {
 		return a.Name
 	}
@@ -108,7 +109,7 @@ func accountName(a setup.MarkerAccount) string {
 
 // TestNonFatalWFPPath is issue 4's non-fatal path end to end under Wine, with metrics
 // sent to a local OTLP/HTTP receiver: with Wine's stub fwpuclnt.dll WFP is unavailable,
-// yet setup completes (exit 3), the marker records the failed step and the failure
+// yet setup completes (exit 3), the record holds the failed step and the failure
 // counter is sent; ensure then says setup is needed (exit 4, step-failed); with the
 // emulator in place the next setup retries and installs everything (exit 0, the
 // success counter), and ensure finds the host current.
@@ -145,24 +146,24 @@ func TestNonFatalWFPPath(t *testing.T) {
 	if !strings.Contains(ws.Error, "RPC_S_CANNOT_SUPPORT") {
 		t.Errorf("report: wfp step error %q does not name RPC_S_CANNOT_SUPPORT\n%s", ws.Error, failed.describe())
 	}
-	if rep.MarkerPath == "" {
-		t.Errorf("report names no marker although setup completed\n%s", failed.describe())
+	if rep.RecordPath == "" {
+		t.Errorf("report names no record although setup completed\n%s", failed.describe())
 	}
 	if !strings.Contains(failed.stderr, "FwpmEngineOpen0") || !strings.Contains(failed.stderr, "RPC_S_CANNOT_SUPPORT") {
 		t.Errorf("the log on stderr does not name the failing call and status\n%s", failed.describe())
 	}
 
-	m, err := setup.ReadMarker(stateDir)
+	m, err := state.Read(stateDir, sandboxSID)
 	if err != nil {
-		t.Fatalf("marker after the failed WFP step: %v\n%s", err, failed.describe())
+		t.Fatalf("record after the failed WFP step: %v\n%s", err, failed.describe())
 	}
 	mws, ok := m.Step(setup.StepWFP)
 	if !ok || mws.Status != setup.StatusFailed || mws.Code != stubCode || !mws.Unavailable || mws.Attempts != 1 || mws.Failures != 1 {
-		t.Errorf("marker wfp step %+v; want failed, code %q, unavailable, attempts 1 (not a transient error), failures 1\n%s",
-			mws, stubCode, fileText(t, filepath.Join(stateDir, setup.MarkerFile)))
+		t.Errorf("record wfp step %+v; want failed, code %q, unavailable, attempts 1 (not a transient error), failures 1\n%s",
+			mws, stubCode, fileText(t, state.Path(stateDir, sandboxSID)))
 	}
 	if !strings.EqualFold(m.Account.SID, sandboxSID) || m.FilterCount != len(baseline) {
-		t.Errorf("marker account %+v, filterCount %d; want SID %s, %d filters", m.Account, m.FilterCount, sandboxSID, len(baseline))
+		t.Errorf("record account %+v, filterCount %d; want SID %s, %d filters", m.Account, m.FilterCount, sandboxSID, len(baseline))
 	}
 
 	// The failure counter: the target account and the sanitized error.
@@ -238,16 +239,16 @@ func TestNonFatalWFPPath(t *testing.T) {
 	if !retried {
 		t.Errorf("report reasons %+v do not say the failed wfp step is being retried\n%s", rr.Reasons, retry.describe())
 	}
-	m, err = setup.ReadMarker(stateDir)
+	m, err = state.Read(stateDir, sandboxSID)
 	if err != nil {
-		t.Fatalf("marker after the retry: %v\n%s", err, retry.describe())
+		t.Fatalf("record after the retry: %v\n%s", err, retry.describe())
 	}
 	mws, ok = m.Step(setup.StepWFP)
 	// StepResult: Attempts counts this run's tries; Failures is 0 after a success.
 	if !ok || mws.Status != setup.StatusOK || mws.Attempts != 1 || mws.Failures != 0 || mws.Error != "" ||
 		mws.Code != "" || mws.Unavailable || mws.Writes != 2+len(baseline) {
-		t.Errorf("marker wfp step %+v; want ok, attempts 1, failures 0, no error, writes %d\n%s",
-			mws, 2+len(baseline), fileText(t, filepath.Join(stateDir, setup.MarkerFile)))
+		t.Errorf("record wfp step %+v; want ok, attempts 1, failures 0, no error, writes %d\n%s",
+			mws, 2+len(baseline), fileText(t, state.Path(stateDir, sandboxSID)))
 	}
 
 	om := okRcv.Metrics(t)
@@ -268,7 +269,7 @@ func TestNonFatalWFPPath(t *testing.T) {
 		t.Errorf("%s outcome = %q, want ok", telemetry.MetricSetupDuration, o)
 	}
 
-	// 4. ensure now finds the marker current and the live policy as planned.
+	// 4. ensure now finds the record current and the live policy as planned.
 	cur := h.run(t, runOpts{dir: dir, name: "ensure-emu"},
 		exe, "ensure", "--no-elevate", "--sid", sandboxSID, "--retry-backoff", "0", "--format", "json")
 	if cur.code != 0 {

@@ -1,6 +1,6 @@
 //go:build windows
 
-package setup
+package state
 
 import (
 	"os"
@@ -9,10 +9,10 @@ import (
 	"time"
 )
 
-// TestWriteMarkerWhileAReaderHoldsIt: os.Open opens without FILE_SHARE_DELETE, so while
-// a reader (an unelevated ensure) holds the marker open, replacing it fails; the write
-// must wait for the reader rather than fail the marker step.
-func TestWriteMarkerWhileAReaderHoldsIt(t *testing.T) {
+// TestWriteRecordWhileAReaderHoldsIt: os.Open opens without FILE_SHARE_DELETE, so while
+// a reader (an unelevated ensure) holds the record open, replacing it fails; the write
+// must wait for the reader rather than fail the record step.
+func TestWriteRecordWhileAReaderHoldsIt(t *testing.T) {
 	// Not t.TempDir: its cleanup fails under Wine (Go's POSIX-semantics delete).
 	dir, err := os.MkdirTemp("", "wfpsandbox-atomic-")
 	if err != nil {

@@ -1,6 +1,6 @@
 //go:build !windows
 
-package setup
+package state
 
 import "os"
 

@@ -1,6 +1,6 @@
 //go:build windows
 
-package setup
+package state
 
 import (
 	"errors"
@@ -19,7 +19,7 @@ const renameRetryFor = 2 * time.Second
 //
 // Replacing a file fails with ERROR_ACCESS_DENIED or ERROR_SHARING_VIOLATION while
 // another process has it open without FILE_SHARE_DELETE — which is how Go (os.Open)
-// opens files, so an unelevated ensure reading the marker, or a virus scanner, can
+// opens files, so an unelevated ensure reading a record, or a virus scanner, can
 // make the rename fail for a moment. Those errors are retried for up to
 // renameRetryFor.
 func renameReplace(from, to string) error {
@@ -46,5 +46,5 @@ func renameReplace(from, to string) error {
 func syncDir(string) {}
 
 // isChmodUnsupported: on Windows, Chmod only toggles the read-only attribute and
-// cannot fail in a way that matters for the marker.
+// cannot fail in a way that matters for a record.
 func isChmodUnsupported(error) bool { return true }
