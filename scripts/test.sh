@@ -32,6 +32,12 @@ step "gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 [ -z "$unformatted" ] || die "gofmt would change: $unformatted"
 
+step "go.mod and go.sum are tidy"
+# -diff changes nothing and fails when tidying would change either file. It loads the
+# tests of every dependency too, so it reads their modules from the module cache (or
+# GOPROXY when they are not cached yet).
+go mod tidy -diff >/dev/null || die "go.mod/go.sum are not tidy: run 'go mod tidy' (go mod tidy -diff shows the change)"
+
 step "go vet (linux, windows amd64/arm64/386, with and without the integration tag)"
 go vet ./...
 go vet -tags wine ./wine/...
