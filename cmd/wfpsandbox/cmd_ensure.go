@@ -41,8 +41,8 @@ func runEnsure(ctx context.Context, c *cli, args []string) int {
 	fs := c.flags("ensure")
 	sf := addSetupFlags(fs)
 	noElevate := fs.Bool("no-elevate", false, "never elevate or run setup: exit 4 with the reasons when setup is needed")
-	backoff := fs.Duration("retry-backoff", setup.DefaultRetryBackoff,
-		"wait this long (doubling per consecutive failure, up to 6h) before retrying a failed WFP step; 0 retries at once")
+	backoff := durationFlag(fs, "retry-backoff", setup.DefaultRetryBackoff,
+		"wait this long (doubling per consecutive failure, up to 6h) before retrying a failed WFP step; 0 retries at once (default "+setup.DefaultRetryBackoff.String()+")")
 	if !c.parse(fs, args) {
 		return exitError
 	}
