@@ -182,3 +182,21 @@ func planFor(o *Options, sid string) (*policy.Plan, error) {
 	}
 	return p, nil
 }
+
+// CheckInput reports whether Run would refuse o's account or plan options as bad input
+// (an error wrapping ErrInput), without creating or reading anything in the state
+// directory and without opening the engine. A caller that prepares things before Run (a
+// log file in the state directory) calls it first, so that bad input changes nothing.
+func CheckInput(o Options) error {
+	if err := o.defaults(); err != nil {
+		return fmt.Errorf("setup: %w: %w", ErrInput, err)
+	}
+	a, err := resolveAccount(o.Resolve, o.Account)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInput, err)
+	}
+	if _, err := planFor(&o, markerAccount(a).SID); err != nil {
+		return fmt.Errorf("%w: %w", ErrInput, err)
+	}
+	return nil
+}

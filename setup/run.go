@@ -127,6 +127,12 @@ func (r *runner) run(ctx context.Context) error {
 	if o.DryRun {
 		return r.dryRun(ctx)
 	}
+	// Bad input changes nothing: the account and the plan are checked before the state
+	// directory, the lock or anything else is created.
+	acct, plan, err := r.validate()
+	if err != nil {
+		return err
+	}
 	if err := makeStateDir(o.StateDir); err != nil {
 		return err
 	}
@@ -174,11 +180,8 @@ func (r *runner) run(ctx context.Context) error {
 
 	prev, readErr := ReadMarker(o.StateDir)
 
-	// Step 1: the account.
-	plan, err := r.prepare(prev, readErr)
-	if err != nil {
-		return err
-	}
+	// Step 1 (the account) is done: what the marker says about it.
+	r.reasons(acct, prev, readErr)
 	// Only now that the input is known good is an unusable marker moved: bad input
 	// changes nothing.
 	var corrupt *CorruptError
@@ -313,36 +316,41 @@ func (r *runner) installOnce(plan *policy.Plan) (res *reconcile.Result, err erro
 	return reconcile.Install(e, plan, reconcile.Options{Logger: slog.New(demote{r.log.Handler()}), DryRun: r.o.DryRun})
 }
 
-// prepare runs the account step, builds the plan for the account, and records in the
-// report what would be installed and why a run is needed compared with the marker
-// read before (prev, readErr).
-func (r *runner) prepare(prev *Marker, readErr error) (*policy.Plan, error) {
+// validate runs the account step and builds the plan for the account, recording in the
+// report what would be installed. It touches nothing on disk: bad input is refused
+// before anything is created.
+func (r *runner) validate() (MarkerAccount, *policy.Plan, error) {
 	o, rep := &r.o, r.rep
 	acct, err := r.stepAccount()
 	if err != nil {
-		return nil, err
+		return MarkerAccount{}, nil, err
 	}
 	rep.Account = acct
 	plan, err := planFor(o, acct.SID)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInput, err)
+		return MarkerAccount{}, nil, fmt.Errorf("%w: %w", ErrInput, err)
 	}
 	rep.Profile, rep.UserMatch = string(plan.Profile), string(plan.UserMatch)
 	rep.PlanHash, rep.FilterCount = plan.Hash(), len(plan.Filters)
-	rep.Reasons = NeedsSetup(prev, readErr, Want{
-		SetupVersion: SetupVersion, SID: acct.SID, Profile: rep.Profile, PlanHash: rep.PlanHash,
+	return acct, plan, nil
+}
+
+// reasons records why setup is needed, from the previous marker.
+func (r *runner) reasons(acct MarkerAccount, prev *Marker, readErr error) {
+	r.rep.Reasons = NeedsSetup(prev, readErr, Want{
+		SetupVersion: SetupVersion, SID: acct.SID, Profile: r.rep.Profile, PlanHash: r.rep.PlanHash,
 	})
-	return plan, nil
 }
 
 // dryRun resolves the account, builds the plan and computes the WFP change set in an
 // aborted transaction. It writes nothing: no state directory, lock, marker or metric.
 func (r *runner) dryRun(ctx context.Context) error {
-	prev, readErr := ReadMarker(r.o.StateDir)
-	plan, err := r.prepare(prev, readErr)
+	acct, plan, err := r.validate()
 	if err != nil {
 		return err
 	}
+	prev, readErr := ReadMarker(r.o.StateDir)
+	r.reasons(acct, prev, readErr)
 	r.stepWFP(ctx, plan, 0)
 	return nil
 }
