@@ -72,7 +72,9 @@ func runEnsure(ctx context.Context, c *cli, args []string) int {
 	co.ProxyPorts, co.Extra = popts.ProxyPorts, popts.Extra
 	if *sf.engine != "" {
 		spec := *sf.engine
-		co.Open = func() (wfp.Engine, error) { return openEngine(spec) }
+		// As setup's: ensure runs setup when the host lacks the policy, and a simulated
+		// host with no file yet is one without it.
+		co.Open = func() (wfp.Engine, error) { return openEngineFor(spec, true) }
 	}
 	log, closer := sf.logger(c, stateDir, false, true)
 	defer closer.Close()

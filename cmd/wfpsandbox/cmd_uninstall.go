@@ -58,6 +58,13 @@ func runUninstall(ctx context.Context, c *cli, args []string) int {
 			return c.fail("uninstall", err)
 		}
 	}
+	// Opened before anything is created or removed: a mistyped --engine memory:PATH is
+	// refused here, before the lock and the record of the real host are touched.
+	e, err := openEngine(*engine)
+	if err != nil {
+		return c.fail("uninstall", err)
+	}
+	defer e.Close()
 	// Take turns with setup, and forget the marker of what is removed (below).
 	stateDir := ""
 	if !*dryRun {
@@ -76,11 +83,6 @@ func runUninstall(ctx context.Context, c *cli, args []string) int {
 		}
 		defer lock.Release()
 	}
-	e, err := openEngine(*engine)
-	if err != nil {
-		return c.fail("uninstall", err)
-	}
-	defer e.Close()
 	log, closer := auditLogger()
 	defer closer.Close()
 	who := target
@@ -92,15 +94,46 @@ func runUninstall(ctx context.Context, c *cli, args []string) int {
 		log.Error("uninstall failed; nothing was changed", setup.Event(setup.EventUninstallError), "target", who, "error", err)
 		return c.fail("uninstall", err)
 	}
+	doc := uninstallDoc{Result: res, Target: target, NothingInstalled: len(res.Changes) == 0}
 	if !res.DryRun {
 		log.Info("uninstall done", setup.Event(setup.EventUninstallOK), "target", who, "writes", res.Writes)
-		if err := forgetMarker(stateDir, target); err != nil {
+		removed, err := forgetMarker(stateDir, target)
+		if err != nil {
 			fmt.Fprintf(c.stderr, "wfpsandbox uninstall: warning: %v; ensure may call the removed policy current until setup runs again\n", err)
 			log.Warn("uninstall: the setup marker could not be removed: " + err.Error())
 		}
+		doc.RecordRemoved, doc.RecordPath = removed != "", removed
 	}
-	c.emit(res, func(w io.Writer) { printChanges(w, res) })
+	c.emit(doc, func(w io.Writer) {
+		if doc.NothingInstalled {
+			if target != "" {
+				fmt.Fprintf(w, "nothing installed for %s: no wfpsandbox filter of that account on this host\n", target)
+			} else {
+				fmt.Fprintln(w, "nothing installed: no wfpsandbox object on this host")
+			}
+		} else {
+			printChanges(w, res)
+		}
+		if doc.RecordRemoved {
+			fmt.Fprintf(w, "removed the setup record %s (ensure now reports setup needed)\n", doc.RecordPath)
+		}
+	})
 	return exitOK
+}
+
+// uninstallDoc is uninstall's JSON: the reconcile result and what happened to the
+// setup record (the marker).
+type uninstallDoc struct {
+	*reconcile.Result
+	// Target is the SID whose filters were removed; empty for --all.
+	Target string `json:"target,omitempty"`
+	// NothingInstalled is true when there was nothing to remove (no wfpsandbox filter
+	// of the account, or with --all no wfpsandbox object at all).
+	NothingInstalled bool `json:"nothingInstalled"`
+	// RecordRemoved is true when the setup record of the removed account (any account,
+	// for --all) was deleted; RecordPath is that file. Never set by a dry run.
+	RecordRemoved bool   `json:"recordRemoved"`
+	RecordPath    string `json:"recordPath,omitempty"`
 }
 
 func printChanges(w io.Writer, res *reconcile.Result) {
@@ -156,20 +189,25 @@ func uninstallStateDir(flagValue string) (string, error) {
 // filters were removed (or any account, for --all): otherwise ensure, which relies on
 // the marker when it cannot read the live policy (unelevated), would go on calling the
 // removed policy current. With no marker, ensure reports "no-marker" and setup
-// reinstalls. A missing or unusable marker needs nothing.
-func forgetMarker(stateDir, targetSID string) error {
+// reinstalls. A missing or unusable marker needs nothing. It returns the path of the
+// marker it removed, "" when it removed none.
+func forgetMarker(stateDir, targetSID string) (string, error) {
 	if stateDir == "" {
-		return nil
+		return "", nil
 	}
 	m, err := setup.ReadMarker(stateDir)
 	if err != nil {
-		return nil
+		return "", nil
 	}
 	if targetSID != "" && !strings.EqualFold(m.Account.SID, targetSID) {
-		return nil
+		return "", nil
 	}
-	if err := os.Remove(filepath.Join(stateDir, setup.MarkerFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove the setup marker: %w", err)
+	path := filepath.Join(stateDir, setup.MarkerFile)
+	if err := os.Remove(path); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return "", nil
+		}
+		return "", fmt.Errorf("remove the setup marker: %w", err)
 	}
-	return nil
+	return path, nil
 }
