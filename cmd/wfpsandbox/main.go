@@ -82,7 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		err := fmt.Errorf("unknown command %q; run 'wfpsandbox help' for the list", args[0])
 		fmt.Fprintf(stderr, "wfpsandbox: %v\n", err)
-		if wantsJSON(args[1:]) {
+		if wantsJSON(args) {
 			c.format = "json"
 			c.emit(errorDoc{Error: err.Error()}, nil)
 		}

@@ -132,6 +132,8 @@ func TestEveryFailurePrintsJSON(t *testing.T) {
 		{"explain", "--format", "json", "--plan", "--sid", sid},
 		{"events", "--format", "json", "--sid", sid, "--account", "x"},
 		{"ensure", "--format", "json", "--sid", sid, "--account", "x"},
+		{"--format", "json"},
+		{"--format=json", "plan"},
 	} {
 		code, out, _ := wfpsandbox(t, args...)
 		dec := json.NewDecoder(strings.NewReader(out))
