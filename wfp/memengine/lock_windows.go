@@ -16,7 +16,10 @@ type fileLock struct{ f *os.File }
 // wrapping fs.ErrNotExist when it is missing) and locks path without waiting; busy reports that
 // another handle holds the lock.
 func tryLock(path string, create bool) (l *fileLock, busy bool, err error) {
-	flags := os.O_RDONLY // enough for the lock (flock: any open file; LockFileEx: GENERIC_READ)
+	// LockFileEx: "The handle must have been created with either the GENERIC_READ or
+	// GENERIC_WRITE access right" (learn.microsoft.com/windows/win32/api/fileapi/nf-fileapi-lockfileex);
+	// os.O_RDONLY opens with GENERIC_READ.
+	flags := os.O_RDONLY
 	if create {
 		flags = os.O_RDWR | os.O_CREATE
 	}
