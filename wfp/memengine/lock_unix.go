@@ -15,7 +15,7 @@ type fileLock struct{ f *os.File }
 // wrapping fs.ErrNotExist when it is missing) and locks path without waiting; busy reports that
 // another open file description holds the lock.
 func tryLock(path string, create bool) (l *fileLock, busy bool, err error) {
-	flags := os.O_RDONLY // flock(2): "a lock can be placed on a file regardless of the mode in which the file was opened"
+	flags := os.O_RDONLY // flock(2): "A shared or exclusive lock can be placed on a file regardless of the mode in which the file was opened"
 	if create {
 		flags = os.O_RDWR | os.O_CREATE
 	}
