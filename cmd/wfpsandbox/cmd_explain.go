@@ -27,7 +27,7 @@ func runExplain(_ context.Context, c *cli, args []string) int {
 	fs := c.flags("explain")
 	pf := addPlanFlags(fs)
 	as := fs.String("as", "", "SID of the account the process runs as (default: the sandbox account)")
-	tokenKind := choiceFlag(fs, "token", string(arbiter.TokenNormal), "token of the process", tokenKindNames()...)
+	tokenKind := choiceFlag(fs, "token", string(arbiter.TokenNormal), "token of the process: normal, deny-only, restricted or appcontainer", tokenKindNames()...)
 	direction := choiceFlag(fs, "direction", "out", "out (a connect) or in (an accept)", "out", "in")
 	proto := protoFlag(fs)
 	remote := fs.String("remote", "", "remote ADDR[:PORT] or [V6ADDR]:PORT (for ICMP the port is the ICMP code)")
