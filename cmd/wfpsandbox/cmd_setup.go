@@ -162,10 +162,20 @@ func runSetup(ctx context.Context, c *cli, args []string) int {
 	if err != nil {
 		return c.fail("setup", err)
 	}
+	if rep.WFPFailed() && rep.DryRun {
+		// A failure (exit 2): the report carries the error document's fields too, so a
+		// script reading "error" from any failing command finds it here as well.
+		s, _ := rep.Step(setup.StepWFP)
+		doc := struct {
+			setup.Report
+			Error string `json:"error"`
+			Code  string `json:"code,omitempty"`
+		}{rep, "dry run: the WFP policy could not be read: " + s.Error, s.Code}
+		c.emit(doc, func(w io.Writer) { printSetupReport(w, &rep) })
+		return exitError // nothing was changed or recorded, and nothing will be retried
+	}
 	c.emit(rep, func(w io.Writer) { printSetupReport(w, &rep) })
 	switch {
-	case rep.WFPFailed() && rep.DryRun:
-		return exitError // nothing was changed or recorded, and nothing will be retried
 	case rep.WFPFailed():
 		return exitWFPFailed
 	}
