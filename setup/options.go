@@ -181,3 +181,30 @@ func transient(err error) bool {
 func (o *Options) given() Given {
 	return Given{Profile: o.Profile, UserMatch: o.UserMatch, ProxyPorts: o.ProxyPorts, Policy: o.Policy}
 }
+
+// CheckInput reports whether Run would refuse o's account or plan options as bad input
+// (an error wrapping ErrInput), without creating or reading anything in the state
+// directory and without opening the engine. A caller that prepares things before Run (a
+// log file in the state directory) calls it first, so that bad input changes nothing.
+func CheckInput(o Options) error {
+	if err := o.defaults(); err != nil {
+		return fmt.Errorf("setup: %w: %w", ErrInput, err)
+	}
+	a, err := resolveAccount(o.Resolve, o.Account)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInput, err)
+	}
+	if o.FromRecord {
+		// The plan comes from the account's record, which Run reads (and refuses
+		// when it is unusable) before it creates anything.
+		return nil
+	}
+	c, err := o.given().Choose(nil)
+	if err == nil {
+		_, err = c.Plan(accountOf(a).SID)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInput, err)
+	}
+	return nil
+}

@@ -131,6 +131,11 @@ func (r *runner) run(ctx context.Context) error {
 	if o.DryRun {
 		return r.dryRun(ctx)
 	}
+	// Bad input changes nothing: the account and the plan are checked before the state
+	// directory, the lock or anything else is created (reading the record writes nothing).
+	if _, _, _, err := r.prepare(); err != nil {
+		return err
+	}
 	if err := makeStateDir(o.StateDir); err != nil {
 		return err
 	}
@@ -176,8 +181,10 @@ func (r *runner) run(ctx context.Context) error {
 		r.log.Info("registered the Application event log source", "source", EventSource)
 	}
 
-	// Step 1: the account, and the plan for it.
-	plan, prev, readErr, err := r.prepare()
+	// Step 1 is done (the account); the plan again, now under the lock: the record it
+	// is compared with (and, with FromRecord, built from) may have changed while this
+	// run waited for another setup.
+	plan, prev, readErr, err := r.planAndReasons()
 	if err != nil {
 		return err
 	}
@@ -342,12 +349,20 @@ func (r *runner) installOnce(plan *policy.Plan) (res *reconcile.Result, err erro
 // the options, and with FromRecord the record) and records in the report what would
 // be installed and why a run is needed compared with the record.
 func (r *runner) prepare() (plan *policy.Plan, prev *state.Record, readErr, err error) {
-	o, rep := &r.o, r.rep
 	acct, err := r.stepAccount()
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	rep.Account = acct
+	r.rep.Account = acct
+	return r.planAndReasons()
+}
+
+// planAndReasons is prepare's part after the account step: it reads the record of
+// the report's account, builds the plan and records in the report what would be
+// installed and why a run is needed. It writes nothing.
+func (r *runner) planAndReasons() (plan *policy.Plan, prev *state.Record, readErr, err error) {
+	o, rep := &r.o, r.rep
+	acct := rep.Account
 	prev, readErr = state.Read(o.StateDir, acct.SID)
 	base := (*state.Record)(nil)
 	if o.FromRecord {

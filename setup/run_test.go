@@ -172,6 +172,18 @@ func TestRunBadInputChangesNothing(t *testing.T) {
 	if h.opens != 0 {
 		t.Errorf("engine opened %d times for bad input", h.opens)
 	}
+	// Not even the state directory (or the lock in it) is created.
+	if _, err := os.Stat(h.dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("bad input created the state directory %s: %v", h.dir, err)
+	}
+	for _, acct := range []string{"", "nobody", "S-1-5-18"} {
+		if err := CheckInput(h.opts(acct)); !errors.Is(err, ErrInput) {
+			t.Errorf("CheckInput(%q) = %v, want ErrInput", acct, err)
+		}
+	}
+	if err := CheckInput(h.opts(sidB)); err != nil {
+		t.Errorf("CheckInput(%s) = %v", sidB, err)
+	}
 	if ents, err := state.List(h.dir); err != nil || len(ents) != 0 {
 		t.Errorf("records after bad input: %+v, %v", ents, err)
 	}

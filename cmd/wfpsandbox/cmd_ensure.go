@@ -45,8 +45,8 @@ func runEnsure(ctx context.Context, c *cli, args []string) int {
 	fs := c.flags("ensure")
 	sf := addSetupFlags(fs)
 	noElevate := fs.Bool("no-elevate", false, "never elevate or run setup: exit 4 with the reasons when setup is needed")
-	backoff := fs.Duration("retry-backoff", setup.DefaultRetryBackoff,
-		"wait this long (doubling per consecutive failure, up to 6h) before retrying a failed WFP step; 0 retries at once")
+	backoff := durationFlag(fs, "retry-backoff", setup.DefaultRetryBackoff,
+		"wait this long (doubling per consecutive failure, up to 6h) before retrying a failed WFP step; 0 retries at once (default "+setup.DefaultRetryBackoff.String()+")")
 	if !c.parse(fs, args) {
 		return exitError
 	}
@@ -70,7 +70,9 @@ func runEnsure(ctx context.Context, c *cli, args []string) int {
 	}
 	if *sf.engine != "" {
 		spec := *sf.engine
-		co.Open = func() (wfp.Engine, error) { return openEngine(spec) }
+		// As setup's: ensure runs setup when the host lacks the policy, and a simulated
+		// host with no file yet is one without it.
+		co.Open = func() (wfp.Engine, error) { return openEngineFor(spec, true) }
 	}
 	log, closer := sf.logger(c, stateDir, false, true)
 	defer closer.Close()

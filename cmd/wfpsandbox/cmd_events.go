@@ -85,12 +85,12 @@ type eventsDoc struct {
 
 func runEvents(ctx context.Context, c *cli, args []string) int {
 	fs := c.flags("events")
-	sinceFlag := fs.Duration("since", 0, "only events of the last DURATION (e.g. 10m, 2h); default: the whole log")
+	sinceFlag := durationFlag(fs, "since", 0, "only events of the last DURATION (e.g. 10m, 2h); default: the whole log")
 	follow := fs.Bool("follow", false, "after the log, wait for new drops and print them as they happen, until Ctrl+C (JSON: one object per line)")
 	name := fs.String("account", "", "only drops of this account (Windows only; resolved to its SID)")
 	sid := fs.String("sid", "", "only drops of the account with this SID")
 	all := fs.Bool("all", false, "also show drops by other providers' filters, with the provider's name")
-	version := fs.Int("net-event-version", -1, "read FWPM_NET_EVENTn structures of this version (0-5) instead of the newest this Windows supports")
+	version := intRangeFlag(fs, "net-event-version", -1, 0, 5, "read FWPM_NET_EVENTn structures of this version (0-5) instead of the newest this Windows supports")
 	engine := engineFlag(fs)
 	if !c.parse(fs, args) {
 		return exitError

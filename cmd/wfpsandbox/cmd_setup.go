@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -105,7 +107,7 @@ func (f *setupFlags) opener(c *cli, dryRun bool) (setup.Opener, error) {
 		return func() (wfp.Engine, error) { return memengine.NewBFE().Open(), nil }, nil
 	}
 	if strings.HasPrefix(spec, "memory:") {
-		e, err := openEngine(spec)
+		e, err := openEngineFor(spec, true)
 		if err != nil {
 			return nil, err
 		}
@@ -113,7 +115,7 @@ func (f *setupFlags) opener(c *cli, dryRun bool) (setup.Opener, error) {
 	} else if spec != "windows" && spec != "" {
 		return nil, fmt.Errorf("unknown --engine %q: want 'windows' or 'memory:PATH'", spec)
 	}
-	return func() (wfp.Engine, error) { return openEngine(spec) }, nil
+	return func() (wfp.Engine, error) { return openEngineFor(spec, true) }, nil
 }
 
 // logger returns the standard logger: stderr text, the log file in the state
@@ -169,20 +171,42 @@ func runSetup(ctx context.Context, c *cli, args []string) int {
 			return c.fail("setup", fmt.Errorf("%w (or run 'wfpsandbox ensure', which asks for elevation only when setup is needed)", err))
 		}
 	}
+	so := setup.Options{
+		Account: acct, Profile: given.Profile, UserMatch: given.UserMatch, ProxyPorts: given.ProxyPorts, Policy: given.Policy,
+		FromRecord: *fromRecord, StateDir: stateDir, Open: open, Analytics: *sf.analytics, DryRun: *dryRun,
+		ToolVersion: version.Get().Version,
+	}
+	// Refused input creates nothing: checked before the log file (and with it the state
+	// directory) is created.
+	if err := setup.CheckInput(so); err != nil {
+		return c.fail("setup", err)
+	}
+	if spec := *sf.engine; strings.HasPrefix(spec, "memory:") && !*dryRun {
+		if err := checkWritable(strings.TrimPrefix(spec, "memory:")); err != nil {
+			return c.fail("setup", err)
+		}
+	}
 	log, closer := sf.logger(c, stateDir, !*dryRun, !*dryRun)
 	defer closer.Close()
-	rep, err := setup.Run(ctx, setup.Options{
-		Account: acct, Profile: given.Profile, UserMatch: given.UserMatch, ProxyPorts: given.ProxyPorts, Policy: given.Policy,
-		FromRecord: *fromRecord, StateDir: stateDir, Open: open, Logger: log, Analytics: *sf.analytics, DryRun: *dryRun,
-		ToolVersion: version.Get().Version,
-	})
+	so.Logger = log
+	rep, err := setup.Run(ctx, so)
 	if err != nil {
 		return c.fail("setup", err)
 	}
+	if rep.WFPFailed() && rep.DryRun {
+		// A failure (exit 2): the report carries the error document's fields too, so a
+		// script reading "error" from any failing command finds it here as well.
+		s, _ := rep.Step(setup.StepWFP)
+		doc := struct {
+			setup.Report
+			Error string `json:"error"`
+			Code  string `json:"code,omitempty"`
+		}{rep, "dry run: the WFP policy could not be read: " + s.Error, s.Code}
+		c.emit(doc, func(w io.Writer) { printSetupReport(w, &rep) })
+		return exitError // nothing was changed or recorded, and nothing will be retried
+	}
 	c.emit(rep, func(w io.Writer) { printSetupReport(w, &rep) })
 	switch {
-	case rep.WFPFailed() && rep.DryRun:
-		return exitError // nothing was changed or recorded, and nothing will be retried
 	case rep.WFPFailed():
 		return exitWFPFailed
 	}
@@ -227,4 +251,17 @@ func printSetupReport(w io.Writer, rep *setup.Report) {
 	case rep.WFPFailed():
 		fmt.Fprintln(w, "setup done, but the WFP step failed; it will be retried on the next run (exit code 3)")
 	}
+}
+
+// checkWritable refuses, as bad input (exit 2), a simulated host whose directory setup
+// cannot write, before anything is written: opening the host only reads it, and without
+// this the WFP step would fail, be recorded and be retried (exit 3) for a mistyped path.
+func checkWritable(path string) error {
+	dir := filepath.Dir(path)
+	probe, err := os.CreateTemp(dir, filepath.Base(path)+".probe-*")
+	if err != nil {
+		return fmt.Errorf("--engine memory:%s: the directory %s cannot be written: %w", path, dir, err)
+	}
+	probe.Close()
+	return os.Remove(probe.Name())
 }

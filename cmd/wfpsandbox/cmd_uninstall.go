@@ -57,6 +57,13 @@ func runUninstall(ctx context.Context, c *cli, args []string) int {
 			return c.fail("uninstall", err)
 		}
 	}
+	// Opened before anything is created or removed: a mistyped --engine memory:PATH is
+	// refused here, before the lock and the record of the real host are touched.
+	e, err := openEngine(*engine)
+	if err != nil {
+		return c.fail("uninstall", err)
+	}
+	defer e.Close()
 	// Take turns with setup, and forget the record of what is removed (below).
 	stateDir := ""
 	if !*dryRun {
@@ -75,11 +82,6 @@ func runUninstall(ctx context.Context, c *cli, args []string) int {
 		}
 		defer lock.Release()
 	}
-	e, err := openEngine(*engine)
-	if err != nil {
-		return c.fail("uninstall", err)
-	}
-	defer e.Close()
 	log, closer := auditLogger()
 	defer closer.Close()
 	who := target
@@ -91,15 +93,47 @@ func runUninstall(ctx context.Context, c *cli, args []string) int {
 		log.Error("uninstall failed; nothing was changed", setup.Event(setup.EventUninstallError), "target", who, "error", err)
 		return c.fail("uninstall", err)
 	}
+	doc := uninstallDoc{Result: res, Target: target, NothingInstalled: len(res.Changes) == 0}
 	if !res.DryRun {
 		log.Info("uninstall done", setup.Event(setup.EventUninstallOK), "target", who, "writes", res.Writes)
-		if err := forgetRecords(stateDir, target); err != nil {
+		removed, err := forgetRecords(stateDir, target)
+		if err != nil {
 			fmt.Fprintf(c.stderr, "wfpsandbox uninstall: warning: %v; ensure may call the removed policy current until setup runs again\n", err)
 			log.Warn("uninstall: the setup record could not be removed: " + err.Error())
 		}
+		doc.RecordRemoved, doc.RecordPaths = len(removed) > 0, removed
 	}
-	c.emit(res, func(w io.Writer) { printChanges(w, res) })
+	c.emit(doc, func(w io.Writer) {
+		if doc.NothingInstalled {
+			if target != "" {
+				fmt.Fprintf(w, "nothing installed for %s: no wfpsandbox filter of that account on this host\n", target)
+			} else {
+				fmt.Fprintln(w, "nothing installed: no wfpsandbox object on this host")
+			}
+		} else {
+			printChanges(w, res)
+		}
+		for _, p := range doc.RecordPaths {
+			fmt.Fprintf(w, "removed the setup record %s (ensure now reports setup needed)\n", p)
+		}
+	})
 	return exitOK
+}
+
+// uninstallDoc is uninstall's JSON: the reconcile result and what happened to the
+// setup record (the marker).
+type uninstallDoc struct {
+	*reconcile.Result
+	// Target is the SID whose filters were removed; empty for --all.
+	Target string `json:"target,omitempty"`
+	// NothingInstalled is true when there was nothing to remove (no wfpsandbox filter
+	// of the account, or with --all no wfpsandbox object at all).
+	NothingInstalled bool `json:"nothingInstalled"`
+	// RecordRemoved is true when the setup record of the removed account (every
+	// account's, for --all) was deleted; RecordPaths are those files (the old single
+	// marker among them when it recorded the account). Never set by a dry run.
+	RecordRemoved bool     `json:"recordRemoved"`
+	RecordPaths   []string `json:"recordPaths,omitempty"`
 }
 
 func printChanges(w io.Writer, res *reconcile.Result) {
@@ -156,16 +190,13 @@ func uninstallStateDir(flagValue string) (string, error) {
 // ensure, which relies on the record when it cannot read the live policy
 // (unelevated), would go on calling the removed policy current. Other accounts'
 // records stay: their filters are still installed. With no record, ensure reports
-// "no-record" and setup reinstalls.
-func forgetRecords(stateDir, targetSID string) error {
+// "no-record" and setup reinstalls. It returns the files it removed.
+func forgetRecords(stateDir, targetSID string) ([]string, error) {
 	if stateDir == "" {
-		return nil
+		return nil, nil
 	}
-	var err error
 	if targetSID == "" {
-		_, err = state.RemoveAll(stateDir)
-	} else {
-		_, err = state.Remove(stateDir, targetSID)
+		return state.RemoveAll(stateDir)
 	}
-	return err
+	return state.Remove(stateDir, targetSID)
 }

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
+	"os"
 	"runtime"
 	"strings"
 	"time"
@@ -26,8 +29,17 @@ func defaultEngine() string {
 	return ""
 }
 
-// openEngine opens the engine an --engine value names.
+// openEngine opens the engine an --engine value names. A memory:PATH whose file does
+// not exist is an error: only setup (and ensure, which runs setup) creates a simulated
+// host (openEngineFor), so a mistyped path cannot make verify report a missing policy or
+// uninstall report 0 writes and forget the record of the real host.
 func openEngine(spec string) (wfp.Engine, error) {
+	return openEngineFor(spec, false)
+}
+
+// openEngineFor opens the engine an --engine value names; with create, a memory:PATH
+// whose file does not exist is an empty simulated host, which its first commit creates.
+func openEngineFor(spec string, create bool) (wfp.Engine, error) {
 	switch {
 	case spec == "windows":
 		e, err := winengine.Open(winengine.Options{
@@ -43,6 +55,11 @@ func openEngine(spec string) (wfp.Engine, error) {
 		path := strings.TrimPrefix(spec, "memory:")
 		if path == "" {
 			return nil, fmt.Errorf("--engine memory:PATH needs a file path")
+		}
+		if !create {
+			if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("--engine %s: there is no simulated host at %s: check the path (only setup creates a simulated host)", spec, path)
+			}
 		}
 		e, err := memengine.OpenFile(path)
 		if err != nil {

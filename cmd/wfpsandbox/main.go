@@ -9,6 +9,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -52,6 +53,7 @@ func register(cmd *command) {
 type cli struct {
 	stdout, stderr io.Writer
 	format         string // "text" or "json"
+	helped         bool   // the command was asked for --help: its usage is printed, exit 0
 }
 
 func main() {
@@ -66,7 +68,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		if len(args) > 1 {
 			if cmd, ok := commands[args[1]]; ok {
-				fmt.Fprintf(stdout, "usage: wfpsandbox %s %s\n\n%s\n", cmd.name, cmd.usage, cmd.summary)
+				cmd.run(ctx, c, []string{"--help"}) // prints the usage with every flag
 				return exitOK
 			}
 		}
@@ -80,13 +82,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		err := fmt.Errorf("unknown command %q; run 'wfpsandbox help' for the list", args[0])
 		fmt.Fprintf(stderr, "wfpsandbox: %v\n", err)
-		if wantsJSON(args[1:]) {
+		if wantsJSON(args) {
 			c.format = "json"
 			c.emit(errorDoc{Error: err.Error()}, nil)
 		}
 		return exitError
 	}
-	return cmd.run(ctx, c, args[1:])
+	code := cmd.run(ctx, c, args[1:])
+	if c.helped {
+		return exitOK
+	}
+	return code
 }
 
 func (c *cli) help(w io.Writer) {
@@ -107,10 +113,12 @@ func (c *cli) help(w io.Writer) {
 // flags returns a FlagSet for a command with the flags every command shares.
 func (c *cli) flags(cmd string) *flag.FlagSet {
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	fs.SetOutput(c.stderr)
+	// parse reports errors and prints the usage itself (flagError, printUsage).
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	fs.Func("format", "output format: text or json (default text)", func(s string) error {
 		if s != "text" && s != "json" {
-			return fmt.Errorf("want text or json, not %q", s)
+			return fmt.Errorf("%q: want text or json", s)
 		}
 		c.format = s
 		return nil
@@ -118,22 +126,28 @@ func (c *cli) flags(cmd string) *flag.FlagSet {
 	return fs
 }
 
-// parse parses args, rejecting stray positional arguments. It returns false (after
-// printing why) when the command should exit with exitError.
+// parse parses args, rejecting stray positional arguments. It returns false when the
+// command should stop: after printing the usage on stdout for -h/--help (c.helped: the
+// exit code is then 0), else after printing why, and the command exits with exitError.
 //
 // A usage error is printed as JSON on stdout too when the arguments ask for JSON, even
-// if parsing stopped before --format json.
+// if parsing stopped before --format json (at a bad flag or a stray argument).
 func (c *cli) parse(fs *flag.FlagSet, args []string) bool {
-	if err := fs.Parse(args); err != nil {
-		// The flag package has printed the error and the usage on stderr.
-		if wantsJSON(args) {
-			c.format = "json"
-			c.emit(errorDoc{Error: fmt.Sprintf("%s: %v", fs.Name(), err)}, nil)
-		}
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		c.helped = true
+		printUsage(c.stdout, commands[fs.Name()], fs)
+		return false
+	}
+	if (err != nil || fs.NArg() > 0) && wantsJSON(args) {
+		c.format = "json"
+	}
+	if err != nil {
+		c.fail(fs.Name(), fmt.Errorf("%w; run 'wfpsandbox %s --help' for its flags", flagError(err), fs.Name()))
 		return false
 	}
 	if fs.NArg() > 0 {
-		c.fail(fs.Name(), fmt.Errorf("unexpected argument %q", fs.Arg(0)))
+		c.fail(fs.Name(), fmt.Errorf("unexpected argument %q (flags go before arguments, and this command takes none); run 'wfpsandbox %s --help' for its flags", fs.Arg(0), fs.Name()))
 		return false
 	}
 	return true

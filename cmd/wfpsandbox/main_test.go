@@ -121,8 +121,13 @@ func TestDryRunChangesNothing(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.Changes) != 14 || !res.DryRun {
 		t.Fatalf("dry run result %s (%v)", out, err)
 	}
-	if code, _, _ := wfpsandbox(t, "verify", "--sid", sid, "--engine", "memory:"+path); code != exitDrift {
-		t.Fatalf("a dry run installed something: verify exit %d", code)
+	// Nothing at all was written: no host file (verify refuses a host that does not
+	// exist), no lock file beside it.
+	if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 0 {
+		t.Fatalf("a dry run created %v", entries)
+	}
+	if code, _, stderr := wfpsandbox(t, "verify", "--sid", sid, "--engine", "memory:"+path); code != exitError || !strings.Contains(stderr, path) {
+		t.Fatalf("verify of a host a dry run did not create: exit %d, %s", code, stderr)
 	}
 }
 

@@ -22,9 +22,21 @@ func addPlanFlags(fs *flag.FlagSet) *planFlags {
 	p := &planFlags{fs: fs}
 	fs.StringVar(&p.sid, "sid", "", "the sandbox account's SID (S-1-5-21-...)")
 	fs.StringVar(&p.account, "account", "", "the sandbox account's name (Windows only; resolved to its SID)")
-	fs.StringVar(&p.profile, "profile", string(policy.Baseline), "profile: baseline or strict")
-	fs.StringVar(&p.userMatch, "user-match", string(policy.DefaultUserMatch),
-		"ALE_USER_ID condition shape: deny (NOT_EQUAL + deny ACE, resists restricted-token/AppContainer escape) or allow (EQUAL + allow ACE, the original design)")
+	p.profile, p.userMatch = string(policy.Baseline), string(policy.DefaultUserMatch)
+	fs.Func("profile", "profile: baseline or strict (default baseline)", func(s string) error {
+		if s != string(policy.Baseline) && s != string(policy.Strict) {
+			return fmt.Errorf("unknown profile %q: want %s or %s", s, policy.Baseline, policy.Strict)
+		}
+		p.profile = s
+		return nil
+	})
+	fs.Func("user-match", "ALE_USER_ID condition shape: deny (NOT_EQUAL + deny ACE, resists restricted-token/AppContainer escape) or allow (EQUAL + allow ACE, the original design) (default "+string(policy.DefaultUserMatch)+")", func(s string) error {
+		if s != string(policy.MatchDeny) && s != string(policy.MatchAllow) {
+			return fmt.Errorf("unknown user-match shape %q: want %s or %s", s, policy.MatchDeny, policy.MatchAllow)
+		}
+		p.userMatch = s
+		return nil
+	})
 	fs.Func("proxy-port", "strict profile: a loopback TCP port the account may connect to (repeat or comma-separate; default: all of loopback)", func(s string) error {
 		for _, part := range strings.Split(s, ",") {
 			n, err := strconv.ParseUint(strings.TrimSpace(part), 10, 16)

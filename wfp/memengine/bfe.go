@@ -1,6 +1,8 @@
 package memengine
 
 import (
+	"bytes"
+	"fmt"
 	"sync"
 	"time"
 
@@ -91,11 +93,18 @@ func (b *BFE) store(st *state) error {
 
 // txnHold is a held transaction lock (and file lock), released exactly once: by the
 // session that took it, or by Restart.
+//
+// For a file-backed BFE an explicit transaction whose lock file does not exist yet
+// (no write ever happened on this host) takes no file lock at begin, so that reading a
+// host creates no file: deferred is set, seen holds the file's bytes as the transaction
+// read them, and lockDeferred takes the lock before the transaction's first write.
 type txnHold struct {
-	bfe  *BFE
-	ch   chan struct{}
-	file *fileLock
-	once sync.Once
+	bfe      *BFE
+	ch       chan struct{}
+	file     *fileLock
+	deferred bool
+	seen     []byte
+	once     sync.Once
 }
 
 func (h *txnHold) release() {
@@ -113,8 +122,9 @@ func (h *txnHold) release() {
 }
 
 // acquire takes the transaction lock of generation gen, waiting at most timeout, then the
-// file lock (if any) with what is left of the timeout.
-func (b *BFE) acquire(gen uint64, timeout time.Duration) (*txnHold, wfp.Code, error) {
+// file lock (if any) with what is left of the timeout. Without create, a missing lock file
+// is not created and the file lock is deferred (see txnHold).
+func (b *BFE) acquire(gen uint64, timeout time.Duration, create bool) (*txnHold, wfp.Code, error) {
 	b.mu.Lock()
 	ch, cur, f := b.txnLock, b.gen, b.file
 	b.mu.Unlock()
@@ -135,7 +145,7 @@ func (b *BFE) acquire(gen uint64, timeout time.Duration) (*txnHold, wfp.Code, er
 	}
 	h := &txnHold{bfe: b, ch: ch}
 	if f != nil {
-		fl, timedOut, err := f.lock(time.Until(deadline))
+		fl, timedOut, err := f.lock(time.Until(deadline), create)
 		if err != nil || timedOut {
 			<-ch
 			if timedOut {
@@ -143,7 +153,7 @@ func (b *BFE) acquire(gen uint64, timeout time.Duration) (*txnHold, wfp.Code, er
 			}
 			return nil, 0, err
 		}
-		h.file = fl
+		h.file, h.deferred = fl, fl == nil
 	}
 	b.mu.Lock()
 	if b.gen != gen { // restarted while we waited
@@ -154,6 +164,45 @@ func (b *BFE) acquire(gen uint64, timeout time.Duration) (*txnHold, wfp.Code, er
 	b.holder = h
 	b.mu.Unlock()
 	return h, 0, nil
+}
+
+// loadTxn is load at the start of the transaction h: for a deferred file lock it keeps
+// the bytes it read, for lockDeferred's check.
+func (b *BFE) loadTxn(h *txnHold) (*state, error) {
+	if !h.deferred {
+		return b.load()
+	}
+	data, err := b.file.readRaw()
+	if err != nil {
+		return nil, err
+	}
+	h.seen = data
+	return b.file.decode(data)
+}
+
+// lockDeferred takes the file lock a transaction deferred (creating the lock file),
+// waiting at most timeout, before its first write. If another process committed to the
+// file since the transaction read it, the transaction's reads are stale and its writes
+// would undo that commit: the write is refused (the transaction stays open, to be aborted).
+func (b *BFE) lockDeferred(h *txnHold, timeout time.Duration) (wfp.Code, error) {
+	fl, timedOut, err := b.file.lock(timeout, true)
+	if err != nil {
+		return 0, err
+	}
+	if timedOut {
+		return wfp.ErrTimeout, nil
+	}
+	now, err := b.file.readRaw()
+	if err != nil {
+		fl.unlock()
+		return 0, err
+	}
+	if (now == nil) != (h.seen == nil) || !bytes.Equal(now, h.seen) {
+		fl.unlock()
+		return 0, fmt.Errorf("memengine: %s was changed by another process after this transaction began; abort it and begin again", b.file.path)
+	}
+	h.file, h.deferred, h.seen = fl, false, nil
+	return 0, nil
 }
 
 func (b *BFE) generation() uint64 {

@@ -96,7 +96,11 @@
 // TxnWaitTimeout. Reads outside a transaction take no lock: they read the last complete
 // file (on Windows the writer retries its rename while a reader has the old file open).
 // The lock file is never removed (removing it would let two processes hold locks on
-// different files). Errors about an unusable existing file wrap ErrCorrupt and name it.
+// different files), and only a write creates it: reading a host writes nothing, so a
+// read-only host can be verified. Until the lock file exists (a host never written), an
+// explicit transaction takes it only before its first write, and that write fails if
+// another process committed since the transaction began. A commit without writes leaves
+// the file as it is. Errors about an unusable existing file wrap ErrCorrupt and name it.
 //
 // # Tests
 //

@@ -19,12 +19,32 @@ func (f *stateFile) lockPath() string { return f.path + ".lock" }
 
 // read loads the state; a missing file is an empty host.
 func (f *stateFile) read() (*state, error) {
+	data, err := f.readRaw()
+	if err != nil {
+		return nil, err
+	}
+	return f.decode(data)
+}
+
+// readRaw returns the file's bytes, nil for a missing file.
+func (f *stateFile) readRaw() ([]byte, error) {
 	data, err := os.ReadFile(f.path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return newState(), nil
+		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("memengine: reading %s: %w", f.path, err)
+	}
+	if data == nil {
+		data = []byte{} // an empty file is not a missing one
+	}
+	return data, nil
+}
+
+// decode decodes what readRaw returned.
+func (f *stateFile) decode(data []byte) (*state, error) {
+	if data == nil {
+		return newState(), nil
 	}
 	st, err := decodeState(data)
 	if err != nil {
@@ -89,11 +109,16 @@ func rename(from, to string) error {
 	return err
 }
 
-// lock takes the exclusive lock on the lock file, polling until timeout.
-func (f *stateFile) lock(timeout time.Duration) (l *fileLock, timedOut bool, err error) {
+// lock takes the exclusive lock on the lock file, polling until timeout. With create
+// false a missing lock file is not created: l is nil (with no error), and the caller
+// takes the lock only when it is about to write (a reader never creates a file).
+func (f *stateFile) lock(timeout time.Duration, create bool) (l *fileLock, timedOut bool, err error) {
 	deadline := time.Now().Add(timeout)
 	for {
-		l, busy, err := tryLock(f.lockPath())
+		l, busy, err := tryLock(f.lockPath(), create)
+		if !create && errors.Is(err, fs.ErrNotExist) {
+			return nil, false, nil
+		}
 		if err != nil {
 			return nil, false, fmt.Errorf("memengine: locking %s: %w", f.lockPath(), err)
 		}
@@ -107,8 +132,9 @@ func (f *stateFile) lock(timeout time.Duration) (l *fileLock, timedOut bool, err
 	}
 }
 
-// checkDir verifies that the state file's directory exists and that files can be created
-// in it, before anything is changed.
+// checkDir verifies that the state file's directory exists, before anything is read or
+// changed. It writes nothing: a read-only host (a read-only directory) can be read, and
+// a directory where the file cannot be written fails at the first write, naming the file.
 func checkDir(path string) error {
 	dir := filepath.Dir(path)
 	fi, err := os.Stat(dir)
@@ -118,17 +144,12 @@ func checkDir(path string) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("memengine: state file %s: %s is not a directory", path, dir)
 	}
-	probe, err := os.CreateTemp(dir, filepath.Base(path)+".probe-*")
-	if err != nil {
-		return fmt.Errorf("memengine: state file %s: directory %s is not writable: %w", path, dir, err)
-	}
-	probe.Close()
-	os.Remove(probe.Name())
 	return nil
 }
 
 // OpenFileBFE returns a BFE whose committed state lives in the JSON file at path (see the
-// package doc). A missing file is an empty host; the directory must exist and be writable.
+// package doc). A missing file is an empty host; the directory must exist. Opening and
+// reading write nothing (no lock file either); the first write creates what it needs.
 // A corrupt, truncated or newer-version file is an error naming the file, and the file is
 // left as it is.
 func OpenFileBFE(path string) (*BFE, error) {
@@ -161,7 +182,7 @@ func RestartFile(path string) error {
 		return err
 	}
 	f := &stateFile{path: path}
-	l, timedOut, err := f.lock(DefaultTxnWaitTimeout)
+	l, timedOut, err := f.lock(DefaultTxnWaitTimeout, true)
 	if err != nil {
 		return err
 	}

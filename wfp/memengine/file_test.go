@@ -167,26 +167,41 @@ func TestFileUnusableDirectory(t *testing.T) {
 	dir := t.TempDir()
 	notDir := filepath.Join(dir, "plain")
 	must(t, os.WriteFile(notDir, nil, 0o600))
-	paths := []string{
+	for _, p := range []string{
 		filepath.Join(dir, "missing", "host.json"),
 		filepath.Join(notDir, "host.json"),
-	}
-	switch {
-	case runtime.GOOS == "windows":
-		// Mode bits do not make a Windows directory read-only; the two cases above remain.
-	case os.Geteuid() == 0:
-		// root ignores mode bits; /proc refuses file creation even to root.
-		paths = append(paths, "/proc/wfpsandbox-memengine-test.json")
-	default:
-		ro := filepath.Join(dir, "ro")
-		must(t, os.Mkdir(ro, 0o500))
-		paths = append(paths, filepath.Join(ro, "host.json"))
-	}
-	for _, p := range paths {
+	} {
 		_, err := memengine.OpenFile(p)
 		if err == nil || !strings.Contains(err.Error(), p) {
 			t.Errorf("OpenFile(%s) = %v, want an error naming the path", p, err)
 		}
+	}
+}
+
+// A host in a directory that cannot be written can be opened and read (verify and
+// explain work on a read-only host); the first write fails naming the file.
+func TestFileReadOnlyDirectory(t *testing.T) {
+	var path string
+	switch {
+	case runtime.GOOS == "windows":
+		t.Skip("mode bits do not make a Windows directory read-only")
+	case os.Geteuid() == 0:
+		// root ignores mode bits; /proc refuses file creation even to root.
+		path = "/proc/wfpsandbox-memengine-test.json"
+	default:
+		ro := filepath.Join(t.TempDir(), "ro")
+		must(t, os.Mkdir(ro, 0o500))
+		path = filepath.Join(ro, "host.json")
+	}
+	s, err := memengine.OpenFile(path)
+	must(t, err)
+	must(t, s.BeginTransaction())
+	if fs, err := s.Filters(nil); err != nil || len(fs) != 0 {
+		t.Fatalf("reading an empty read-only host: %v, %v", fs, err)
+	}
+	must(t, s.AbortTransaction())
+	if err := s.AddProvider(provider(provA, true)); err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("a write to a read-only host: %v, want an error naming %s", err, path)
 	}
 }
 
@@ -307,6 +322,7 @@ func TestFileLockTimeout(t *testing.T) {
 	b, err := memengine.OpenFile(path)
 	must(t, err)
 	b.SetTxnWaitTimeout(40 * time.Millisecond)
+	must(t, a.AddSublayer(sublayer(subA, nil, true))) // the first write creates the lock file
 	must(t, a.BeginTransaction())
 	start := time.Now()
 	wantCode(t, b.BeginTransaction(), "FwpmTransactionBegin0", wfp.ErrTimeout)
@@ -348,4 +364,56 @@ func TestFileBFERestartDuringTransaction(t *testing.T) {
 	}
 	must(t, n.AbortTransaction())
 	must(t, s.Close())
+}
+
+// Reading a host creates no file: a transaction on a host that was never written takes
+// the file lock only at its first write (creating the lock file then) and refuses that
+// write when another process committed in between, instead of undoing that commit.
+func TestFileReadersCreateNothing(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "host.json")
+	a, err := memengine.OpenFile(path)
+	must(t, err)
+	must(t, a.BeginTransaction())
+	_, err = a.Filters(nil)
+	must(t, err)
+	must(t, a.CommitTransaction()) // a transaction without writes writes nothing either
+	must(t, a.BeginTransaction())
+	must(t, a.AbortTransaction())
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("reading a host created %v", entries)
+	}
+
+	// Two processes begin on the never-written host; b commits first.
+	b, err := memengine.OpenFile(path)
+	must(t, err)
+	must(t, a.BeginTransaction())
+	must(t, b.BeginTransaction())
+	must(t, b.AddProvider(provider(provB, true)))
+	must(t, b.CommitTransaction())
+	err = a.AddProvider(provider(provA, true))
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "another process") {
+		t.Fatalf("a write after another process's commit: %v, want it refused naming %s", err, path)
+	}
+	must(t, a.AbortTransaction())
+	if _, err := a.Provider(provB); err != nil {
+		t.Errorf("the other process's commit was lost: %v", err)
+	}
+
+	// Once a deferred transaction has written, it holds the lock like any other.
+	fresh := filepath.Join(t.TempDir(), "host.json")
+	a, err = memengine.OpenFile(fresh)
+	must(t, err)
+	b, err = memengine.OpenFile(fresh)
+	must(t, err)
+	must(t, a.BeginTransaction())
+	must(t, a.AddProvider(provider(provA, true)))
+	b.SetTxnWaitTimeout(40 * time.Millisecond)
+	wantCode(t, b.BeginTransaction(), "FwpmTransactionBegin0", wfp.ErrTimeout)
+	must(t, a.CommitTransaction())
+	must(t, b.BeginTransaction())
+	if _, err := b.Provider(provA); err != nil {
+		t.Errorf("after the lock, the commit is not visible: %v", err)
+	}
+	must(t, b.AbortTransaction())
 }

@@ -11,10 +11,15 @@ import (
 // fileLock is an exclusive flock(2) on an open lock file.
 type fileLock struct{ f *os.File }
 
-// tryLock opens (creating if needed) and locks path without waiting; busy reports that
+// tryLock opens (with create, creating it if needed; without, read-only: an error
+// wrapping fs.ErrNotExist when it is missing) and locks path without waiting; busy reports that
 // another open file description holds the lock.
-func tryLock(path string) (l *fileLock, busy bool, err error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+func tryLock(path string, create bool) (l *fileLock, busy bool, err error) {
+	flags := os.O_RDONLY // flock(2): "A shared or exclusive lock can be placed on a file regardless of the mode in which the file was opened"
+	if create {
+		flags = os.O_RDWR | os.O_CREATE
+	}
+	f, err := os.OpenFile(path, flags, 0o600)
 	if err != nil {
 		return nil, false, err
 	}

@@ -12,10 +12,18 @@ import (
 // fileLock is an exclusive LockFileEx lock on the first byte of an open lock file.
 type fileLock struct{ f *os.File }
 
-// tryLock opens (creating if needed) and locks path without waiting; busy reports that
+// tryLock opens (with create, creating it if needed; without, read-only: an error
+// wrapping fs.ErrNotExist when it is missing) and locks path without waiting; busy reports that
 // another handle holds the lock.
-func tryLock(path string) (l *fileLock, busy bool, err error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+func tryLock(path string, create bool) (l *fileLock, busy bool, err error) {
+	// LockFileEx: "The handle must have been created with either the GENERIC_READ or
+	// GENERIC_WRITE access right" (learn.microsoft.com/windows/win32/api/fileapi/nf-fileapi-lockfileex);
+	// os.O_RDONLY opens with GENERIC_READ.
+	flags := os.O_RDONLY
+	if create {
+		flags = os.O_RDWR | os.O_CREATE
+	}
+	f, err := os.OpenFile(path, flags, 0o600)
 	if err != nil {
 		return nil, false, err
 	}

@@ -125,14 +125,14 @@ func (s *Session) BeginTransaction() error {
 	if s.txn != nil {
 		return s.done(fail(call, "", wfp.ErrTxnInProgress))
 	}
-	hold, code, err := s.bfe.acquire(s.gen, s.timeout)
+	hold, code, err := s.bfe.acquire(s.gen, s.timeout, false)
 	if err != nil {
 		return s.done(fmt.Errorf("%s: %w", call, err))
 	}
 	if code != 0 {
 		return s.done(fail(call, "", code))
 	}
-	st, err := s.bfe.load()
+	st, err := s.bfe.loadTxn(hold)
 	if err != nil {
 		hold.release()
 		return s.done(fmt.Errorf("%s: %w", call, err))
@@ -154,7 +154,10 @@ func (s *Session) CommitTransaction() error {
 	if s.txn == nil {
 		return s.done(fail(call, "", wfp.ErrNoTxnInProgress))
 	}
-	err := s.bfe.store(s.txn)
+	var err error
+	if !s.hold.deferred { // deferred: nothing was written, the file stays as it is
+		err = s.bfe.store(s.txn)
+	}
 	s.endTxn()
 	if err != nil {
 		return s.done(fmt.Errorf("%s: %w", call, err))
@@ -185,9 +188,18 @@ func (s *Session) endTxn() {
 // write runs op on the explicit transaction's state, or in an implicit transaction.
 func (s *Session) write(call string, op func(*state) error) error {
 	if s.txn != nil {
+		if s.hold.deferred {
+			code, err := s.bfe.lockDeferred(s.hold, s.timeout)
+			if err != nil {
+				return fmt.Errorf("%s: %w", call, err)
+			}
+			if code != 0 {
+				return fail(call, "", code)
+			}
+		}
 		return op(s.txn)
 	}
-	hold, code, err := s.bfe.acquire(s.gen, s.timeout)
+	hold, code, err := s.bfe.acquire(s.gen, s.timeout, true)
 	if err != nil {
 		return fmt.Errorf("%s: %w", call, err)
 	}
