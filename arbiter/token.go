@@ -66,8 +66,8 @@ type Token struct {
 
 // Integrity levels (winnt.h SECURITY_MANDATORY_*_RID).
 const (
-	IntegrityLow       uint32 = 0x1000
-	IntegrityMedium    uint32 = 0x2000
+	IntegrityLow    uint32 = 0x1000
+	IntegrityMedium uint32 = 0x2000
 )
 
 // AnonymousLogon is S-1-5-7, NT AUTHORITY\ANONYMOUS LOGON (winnt.h
