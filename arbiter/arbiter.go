@@ -287,7 +287,7 @@ func noTokenCaution(f *Flow, none bool) string {
 	if none {
 		c += "; this flow has none, so its ALE_USER_ID conditions were treated as not matching: under the deny construction the guard permit then does not match and the account's hard blocks apply to the flow — whoever caused it"
 	} else {
-		c += ". If this flow were classified without a token, the deny construction's guard permit would not match and the sandbox account's blocks would apply to it for every account"
+		c += ". Traffic of this kind may be classified for System rather than for the account's process — then the account's blocks do not apply to it, for the account either (design §4) — or with no token at all: then the deny construction's guard permit would not match and the sandbox account's blocks would apply to it whoever caused it"
 	}
 	if p := noTokenPath(f); p != "" {
 		c += "; here: " + p
