@@ -696,6 +696,14 @@ func (ix *Index) evaluateSublayer(d *Decision, si *subIndex, flow *Flow, layer w
 				trace("%s: disabled, skipped", label(r))
 			}
 			continue
+		case f.Action.Type == wfp.ActionCalloutInspection:
+			// "Invoke a callout that never returns block or permit"
+			// (DOC:…/ns-fwpmtypes-fwpm_action0): it cannot decide anything.
+			skipped++
+			if full {
+				trace("%s: inspection callout (never returns permit or block), skipped", label(r))
+			}
+			continue
 		case f.Action.Type&wfp.ActionFlagCallout != 0:
 			res, assumed := opts.Callouts[f.Key]
 			if !assumed {

@@ -23,7 +23,7 @@ import (
 //
 // and denySublayerKey/guardKey become whatever policy exports for them. The allow
 // shape already is policy.Build's (unchanged by issue 9).
-func layout(t *testing.T, sid string, profile policy.Profile, shape policy.UserMatch) arbiter.Set {
+func layout(t testing.TB, sid string, profile policy.Profile, shape policy.UserMatch) arbiter.Set {
 	t.Helper()
 	if shape == policy.MatchAllow {
 		return arbiter.FromPlan(plan(t, policy.Options{SID: sid, Profile: profile, UserMatch: shape}))
@@ -76,13 +76,13 @@ func layout(t *testing.T, sid string, profile policy.Profile, shape policy.UserM
 func denySublayerKey(sid string) wfp.GUID { return wfp.NameGUID(policy.ProviderKey, "sublayer/"+sid) }
 
 // guardKey is the key of the guard permit at a layer ("guard-connect-v4", …).
-func guardKey(t *testing.T, sid string, layer wfp.LayerID) wfp.GUID {
+func guardKey(t testing.TB, sid string, layer wfp.LayerID) wfp.GUID {
 	return policy.FilterKey(sid, "guard-"+layerID(t, layer))
 }
 
 // guardSD is the guard's condition: everyone except the account in any form (the
 // brief's SDDL; AN written as S-1-5-7, which the account package has no alias for).
-func guardSD(t *testing.T, sid string) []byte {
+func guardSD(t testing.TB, sid string) []byte {
 	t.Helper()
 	sd, err := account.ParseSDDL("D:(D;;CC;;;" + sid + ")(A;;CC;;;WD)(A;;CC;;;S-1-5-7)(A;;CC;;;AC)(A;;CC;;;S-1-15-2-2)(A;;CC;;;RC)(A;;CC;;;S-1-5-33)")
 	if err != nil {
@@ -95,7 +95,7 @@ func guardSD(t *testing.T, sid string) []byte {
 	return b
 }
 
-func layerID(t *testing.T, l wfp.LayerID) string {
+func layerID(t testing.TB, l wfp.LayerID) string {
 	switch l {
 	case wfp.LayerALEAuthConnectV4:
 		return "connect-v4"

@@ -26,7 +26,7 @@ func mustSID(t *testing.T, s string) account.SID {
 	return sid
 }
 
-func plan(t *testing.T, opts policy.Options) *policy.Plan {
+func plan(t testing.TB, opts policy.Options) *policy.Plan {
 	t.Helper()
 	if opts.SID == "" {
 		opts.SID = sandboxSID

@@ -129,3 +129,16 @@ func TestOwnSublayersNoOrderCaution(t *testing.T) {
 		t.Fatalf("%s by %v, cautions %q; want the hard permit first in key order and a caution that our block wins in another order\n%s", d.Action, d.Filter, d.Cautions, d.Text())
 	}
 }
+
+// TestInspectionCalloutSkipped: an inspection callout "never returns block or permit"
+// (FWPM_ACTION0), so it cannot change the decision and is not reported as unevaluated.
+func TestInspectionCalloutSkipped(t *testing.T) {
+	set := arbiter.Set{Sublayers: []*wfp.Sublayer{sublayer(thirdSublayer, "s", 1)}, Filters: []*wfp.Filter{
+		filter("inspect", thirdSublayer, wfp.LayerALEAuthConnectV4, wfp.ActionCalloutInspection, 0, wfp.U8(3)),
+		filter("terminating", thirdSublayer, wfp.LayerALEAuthConnectV4, wfp.ActionCalloutTerminating, 0, wfp.U8(2)),
+	}}
+	d := evaluate(t, set, arbiter.ProtoTCP, "8.8.8.8:443")
+	if d.Action != arbiter.Permit || len(d.NotEvaluated) != 1 || !strings.Contains(d.NotEvaluated[0], `"terminating"`) {
+		t.Fatalf("NotEvaluated %q; want only the terminating callout", d.NotEvaluated)
+	}
+}
