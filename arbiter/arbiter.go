@@ -125,7 +125,7 @@ func (r CalloutResult) String() string {
 type Index struct {
 	set    Set
 	layers map[wfp.LayerID][]*subIndex // by weight, highest first; equal weights by key
-	sds    map[string]parsedSD
+	sds    map[*byte]parsedSD
 }
 
 // subIndex is one sublayer's filters at one layer.

@@ -96,7 +96,7 @@ func (f *Flow) value(layer wfp.LayerID, field wfp.FieldID) (fieldValue, bool) {
 type matcher struct {
 	flow   *Flow
 	passes []accessPass
-	sds    map[string]parsedSD // by the SD's bytes; shared, read-only
+	sds    map[*byte]parsedSD // by the address of a condition's SD bytes; shared, read-only
 	why    bool
 	// micDenies evaluates the case in which mandatory integrity applied to
 	// FWP_ACTRL_MATCH_FILTER: a token below medium integrity is then denied by any SD
@@ -111,7 +111,7 @@ type parsedSD struct {
 	err error
 }
 
-func newMatcher(flow *Flow, sds map[string]parsedSD, why bool) *matcher {
+func newMatcher(flow *Flow, sds map[*byte]parsedSD, why bool) *matcher {
 	return &matcher{flow: flow, passes: flow.Token.passes(), sds: sds, why: why}
 }
 
@@ -163,15 +163,24 @@ func (m *matcher) matchField(layer wfp.LayerID, field wfp.FieldID, conds []wfp.C
 		name = strings.TrimPrefix(field.String(), "FWPM_CONDITION_")
 	}
 	if ok, known := wfp.FieldAvailable(layer, field); known && !ok {
-		return no, m.say("%s: not offered at this layer, never matches", name)
+		if !m.why {
+			return no, ""
+		}
+		return no, fmt.Sprintf("%s: not offered at this layer, never matches", name)
 	}
 	v, ok := m.flow.value(layer, field)
 	if !ok {
 		if field == wfp.FieldALEUserID && m.flow.Token.None {
 			m.userConds++
-			return unknown, m.say("%s: the classify carries no user token; how the condition evaluates then is not documented", name)
+			if !m.why {
+				return unknown, ""
+			}
+			return unknown, fmt.Sprintf("%s: the classify carries no user token; how the condition evaluates then is not documented", name)
 		}
-		return unknown, m.say("%s: not modelled for this flow", name)
+		if !m.why {
+			return unknown, ""
+		}
+		return unknown, fmt.Sprintf("%s: not modelled for this flow", name)
 	}
 	result := no
 	var parts []string
@@ -184,7 +193,10 @@ func (m *matcher) matchField(layer wfp.LayerID, field wfp.FieldID, conds []wfp.C
 			parts = append(parts, why)
 		}
 		if got == yes {
-			return yes, m.say("%s: %s → match", name, why)
+			if !m.why {
+				return yes, ""
+			}
+			return yes, fmt.Sprintf("%s: %s → match", name, why)
 		}
 		if got == unknown {
 			result = unknown
@@ -200,7 +212,8 @@ func (m *matcher) matchField(layer wfp.LayerID, field wfp.FieldID, conds []wfp.C
 	return result, fmt.Sprintf("%s: %s → %s", name, strings.Join(parts, " or "), verdict)
 }
 
-// matchCondition evaluates one condition against a flow value.
+// matchCondition evaluates one condition against a flow value. The reason is formatted
+// only when wanted (m.why): formatting is most of the cost on a large host.
 func (m *matcher) matchCondition(v fieldValue, c wfp.Condition) (outcome, string) {
 	switch v.kind {
 	case 't':
@@ -215,23 +228,43 @@ func (m *matcher) matchCondition(v fieldValue, c wfp.Condition) (outcome, string
 		lo, okLo := compare(v, *c.Value.Low)
 		hi, okHi := compare(v, *c.Value.High)
 		if !okLo || !okHi {
-			return unknown, m.say("%s in %s: types not comparable", v, c.Value)
+			if !m.why {
+				return unknown, ""
+			}
+			return unknown, fmt.Sprintf("%s in %s: types not comparable", v, c.Value)
 		}
-		return boolOutcome(lo >= 0 && hi <= 0), m.say("%s in [%s, %s]", v, valueText(*c.Value.Low), valueText(*c.Value.High))
+		got := boolOutcome(lo >= 0 && hi <= 0)
+		if !m.why {
+			return got, ""
+		}
+		return got, fmt.Sprintf("%s in [%s, %s]", v, valueText(*c.Value.Low), valueText(*c.Value.High))
 	}
 	if c.Value.Type == wfp.V4AddrMask || c.Value.Type == wfp.V6AddrMask {
 		in := v.kind == 'a' && c.Value.Prefix.Contains(v.addr)
+		var got outcome
+		var rel string
 		switch c.Match {
 		case wfp.MatchEqual, wfp.MatchPrefix:
-			return boolOutcome(in), m.say("%s in %s", v, c.Value.Prefix)
+			got, rel = boolOutcome(in), "in"
 		case wfp.MatchNotEqual, wfp.MatchNotPrefix:
-			return boolOutcome(!in), m.say("%s not in %s", v, c.Value.Prefix)
+			got, rel = boolOutcome(!in), "not in"
+		default:
+			if !m.why {
+				return unknown, ""
+			}
+			return unknown, fmt.Sprintf("%s with an address mask is not modelled", c.Match)
 		}
-		return unknown, m.say("%s with an address mask is not modelled", c.Match)
+		if !m.why {
+			return got, ""
+		}
+		return got, fmt.Sprintf("%s %s %s", v, rel, c.Value.Prefix)
 	}
 	cmp, ok := compare(v, c.Value)
 	if !ok {
-		return unknown, m.say("%s against %s: types not comparable", v, c.Value)
+		if !m.why {
+			return unknown, ""
+		}
+		return unknown, fmt.Sprintf("%s against %s: types not comparable", v, c.Value)
 	}
 	var op string
 	var holds bool
@@ -249,9 +282,15 @@ func (m *matcher) matchCondition(v fieldValue, c wfp.Condition) (outcome, string
 	case wfp.MatchLessOrEqual:
 		op, holds = "≤", cmp <= 0
 	default:
-		return unknown, m.say("match type %s is not modelled", c.Match)
+		if !m.why {
+			return unknown, ""
+		}
+		return unknown, fmt.Sprintf("match type %s is not modelled", c.Match)
 	}
-	return boolOutcome(holds), m.say("%s %s %s", v, op, valueText(c.Value))
+	if !m.why {
+		return boolOutcome(holds), ""
+	}
+	return boolOutcome(holds), fmt.Sprintf("%s %s %s", v, op, valueText(c.Value))
 }
 
 func boolOutcome(b bool) outcome {
@@ -304,19 +343,24 @@ func valueText(v wfp.Value) string {
 	return v.String()
 }
 
-// parseSDs parses every security-descriptor condition value of filters once.
-func parseSDs(filters []*wfp.Filter) map[string]parsedSD {
-	out := map[string]parsedSD{}
+// parseSDs parses every security-descriptor condition value of filters once, keyed by
+// the address of the value's bytes (a pointer hashes faster than the bytes; filters
+// are not modified while an Index exists). Equal descriptors are parsed once.
+func parseSDs(filters []*wfp.Filter) map[*byte]parsedSD {
+	out := map[*byte]parsedSD{}
+	byContent := map[string]parsedSD{}
 	for _, f := range filters {
 		for _, c := range f.Conditions {
-			if c.Value.Type != wfp.SecurityDescriptor {
+			if c.Value.Type != wfp.SecurityDescriptor || len(c.Value.Bytes) == 0 {
 				continue
 			}
-			if _, ok := out[string(c.Value.Bytes)]; ok {
-				continue
+			p, ok := byContent[string(c.Value.Bytes)]
+			if !ok {
+				sd, err := account.ParseSD(c.Value.Bytes)
+				p = parsedSD{sd, err}
+				byContent[string(c.Value.Bytes)] = p
 			}
-			sd, err := account.ParseSD(c.Value.Bytes)
-			out[string(c.Value.Bytes)] = parsedSD{sd, err}
+			out[&c.Value.Bytes[0]] = p
 		}
 	}
 	return out
@@ -333,7 +377,11 @@ func (m *matcher) matchToken(c wfp.Condition) (outcome, string) {
 	if c.Value.Type != wfp.SecurityDescriptor {
 		return unknown, m.say("user condition of type %s is not modelled", c.Value.Type)
 	}
-	p, ok := m.sds[string(c.Value.Bytes)]
+	var p parsedSD
+	ok := false
+	if len(c.Value.Bytes) > 0 {
+		p, ok = m.sds[&c.Value.Bytes[0]]
+	}
 	if !ok {
 		sd, err := account.ParseSD(c.Value.Bytes)
 		p = parsedSD{sd, err}
@@ -359,6 +407,9 @@ func (m *matcher) matchToken(c wfp.Condition) (outcome, string) {
 		}
 		detail = fmt.Sprintf("access check %s (%s)", g, strings.Join(why, "; "))
 	}
+	if !m.why && (c.Match == wfp.MatchEqual || c.Match == wfp.MatchNotEqual) {
+		return boolOutcome(granted == (c.Match == wfp.MatchEqual)), ""
+	}
 	switch c.Match {
 	case wfp.MatchEqual:
 		return boolOutcome(granted), m.say("EQUAL: %s", detail)
@@ -376,6 +427,9 @@ func (m *matcher) matchSID(s account.SID, c wfp.Condition) (outcome, string) {
 	want, err := account.SIDFromBytes(c.Value.Bytes)
 	if err != nil {
 		return unknown, m.say("SID cannot be read: %v", err)
+	}
+	if !m.why && (c.Match == wfp.MatchEqual || c.Match == wfp.MatchNotEqual) {
+		return boolOutcome((s == want) == (c.Match == wfp.MatchEqual)), ""
 	}
 	switch c.Match {
 	case wfp.MatchEqual:
