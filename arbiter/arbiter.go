@@ -65,6 +65,8 @@ type Decision struct {
 	// it does not model); they were treated as not matching. Empty when the decision
 	// does not depend on anything unmodelled.
 	NotEvaluated []string
+
+	unevaluated map[*wfp.Filter]bool // callout filters reached but not evaluated
 }
 
 // Options tune an evaluation.
@@ -560,14 +562,14 @@ func (ix *Index) evaluateLayer(d *Decision, flow *Flow, layer wfp.LayerID, opts 
 		d.addCaution(c)
 		break
 	}
-	ix.calloutCautions(d, subs, st, layer, opts)
+	ix.calloutCautions(d, subs, st, layer)
 	return ld
 }
 
 // calloutCautions: when the layer permits by a soft permit, a callout not evaluated in
 // a sublayer evaluated before it (or of equal weight) could have returned a soft block,
 // which that permit would override.
-func (ix *Index) calloutCautions(d *Decision, subs []*subIndex, st arbState, layer wfp.LayerID, opts Options) {
+func (ix *Index) calloutCautions(d *Decision, subs []*subIndex, st arbState, layer wfp.LayerID) {
 	if !st.decided || st.action != Permit || !st.writable {
 		return
 	}
@@ -577,10 +579,7 @@ func (ix *Index) calloutCautions(d *Decision, subs []*subIndex, st arbState, lay
 		}
 		for _, r := range si.filters {
 			f := r.f
-			if f.Action.Type&wfp.ActionFlagCallout == 0 || f.Flags&wfp.FilterFlagDisabled != 0 || f.Action.Type&wfp.ActionFlagTerminating == 0 && f.Action.Type != wfp.ActionCalloutUnknown {
-				continue
-			}
-			if _, assumed := opts.Callouts[f.Key]; assumed {
+			if !d.unevaluated[f] { // reached in its sublayer and not evaluated
 				continue
 			}
 			order := "evaluated before it"
@@ -707,6 +706,10 @@ func (ix *Index) evaluateSublayer(d *Decision, si *subIndex, flow *Flow, layer w
 		case f.Action.Type&wfp.ActionFlagCallout != 0:
 			res, assumed := opts.Callouts[f.Key]
 			if !assumed {
+				if d.unevaluated == nil {
+					d.unevaluated = map[*wfp.Filter]bool{}
+				}
+				d.unevaluated[f] = true
 				trace("%s: callout filter, not evaluated", label(r))
 				d.NotEvaluated = append(d.NotEvaluated, fmt.Sprintf("%q %s: callout %s", f.Name, f.Key, f.Action.CalloutKey))
 				continue
