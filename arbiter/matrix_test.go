@@ -232,16 +232,28 @@ func TestLowTokenIntegrityAlternative(t *testing.T) {
 	}
 }
 
-// TestTwoAccounts: two deny accounts on one host never affect each other: for every
-// token kind of each account, profile pair and flow, the decision on the shared host
+// TestTwoAccounts: two accounts on one host never affect each other — two deny accounts
+// (issue 9's per-account sublayers), and also any mix of shapes and profiles: for every
+// token kind of each account, configuration pair and flow, the decision on the shared host
 // is the one on a host with only that account's filters (block, and the same deciding
 // rule) or a permit by no block; a block is always by the flow's own account's filter;
 // and no order caution is raised although both sublayers have weight 0xFFFF.
 func TestTwoAccounts(t *testing.T) {
 	a, b := sandboxSID, otherSID
-	for _, pa := range []policy.Profile{policy.Baseline, policy.Strict} {
-		for _, pb := range []policy.Profile{policy.Baseline, policy.Strict} {
-			la, lb := layout(t, a, pa, policy.MatchDeny), layout(t, b, pb, policy.MatchDeny)
+	type cfg struct {
+		p policy.Profile
+		m policy.UserMatch
+	}
+	var cfgs []cfg
+	for _, p := range []policy.Profile{policy.Baseline, policy.Strict} {
+		for _, m := range []policy.UserMatch{policy.MatchDeny, policy.MatchAllow} {
+			cfgs = append(cfgs, cfg{p, m})
+		}
+	}
+	for _, ca := range cfgs {
+		for _, cb := range cfgs {
+			pa, pb := fmt.Sprintf("%s-%s", ca.p, ca.m), fmt.Sprintf("%s-%s", cb.p, cb.m)
+			la, lb := layout(t, a, ca.p, ca.m), layout(t, b, cb.p, cb.m)
 			host := arbiter.NewIndex(union(la, lb))
 			alone := map[string]*arbiter.Index{a: arbiter.NewIndex(la), b: arbiter.NewIndex(lb)}
 			own := map[string]arbiter.Set{a: la, b: lb}
