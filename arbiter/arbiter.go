@@ -125,18 +125,16 @@ func (r CalloutResult) String() string {
 // and sublayer and sorted once, security descriptors parsed once. It is read-only
 // after NewIndex, so one Index may serve concurrent Evaluate calls.
 type Index struct {
-	set    Set
 	layers map[wfp.LayerID][]*subIndex // by weight, highest first; equal weights by key
 	sds    map[*byte]parsedSD
 }
 
 // subIndex is one sublayer's filters at one layer.
 type subIndex struct {
-	key      wfp.GUID
-	sub      *wfp.Sublayer // nil when the set does not hold it (weight taken as 0)
-	weight   uint16
-	filters  []ranked // in evaluation order
-	supplied bool
+	key     wfp.GUID
+	sub     *wfp.Sublayer // nil when the set does not hold it (weight taken as 0)
+	weight  uint16
+	filters []ranked // in evaluation order
 }
 
 func (s *subIndex) label() string {
@@ -148,7 +146,7 @@ func (s *subIndex) label() string {
 
 // NewIndex prepares set for evaluation.
 func NewIndex(set Set) *Index {
-	ix := &Index{set: set, layers: map[wfp.LayerID][]*subIndex{}, sds: parseSDs(set.Filters)}
+	ix := &Index{layers: map[wfp.LayerID][]*subIndex{}, sds: parseSDs(set.Filters)}
 	subs := map[wfp.GUID]*wfp.Sublayer{}
 	for _, s := range set.Sublayers {
 		subs[s.Key] = s
@@ -164,7 +162,7 @@ func NewIndex(set Set) *Index {
 		if si == nil {
 			si = &subIndex{key: f.Sublayer}
 			if s, ok := subs[f.Sublayer]; ok {
-				si.sub, si.weight, si.supplied = s, s.Weight, true
+				si.sub, si.weight = s, s.Weight
 			}
 			m[f.Sublayer] = si
 		}
@@ -204,14 +202,16 @@ func Evaluate(set Set, flow Flow) (Decision, error) {
 // §1), layer by layer (Flow.Layers):
 //
 //   - sublayers in order of weight, highest first ("Higher-weighted sublayers are
-//     invoked first", DOC:…/ns-fwpmtypes-fwpm_sublayer0); every sublayer is evaluated;
+//     invoked first", DOC:…/ns-fwpmtypes-fwpm_sublayer0); every sublayer is evaluated,
+//     except that once a hard block is reached in every order of the equal-weight
+//     sublayers the rest cannot change the result and is skipped (the trace says so);
 //   - inside a sublayer, filters in order of weight, highest first (see weightOf); the
 //     first matching filter that returns permit or block decides the sublayer and the
 //     filters below it are skipped;
 //   - across sublayers the engine keeps the current action together with the
 //     FWPS_RIGHT_ACTION_WRITE right: while the right is set (a soft decision, or none
 //     yet) the next deciding sublayer replaces the action — so a soft permit of a later
-//     sublayer overrides a soft block (a callout's block is soft by default) and a block
+//     sublayer overrides a soft block (a callout's block is soft by default; wfp-facts §1) and a block
 //     overrides a soft permit; once the right is cleared the action stays: a hard block
 //     (every filter block; a permit or callout block with the right cleared) is final, a
 //     hard permit (FWPM_FILTER_FLAG_CLEAR_ACTION_RIGHT) can only be overturned by a
