@@ -87,7 +87,7 @@ func (f Flow) Validate() error {
 	if !f.Remote.Addr().IsValid() {
 		return fmt.Errorf("flow has no remote address")
 	}
-	if f.Token.User.IsZero() {
+	if f.Token.User.IsZero() && !f.Token.None {
 		return fmt.Errorf("flow has no token user SID")
 	}
 	switch f.Protocol {

@@ -39,9 +39,13 @@ type Group struct {
 }
 
 // Token describes the access token of the process that opens a flow: just what an
-// access check against an ALE_USER_ID security descriptor reads. Privileges,
-// integrity level and mandatory policy are not modelled (FWP_ACTRL_MATCH_FILTER is
-// an execute-class right, wfp-facts §2, so no-write-up does not apply to it).
+// access check against an ALE_USER_ID security descriptor reads. Privileges are not
+// modelled. The integrity level is carried (Integrity) but the access check ignores
+// it: whether mandatory integrity control applies to FWP_ACTRL_MATCH_FILTER is not
+// documented. NtApiDotNet's generic mapping for filters (wfp-facts §2, [E]) puts
+// MATCH in GenericExecute, not GenericWrite, so the default no-write-up policy of an
+// SD without a label would not deny it [I]; Evaluate adds a caution, and evaluates the
+// other case, for tokens below medium integrity.
 type Token struct {
 	User         account.SID
 	UserDenyOnly bool          // the user SID is deny-only (CreateRestrictedToken SidsToDisable)
@@ -50,7 +54,25 @@ type Token struct {
 	AppContainer *account.SID  // the package SID of an AppContainer token, nil otherwise
 	LPAC         bool          // a less-privileged AppContainer (no ALL APPLICATION PACKAGES)
 	Capabilities []account.SID // capability SIDs of an AppContainer token
+	// Integrity is the RID of the token's mandatory label (S-1-16-RID: 0x1000 low,
+	// 0x2000 medium, …); 0 means not given (medium for an ordinary user token), so
+	// untrusted (RID 0) cannot be expressed.
+	Integrity uint32
+	// None means the classify carries no user token at all (kernel-originated traffic,
+	// some service paths): User is then ignored. How WFP evaluates an ALE_USER_ID
+	// condition for such a flow is not documented; the arbiter cannot evaluate it.
+	None bool
 }
+
+// Integrity levels (winnt.h SECURITY_MANDATORY_*_RID).
+const (
+	IntegrityLow    uint32 = 0x1000
+	IntegrityMedium uint32 = 0x2000
+)
+
+// AnonymousLogon is S-1-5-7, NT AUTHORITY\ANONYMOUS LOGON (winnt.h
+// SECURITY_ANONYMOUS_LOGON_RID 7); SDDL alias AN.
+var AnonymousLogon = mustParse("S-1-5-7")
 
 // TokenKind names the token shapes explain can build for an account.
 type TokenKind string
@@ -66,10 +88,35 @@ const (
 	TokenRestricted TokenKind = "restricted"
 	// TokenAppContainer is an AppContainer token without capabilities.
 	TokenAppContainer TokenKind = "appcontainer"
+	// TokenLow is a copy of the normal token with a low mandatory label
+	// (S-1-16-4096): a process may lower the integrity level of a copy of its own
+	// token without privilege (SetTokenInformation TokenIntegrityLevel;
+	// DOC:secauthz/mandatory-integrity-control). The access check is the normal one;
+	// see Token for the caution.
+	TokenLow TokenKind = "low"
+	// TokenAnonymous is the anonymous logon token: user ANONYMOUS LOGON (S-1-5-7) and
+	// no groups. The account SID plays no part. Everyone is not in it by default
+	// (security policy "Network access: Let Everyone permissions apply to anonymous
+	// users" is disabled by default), which is why Microsoft's UWP user condition and
+	// our guard allow AN explicitly. Any thread can impersonate it without privilege
+	// (ImpersonateAnonymousToken); whether ALE attributes a flow to a thread's
+	// impersonation token is not documented.
+	TokenAnonymous TokenKind = "anonymous"
+	// TokenNone is a classify that carries no user token (kernel-originated traffic:
+	// IcmpSendEcho, the SMB redirector, NAT'd WSL2/Hyper-V guests; wfp-facts §9, §12).
+	// The account SID plays no part. How an ALE_USER_ID condition evaluates then is
+	// not documented: the arbiter reports such conditions as not evaluated and treats
+	// them as not matching.
+	TokenNone TokenKind = "none"
 )
 
-// TokenKinds lists the kinds in a stable order.
+// TokenKinds lists the kinds that carry the account's own SID, in a stable order:
+// normal, deny-only, restricted, appcontainer. (Kept as it was so that callers
+// iterating it keep their expectations; AllTokenKinds adds the newer kinds.)
 var TokenKinds = []TokenKind{TokenNormal, TokenDenyOnly, TokenRestricted, TokenAppContainer}
+
+// AllTokenKinds lists every kind TokenFor builds, in a stable order.
+var AllTokenKinds = []TokenKind{TokenNormal, TokenDenyOnly, TokenRestricted, TokenAppContainer, TokenLow, TokenAnonymous, TokenNone}
 
 // ExamplePackageSID is the AppContainer package SID TokenFor uses. It has the shape
 // of a real package SID (S-1-15-2 and seven sub-authorities); its value is arbitrary.
@@ -105,14 +152,23 @@ func TokenFor(kind TokenKind, user account.SID) (Token, error) {
 	case TokenAppContainer:
 		pkg := ExamplePackageSID
 		t.AppContainer = &pkg
+	case TokenLow:
+		t.Integrity = IntegrityLow
+	case TokenAnonymous:
+		t = Token{User: AnonymousLogon}
+	case TokenNone:
+		t = Token{None: true}
 	default:
-		return Token{}, fmt.Errorf("unknown token kind %q: want one of %v", kind, TokenKinds)
+		return Token{}, fmt.Errorf("unknown token kind %q: want one of %v", kind, AllTokenKinds)
 	}
 	return t, nil
 }
 
 // String is a one-line description of the token for traces.
 func (t Token) String() string {
+	if t.None {
+		return "none (the classify carries no user token)"
+	}
 	var b strings.Builder
 	b.WriteString("user " + t.User.String())
 	if t.UserDenyOnly {
@@ -130,6 +186,9 @@ func (t Token) String() string {
 		if len(t.Capabilities) > 0 {
 			b.WriteString(" capabilities " + sidList(t.Capabilities))
 		}
+	}
+	if t.Integrity != 0 {
+		fmt.Fprintf(&b, ", integrity S-1-16-%d", t.Integrity)
 	}
 	return b.String()
 }
@@ -216,24 +275,47 @@ func contains(list []account.SID, s account.SID) bool {
 // literally: generic rights in an ACE (GA, GX) are not mapped, and owner rights,
 // conditional, object and callback ACEs are not modelled.
 func (t Token) MatchFilterGranted(sd *account.SecurityDescriptor) (bool, []string) {
+	return t.matchFilterGranted(sd, true)
+}
+
+// belowMedium reports whether the token's integrity level is below medium.
+func (t Token) belowMedium() bool {
+	return t.Integrity != 0 && t.Integrity < IntegrityMedium
+}
+
+// matchFilterGranted is MatchFilterGranted; with why false it builds no reasons.
+func (t Token) matchFilterGranted(sd *account.SecurityDescriptor, why bool) (bool, []string) {
+	return grantedTo(t.passes(), sd, why)
+}
+
+// grantedTo runs the access check with the passes of a token computed once.
+func grantedTo(passes []accessPass, sd *account.SecurityDescriptor, why bool) (bool, []string) {
 	if sd.DACL == nil {
 		if sd.Control&account.ControlDACLPresent != 0 {
 			return true, []string{"NULL DACL: every access is granted"}
 		}
 		return true, []string{"no DACL: every access is granted"}
 	}
-	var why []string
-	for _, p := range t.passes() {
-		ok, line := p.check(sd.DACL)
-		why = append(why, p.name+": "+line)
+	var reasons []string
+	for _, p := range passes {
+		ok, line := p.check(sd.DACL, why)
+		if why {
+			reasons = append(reasons, p.name+": "+line)
+		}
 		if !ok {
-			return false, why
+			return false, reasons
 		}
 	}
-	return true, why
+	return true, reasons
 }
 
-func (p accessPass) check(dacl *account.ACL) (bool, string) {
+func (p accessPass) check(dacl *account.ACL, why bool) (bool, string) {
+	say := func(format string, a ...any) string {
+		if !why {
+			return ""
+		}
+		return fmt.Sprintf(format, a...)
+	}
 	for i, ace := range dacl.ACEs {
 		if ace.Flags&inheritOnlyACE != 0 || ace.Mask&matchFilterRight == 0 {
 			continue
@@ -241,16 +323,16 @@ func (p accessPass) check(dacl *account.ACL) (bool, string) {
 		switch ace.Type {
 		case account.AccessDenied:
 			if contains(p.enabled, ace.SID) {
-				return false, fmt.Sprintf("ACE %d denies %s (enabled SID)", i, ace.SID)
+				return false, say("ACE %d denies %s (enabled SID)", i, ace.SID)
 			}
 			if contains(p.denyOnly, ace.SID) {
-				return false, fmt.Sprintf("ACE %d denies %s (deny-only SID)", i, ace.SID)
+				return false, say("ACE %d denies %s (deny-only SID)", i, ace.SID)
 			}
 		case account.AccessAllowed:
 			if contains(p.enabled, ace.SID) {
-				return true, fmt.Sprintf("ACE %d allows %s", i, ace.SID)
+				return true, say("ACE %d allows %s", i, ace.SID)
 			}
 		}
 	}
-	return false, "no ACE grants MATCH_FILTER"
+	return false, say("no ACE grants MATCH_FILTER")
 }

@@ -141,8 +141,8 @@ func printUsage(w io.Writer, cmd *command, fs *flag.FlagSet) {
 
 // tokenKindNames lists explain's --token values.
 func tokenKindNames() []string {
-	names := make([]string, len(arbiter.TokenKinds))
-	for i, k := range arbiter.TokenKinds {
+	names := make([]string, len(arbiter.AllTokenKinds))
+	for i, k := range arbiter.AllTokenKinds {
 		names[i] = string(k)
 	}
 	return names
