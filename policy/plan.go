@@ -482,3 +482,49 @@ func isV6Layer(l wfp.LayerID) bool {
 	n := l.String()
 	return len(n) > 2 && (n[len(n)-2:] == "V6" || (len(n) > 10 && n[len(n)-10:] == "V6_DISCARD"))
 }
+
+// FromSharedLayout translates the filters account sid has in the shared sublayer under
+// the layout of setup version 1 (blocks with ALE_USER_ID FWP_MATCH_NOT_EQUAL, permits
+// with the allow shape) into the account's --user-match deny layout, mechanically: each
+// filter keeps its key, name, description, flags, weight, layer, action, providerData and
+// other conditions, loses every ALE_USER_ID condition and moves into the account's own
+// sublayer; a guard permit is added at every layer the filters use. The result is what
+// Build returns for the same profile, proxy ports and extra rules, so the account's next
+// setup converges with no writes. It is validated like any plan: a filter whose weight
+// would not sit below the guard makes it fail, and the caller then leaves the account's
+// filters as they are.
+func FromSharedLayout(sid string, old []*wfp.Filter) (*Plan, error) {
+	s, err := account.ParseSID(sid)
+	if err != nil {
+		return nil, fmt.Errorf("migrate account %q: %w", sid, err)
+	}
+	sid = s.String()
+	guardCond, err := UserCondition(sid, MatchDeny)
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{SID: sid, UserMatch: MatchDeny, Provider: Provider(), Sublayer: AccountSublayer(sid)}
+	var layers []Rule
+	var moved []*wfp.Filter
+	for _, f := range old {
+		c := f.Clone()
+		c.ID, c.EffectiveWeight = 0, 0
+		c.Flags &^= wfp.FilterFlagDisabled
+		c.Sublayer = p.Sublayer.Key
+		c.Conditions = slices.DeleteFunc(c.Conditions, func(c wfp.Condition) bool { return c.Field == wfp.FieldALEUserID })
+		moved = append(moved, c)
+		layers = append(layers, Rule{ID: fmt.Sprintf("filter %s", f.Key), Layer: f.Layer})
+	}
+	guards, err := GuardRules(layers)
+	if err != nil {
+		return nil, fmt.Errorf("migrate account %s: %w", sid, err)
+	}
+	for _, g := range guards {
+		p.Filters = append(p.Filters, ruleFilter(sid, g, p.Sublayer.Key, &guardCond))
+	}
+	p.Filters = append(p.Filters, moved...)
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("migrate account %s: %w", sid, err)
+	}
+	return p, nil
+}

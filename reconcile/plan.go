@@ -59,6 +59,17 @@ type current struct {
 	// otherSublayers are the provider's sublayers other than the plan's, read only when
 	// the provider must be replaced (they refer to it, so they must go and come back).
 	otherSublayers []*wfp.Sublayer
+	// shared is the shared sublayer (policy.SublayerKey) when it is not the plan's and is
+	// wfpsandbox's; nil otherwise.
+	shared *wfp.Sublayer
+	// ownSub is the account's own sublayer (policy.SublayerKeyFor) when it is not the
+	// plan's (a --user-match allow plan) and is wfpsandbox's; nil otherwise.
+	ownSub *wfp.Sublayer
+	// migrations are the other accounts whose setup-version-1 filters (NOT_EQUAL on
+	// ALE_USER_ID, in the shared sublayer) this install moves to their own sublayers.
+	migrations []migration
+	// skipped explains, per account, why its old-layout filters are left as they are.
+	skipped []string
 }
 
 // readCurrent reads the provider and sublayer by key, enumerates the provider's
@@ -99,6 +110,9 @@ func readCurrent(e wfp.Engine, plan *policy.Plan) (*current, error) {
 		}
 	}
 	sortByKey(cur.filters)
+	if err := readLayout(e, cur, plan); err != nil {
+		return nil, err
+	}
 	if p := cur.provider; p != nil && foreignProvider(p, plan.Provider) == "" && len(providerDiff(p, plan.Provider)) > 0 {
 		subs, err := listSublayers(e, pk)
 		if err != nil {
@@ -221,14 +235,30 @@ func installSteps(cur *current, plan *policy.Plan) ([]step, error) {
 		return fmt.Sprintf("not in plan (rule %q of an older version or another profile)", o.Rule), true
 	}
 
+	migrated := map[wfp.GUID]bool{}
+	for _, m := range cur.migrations {
+		if m.addSublayer {
+			add(sublayerStep(OpAdd, m.plan.Sublayer, ReasonMigrated))
+		}
+		for _, f := range m.old {
+			migrated[f.Key] = true
+		}
+		for _, f := range m.plan.Filters {
+			add(filterStep(OpAdd, f, ReasonMigrated))
+		}
+	}
+
 	if replaceProvider || replaceSublayer {
 		// Every filter of the provider goes, so that the sublayer and provider can be
 		// deleted (FWP_E_IN_USE otherwise); the plan's filters come back from the plan,
-		// every other account's (and untagged ones) exactly as read.
+		// migrated accounts' from their translation, every other account's (and untagged
+		// ones) exactly as read.
 		why := "parent replaced: " + parent
 		for _, f := range cur.filters {
 			reason := why
-			if want := planned[f.Key]; want != nil {
+			if migrated[f.Key] {
+				reason = ReasonMigrated
+			} else if want := planned[f.Key]; want != nil {
 				if d := filterDiff(f, want); len(d) > 0 {
 					reason = "drifted: " + d.String()
 				}
@@ -248,7 +278,7 @@ func installSteps(cur *current, plan *policy.Plan) ([]step, error) {
 			add(filterStep(OpAdd, want, reason))
 		}
 		for _, f := range cur.filters {
-			if _, isStale := stale(f); isStale || planned[f.Key] != nil {
+			if _, isStale := stale(f); isStale || planned[f.Key] != nil || migrated[f.Key] {
 				continue
 			}
 			acct := "untagged"
@@ -263,6 +293,8 @@ func installSteps(cur *current, plan *policy.Plan) ([]step, error) {
 	for _, f := range cur.filters {
 		if r, ok := stale(f); ok {
 			add(filterStep(OpDelete, f, r))
+		} else if migrated[f.Key] {
+			add(filterStep(OpDelete, f, ReasonMigrated))
 		}
 	}
 	for _, want := range plan.Filters {
