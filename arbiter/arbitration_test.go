@@ -101,7 +101,7 @@ func TestThirdPartyPermits(t *testing.T) {
 // TestSameWeightSublayers: with the plan's own weight 0xFFFF a third-party sublayer can
 // at most tie; WFP does not document the order of equal weights, and the trace says so.
 func TestSameWeightSublayers(t *testing.T) {
-	p := plan(t, policy.Options{})
+	p := plan(t, policy.Options{UserMatch: policy.MatchAllow}) // the shared sublayer 32626bf6-…
 	set := arbiter.FromPlan(p)
 	set.Sublayers = append(set.Sublayers, sublayer(thirdSublayer, "tie", 0xFFFF))
 	set.Filters = append(set.Filters, filter("tie permit", thirdSublayer, wfp.LayerALEAuthConnectV4, wfp.ActionPermit, wfp.FilterFlagClearActionRight, wfp.Value{}, port(53)))

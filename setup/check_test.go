@@ -192,7 +192,7 @@ func TestCheckAfterSetupWithExtraRules(t *testing.T) {
 	extra.ID, extra.Name = "extra-test", "extra test rule"
 	o := h.opts("sandbox")
 	o.Extra = []policy.Rule{extra}
-	if rep := h.run(o); rep.WFPFailed() || rep.FilterCount != 13 {
+	if rep := h.run(o); rep.WFPFailed() || rep.FilterCount != 17 { // 4 guards, 12 blocks, 1 extra
 		t.Fatalf("setup with an extra rule: %+v", rep)
 	}
 	c := h.check(CheckOptions{Open: h.open})

@@ -59,7 +59,7 @@ func TestSetupWritesMarker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Account.SID != sid || m.PlanHash != rep.PlanHash || len(m.Steps) != 2 || rep.Writes != 14 {
+	if m.Account.SID != sid || m.PlanHash != rep.PlanHash || len(m.Steps) != 2 || rep.Writes != 18 {
 		t.Errorf("marker %+v, report %+v", m, rep)
 	}
 	if _, err := os.Stat(filepath.Join(h.state, setup.LogFile)); err != nil {
