@@ -304,8 +304,12 @@ func installSteps(cur *current, plan *policy.Plan) ([]step, error) {
 			continue
 		}
 		if d := filterDiff(got, want); len(d) > 0 {
-			add(filterStep(OpDelete, got, "drifted: "+d.String()))
-			add(filterStep(OpAdd, want, "drifted: "+d.String()))
+			reason := "drifted: " + d.String()
+			if got.Sublayer == policy.SublayerKey && oldLayout(got) {
+				reason = ReasonMigrated
+			}
+			add(filterStep(OpDelete, got, reason))
+			add(filterStep(OpAdd, want, reason))
 		}
 	}
 	return steps, nil

@@ -45,8 +45,10 @@ func TestSetupMigratesVersion1Host(t *testing.T) {
 			migrated++
 		}
 	}
-	if migrated != 47 { // sidA: its sublayer, 20 deletes, 6 guards + 20 adds
-		t.Errorf("%d changes migrated, want 47", migrated)
+	// sidA: its sublayer, 20 deletes, 6 guards + 20 adds; sidB: 12 blocks deleted and
+	// added again in its own sublayer.
+	if migrated != 47+24 {
+		t.Errorf("%d changes migrated, want 71", migrated)
 	}
 	if m := h.marker(); m.SetupVersion != SetupVersion || SetupVersion != 2 {
 		t.Errorf("marker setup version %d, want %d", m.SetupVersion, SetupVersion)

@@ -24,7 +24,7 @@ func addPlanFlags(fs *flag.FlagSet) *planFlags {
 	fs.StringVar(&p.account, "account", "", "the sandbox account's name (Windows only; resolved to its SID)")
 	fs.StringVar(&p.profile, "profile", string(policy.Baseline), "profile: baseline or strict")
 	fs.StringVar(&p.userMatch, "user-match", string(policy.DefaultUserMatch),
-		"ALE_USER_ID condition shape: deny (NOT_EQUAL + deny ACE, resists restricted-token/AppContainer escape) or allow (EQUAL + allow ACE, the original design)")
+		"how filters are scoped to the account: deny (its own sublayer: soft guard permits for everyone else, then unconditioned blocks; resists restricted-token/AppContainer escape) or allow (EQUAL + D:(A;;CC;;;SID) on every filter in the shared sublayer, the original design)")
 	fs.Func("proxy-port", "strict profile: a loopback TCP port the account may connect to (repeat or comma-separate; default: all of loopback)", func(s string) error {
 		for _, part := range strings.Split(s, ",") {
 			n, err := strconv.ParseUint(strings.TrimSpace(part), 10, 16)
