@@ -255,3 +255,74 @@ func TestVerifyReportsOtherLayoutLeftovers(t *testing.T) {
 		t.Fatal("B's old-layout filters reported compliant")
 	}
 }
+
+// An old-layout account whose filters cannot be translated safely (here a block at the
+// guard's weight range, which no guard could cover) is left exactly as it is, and the
+// shared sublayer with it; the account being set up is still installed.
+func TestMigrateLeavesUntranslatableAccount(t *testing.T) {
+	_, pb, _ := fixturePlans(t)
+	w := oldHostWorld(t)
+	st, err := Installed(w.session(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	top := st.Accounts[sidA][0].Clone()
+	top.Weight = wfp.U8(15)
+	w.mutate(t, func(e wfp.Engine) error { return replaceFilter(e, top) })
+	before, err := Installed(w.session(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Install(w.session(t), pb, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range res.Changes {
+		if strings.Contains(c.Name, sidA) {
+			t.Fatalf("account A touched although it cannot be translated: %+v", c)
+		}
+	}
+	after, err := Installed(w.session(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(before.Accounts[sidA], after.Accounts[sidA]) || after.Sublayer == nil {
+		t.Fatal("A's filters or the shared sublayer changed")
+	}
+	if rep, err := Verify(w.session(t), pb); err != nil || !rep.Compliant {
+		t.Fatalf("B: %+v %v", rep, err)
+	}
+}
+
+// A filter of another provider in the shared sublayer keeps it in place after the
+// migration (deleting it would fail with FWP_E_IN_USE and abort everything).
+func TestMigrateKeepsSharedSublayerWithForeignFilter(t *testing.T) {
+	pa, _, pc := fixturePlans(t)
+	w := oldHostWorld(t)
+	contoso := wfp.MustParseGUID("0c0c0c0c-1111-4222-8333-444444444444")
+	w.mutate(t, func(e wfp.Engine) error {
+		for _, f := range pc.Filters {
+			if err := e.DeleteFilter(f.Key); err != nil {
+				return err
+			}
+		}
+		if err := e.AddProvider(&wfp.Provider{Key: contoso, Name: "contoso", Flags: wfp.ProviderFlagPersistent}); err != nil {
+			return err
+		}
+		f := pa.Filters[10].Clone()
+		f.Key, f.Name, f.ProviderKey, f.ProviderData, f.Sublayer = wfp.MustParseGUID("0eeeeeee-0000-4000-8000-000000000077"), "contoso in our sublayer", &contoso, nil, policy.SublayerKey
+		f.Conditions, f.Flags = nil, 0 // non-persistent: a persistent filter may not use another provider's sublayer
+		_, err := e.AddFilter(f)
+		return err
+	})
+	res, err := Install(w.session(t), pa, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.ContainsFunc(res.Changes, func(c Change) bool { return c.Kind == KindSublayer && c.Op == OpDelete }) {
+		t.Fatalf("a sublayer was deleted: %+v", res.Changes)
+	}
+	if s, err := w.session(t).Sublayer(policy.SublayerKey); err != nil || s == nil {
+		t.Fatalf("shared sublayer gone: %v", err)
+	}
+}
