@@ -156,7 +156,15 @@ func TestInstallRefusesInconsistentPlans(t *testing.T) {
 		{"filter tagged for another account", func(p *policy.Plan) {
 			p.Filters[3].ProviderData = policy.Owner{SID: sidB, Rule: "x"}.Encode()
 		}, "tagged for " + sidB},
-		{"two filters with one key", func(p *policy.Plan) { p.Filters[4].Key = p.Filters[3].Key }, "two filters with key"},
+		{"two filters with one key", func(p *policy.Plan) { p.Filters[4].Key = p.Filters[3].Key }, "the same key"},
+		// policy.Plan.Validate: an unconditioned block in the shared sublayer would hit
+		// every account.
+		{"unconditioned block in the shared sublayer", func(p *policy.Plan) { p.Filters[3].Conditions = p.Filters[3].Conditions[1:] }, "would apply to every account"},
+		{"deny plan without its guard", func(p *policy.Plan) {
+			d := buildPlan(t, sidA, policy.MatchDeny)
+			*p = *clonePlan(d)
+			p.Filters = p.Filters[1:]
+		}, "no guard permit"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

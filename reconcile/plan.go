@@ -11,9 +11,10 @@ import (
 	"github.com/wfpsandbox/wfpsandbox/wfp"
 )
 
-// checkPlan refuses a plan the reconciler could not converge: every filter must
-// belong to the plan's provider, carry an ownership tag of the plan's account, and
-// have a key of its own; the sublayer must belong to the provider.
+// checkPlan refuses a plan the reconciler could not converge or must not install: it
+// must pass policy.Plan.Validate; every filter must belong to the plan's provider, carry
+// an ownership tag of the plan's account, and have a key of its own; the sublayer must
+// belong to the provider.
 func checkPlan(plan *policy.Plan) error {
 	if plan == nil || plan.Provider == nil || plan.Sublayer == nil {
 		return errors.New("reconcile: the plan has no provider or no sublayer")
@@ -21,6 +22,11 @@ func checkPlan(plan *policy.Plan) error {
 	pk := plan.Provider.Key
 	if !wfp.SameProvider(plan.Sublayer.ProviderKey, &pk) {
 		return fmt.Errorf("reconcile: the plan's sublayer %s does not belong to its provider %s", plan.Sublayer.Key, pk)
+	}
+	// The plan's own checks first: above all, no filter without a user condition
+	// outside its account's sublayer or above its guard (it would apply to every account).
+	if err := plan.Validate(); err != nil {
+		return fmt.Errorf("reconcile: the plan for %s is not valid: %w", plan.SID, err)
 	}
 	seen := map[wfp.GUID]bool{}
 	for _, f := range plan.Filters {
