@@ -62,7 +62,7 @@ func TestUserConditionSDMatchesWindows(t *testing.T) {
 		// The same shapes with rights spelled as a number and the aliases spelled out,
 		// which Windows must turn into the same bytes (and which Wine 8 can parse).
 		{ShapeAllow, "D:(A;;0x1;;;" + testUserSID + ")"},
-		{ShapeDeny, "D:(D;;0x1;;;" + testUserSID + ")(A;;CC;;;S-1-1-0)(A;;CC;;;S-1-15-2-1)(A;;CC;;;S-1-15-2-2)(A;;CC;;;S-1-5-12)(A;;CC;;;S-1-5-33)"},
+		{ShapeDeny, "D:(D;;0x1;;;" + testUserSID + ")(A;;CC;;;S-1-1-0)(A;;CC;;;S-1-5-7)(A;;CC;;;S-1-15-2-1)(A;;CC;;;S-1-15-2-2)(A;;CC;;;S-1-5-12)(A;;CC;;;S-1-5-33)"},
 	} {
 		t.Run(tc.sddl, func(t *testing.T) {
 			if strings.Contains(tc.sddl, "WR") {
@@ -92,7 +92,7 @@ func TestUserConditionSDMatchesWindows(t *testing.T) {
 			if got := sdBytes(rel); !bytes.Equal(got, ours) {
 				t.Errorf("MakeSelfRelativeSD:\n% x\nours:\n% x", got, ours)
 			}
-			// Windows accepts ours and renders it as the design's SDDL (aliases WD, AC, RC, WR).
+			// Windows accepts ours and renders it as the design's SDDL (aliases WD, AN, AC, RC, WR).
 			w := asWindowsSD(ours)
 			if !w.IsValid() {
 				t.Errorf("IsValidSecurityDescriptor refused ours: % x", ours)

@@ -19,12 +19,13 @@ const (
 var ErrInvalidSDDL = errors.New("invalid SDDL")
 
 // sddlAliases maps the SDDL SID aliases this package reads and writes (sddl.h:
-// SDDL_EVERYONE, SDDL_ALL_APP_PACKAGES, SDDL_RESTRICTED_CODE, SDDL_WRITE_RESTRICTED_CODE,
+// SDDL_EVERYONE, SDDL_ANONYMOUS, SDDL_ALL_APP_PACKAGES, SDDL_RESTRICTED_CODE, SDDL_WRITE_RESTRICTED_CODE,
 // SDDL_LOCAL_SYSTEM, SDDL_LOCAL_SERVICE, SDDL_NETWORK_SERVICE, SDDL_BUILTIN_ADMINISTRATORS,
 // SDDL_AUTHENTICATED_USERS, SDDL_BUILTIN_USERS, SDDL_NETWORK_CONFIGURATION_OPS). S-1-15-2-2
 // has no alias and is written out. (mingw-w64's sddl.h lacks AC and WR; the Windows SDK has them.)
 var sddlAliases = map[string]SID{
 	"WD": Everyone,
+	"AN": Anonymous,
 	"AC": AllAppPackages,
 	"RC": Restricted,
 	"WR": WriteRestricted,

@@ -11,7 +11,7 @@ import (
 // The SDDL strings of design §4, written out independently of the code.
 const (
 	wantAllowSDDL = "D:(A;;CC;;;" + testUserSID + ")"
-	wantDenySDDL  = "D:(D;;CC;;;" + testUserSID + ")(A;;CC;;;WD)(A;;CC;;;AC)(A;;CC;;;S-1-15-2-2)(A;;CC;;;RC)(A;;CC;;;WR)"
+	wantDenySDDL  = "D:(D;;CC;;;" + testUserSID + ")(A;;CC;;;WD)(A;;CC;;;AN)(A;;CC;;;AC)(A;;CC;;;S-1-15-2-2)(A;;CC;;;RC)(A;;CC;;;WR)"
 )
 
 func TestUserConditionSDDL(t *testing.T) {

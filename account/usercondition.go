@@ -2,16 +2,19 @@ package account
 
 import "fmt"
 
-// Shape selects how the FWPM_CONDITION_ALE_USER_ID condition of a block filter is built:
-// the match type together with the DACL of the security descriptor (design §4,
-// wfp-facts §2). WFP evaluates such a condition as an access check of the connecting
-// process's token against the descriptor for FWP_ACTRL_MATCH_FILTER (0x1): FWP_MATCH_EQUAL
-// is true when the check grants, FWP_MATCH_NOT_EQUAL when it does not.
+// Shape selects which security descriptor an FWPM_CONDITION_ALE_USER_ID condition carries
+// (design §4, wfp-facts §2). Both shapes are used with FWP_MATCH_EQUAL only, the one match
+// type Microsoft documents for FWP_SECURITY_DESCRIPTOR_TYPE (FWP_MATCH_TYPE, fwptypes.h:
+// "Only sortable data types support FWP_MATCH_NOT_EQUAL"; a security descriptor is not
+// sortable). WFP evaluates such a condition as an access check of the flow's token
+// against the descriptor for FWP_ACTRL_MATCH_FILTER (0x1): true when the check grants
+// ("Permitting and blocking applications and users", learn.microsoft.com/windows/win32/fwp).
 type Shape int
 
 const (
-	// ShapeAllow is the original design's shape: FWP_MATCH_EQUAL with D:(A;;CC;;;<SID>).
-	// The block applies when the token's *enabled* SIDs get MATCH_FILTER granted.
+	// ShapeAllow is the original design's descriptor D:(A;;CC;;;<SID>), on every filter of
+	// a --user-match allow plan: the condition is true when the token's *enabled* SIDs get
+	// MATCH_FILTER granted.
 	//
 	// The escape it leaves open (design §4; wfp-facts §2, "Bypass risk"): a process of the
 	// sandbox account may, without any privilege, create a restricted version of its own
@@ -23,17 +26,22 @@ const (
 	// not apply to that child. Not yet confirmed on Windows.
 	ShapeAllow Shape = iota
 
-	// ShapeDeny is the escape-resistant shape: FWP_MATCH_NOT_EQUAL with
-	// D:(D;;CC;;;<SID>)(A;;CC;;;WD)(A;;CC;;;AC)(A;;CC;;;S-1-15-2-2)(A;;CC;;;RC)(A;;CC;;;WR).
-	// The block applies when the access check does NOT grant. The deny ACE comes first, and
-	// deny ACEs also hit deny-only SIDs, so every token that carries the account's SID at
-	// all — enabled, deny-only, restricted or inside an AppContainer — is denied and
-	// blocked. The allow ACEs (Everyone, ALL APP PACKAGES, ALL RESTRICTED APP PACKAGES,
-	// RESTRICTED, WRITE RESTRICTED) grant to every other account's normal, AppContainer and
-	// restricted processes, so they stay unmatched. Cost (fail-closed): another account's
-	// restricted token whose restricting SIDs include none of these would be blocked too.
-	// Neither shape sees traffic sent under a token that lacks the SID (wfp-facts §9).
-	// Not yet confirmed on Windows.
+	// ShapeDeny is the guard descriptor of a --user-match deny plan:
+	// D:(D;;CC;;;<SID>)(A;;CC;;;WD)(A;;CC;;;AN)(A;;CC;;;AC)(A;;CC;;;S-1-15-2-2)(A;;CC;;;RC)(A;;CC;;;WR).
+	// It sits on the soft guard permits of the account's own sublayer (policy.Build) and
+	// grants MATCH_FILTER to everyone *except* the account: the deny ACE comes first and
+	// deny ACEs also hit deny-only SIDs (learn.microsoft.com/windows/win32/secauthz,
+	// "SID Attributes in an Access Token"), so every token that carries the account's SID
+	// at all — enabled, deny-only, restricted or inside an AppContainer — is denied and the
+	// guard does not match it. The allow ACEs grant to every other token: Everyone (WD);
+	// ANONYMOUS LOGON (AN), because an anonymous token lacks Everyone (Microsoft's own UWP
+	// user condition O:LSD:(A;;CC;;;S-1-15-3-1)(A;;CC;;;WD)(A;;CC;;;AN) includes it); ALL
+	// APPLICATION PACKAGES (AC) and ALL RESTRICTED APPLICATION PACKAGES for the package pass
+	// of AppContainer tokens ("Implementing an AppContainer"); RESTRICTED (RC) and WRITE
+	// RESTRICTED (WR, S-1-5-33) for the restricting-SID pass of restricted tokens
+	// ("Restricted Tokens"). Cost (fail-closed): another account's restricted token whose
+	// restricting SIDs include none of these is not granted, so it reaches the account's
+	// blocks too. Not yet confirmed on Windows.
 	ShapeDeny
 )
 
@@ -59,20 +67,8 @@ func ParseShape(s string) (Shape, error) {
 	return 0, fmt.Errorf("unknown user-condition shape %q: want allow or deny", s)
 }
 
-// MatchType returns the FWP_MATCH_TYPE value the filter condition uses with this shape:
-// 0 (FWP_MATCH_EQUAL) for ShapeAllow, 10 (FWP_MATCH_NOT_EQUAL) for ShapeDeny.
-func (s Shape) MatchType() (uint32, error) {
-	switch s {
-	case ShapeAllow:
-		return 0, nil
-	case ShapeDeny:
-		return 10, nil
-	}
-	return 0, fmt.Errorf("unknown user-condition shape %d", int(s))
-}
-
 // denyShapeAllowed lists, in order, the SIDs the deny shape grants after its deny ACE.
-var denyShapeAllowed = []SID{Everyone, AllAppPackages, AllRestrictedAppPackages, Restricted, WriteRestricted}
+var denyShapeAllowed = []SID{Everyone, Anonymous, AllAppPackages, AllRestrictedAppPackages, Restricted, WriteRestricted}
 
 // UserConditionDescriptor returns the decoded descriptor of the given shape for sid.
 func UserConditionDescriptor(sid SID, shape Shape) (*SecurityDescriptor, error) {

@@ -48,8 +48,8 @@ var wantAllowSD = cat(
 	testUserSIDBytes,
 )
 
-// wantDenySD is D:(D;;CC;;;<user>)(A;;CC;;;WD)(A;;CC;;;AC)(A;;CC;;;S-1-15-2-2)(A;;CC;;;RC)(A;;CC;;;WR),
-// 172 bytes.
+// wantDenySD is D:(D;;CC;;;<user>)(A;;CC;;;WD)(A;;CC;;;AN)(A;;CC;;;AC)(A;;CC;;;S-1-15-2-2)(A;;CC;;;RC)(A;;CC;;;WR),
+// 192 bytes.
 var wantDenySD = cat(
 	[]byte{
 		0x01, 0x00, // Revision 1, Sbz1
@@ -58,8 +58,8 @@ var wantDenySD = cat(
 		20, 0, 0, 0, // Dacl offset 20
 		// DACL
 		0x02, 0x00, // AclRevision 2, Sbz1
-		152, 0x00, // AclSize 152 = 8 + 36 + 20 + 24 + 24 + 20 + 20
-		0x06, 0x00, // AceCount 6
+		172, 0x00, // AclSize 172 = 8 + 36 + 20 + 20 + 24 + 24 + 20 + 20
+		0x07, 0x00, // AceCount 7
 		0x00, 0x00, // Sbz2
 		// ACE 0: deny the user
 		0x01, 0x00, 36, 0x00, // ACCESS_DENIED, flags 0, AceSize 36
@@ -72,24 +72,29 @@ var wantDenySD = cat(
 		0x01, 0x00, 0x00, 0x00, // Mask 0x1
 		0x01, 0x01, 0, 0, 0, 0, 0, 0x01, // Revision 1, 1 sub-authority, authority 1 (WORLD)
 		0x00, 0x00, 0x00, 0x00, // 0
-		// ACE 2: allow ALL APP PACKAGES S-1-15-2-1
+		// ACE 2: allow ANONYMOUS LOGON S-1-5-7
+		0x00, 0x00, 20, 0x00,
+		0x01, 0x00, 0x00, 0x00,
+		0x01, 0x01, 0, 0, 0, 0, 0, 0x05, // 1 sub-authority, authority 5 (NT)
+		0x07, 0x00, 0x00, 0x00, // 7
+		// ACE 3: allow ALL APP PACKAGES S-1-15-2-1
 		0x00, 0x00, 24, 0x00, // AceSize 24 = 8 + 16
 		0x01, 0x00, 0x00, 0x00,
 		0x01, 0x02, 0, 0, 0, 0, 0, 0x0F, // 2 sub-authorities, authority 15 (APP PACKAGE)
 		0x02, 0x00, 0x00, 0x00, // 2
 		0x01, 0x00, 0x00, 0x00, // 1
-		// ACE 3: allow ALL RESTRICTED APP PACKAGES S-1-15-2-2
+		// ACE 4: allow ALL RESTRICTED APP PACKAGES S-1-15-2-2
 		0x00, 0x00, 24, 0x00,
 		0x01, 0x00, 0x00, 0x00,
 		0x01, 0x02, 0, 0, 0, 0, 0, 0x0F,
 		0x02, 0x00, 0x00, 0x00, // 2
 		0x02, 0x00, 0x00, 0x00, // 2
-		// ACE 4: allow RESTRICTED S-1-5-12
+		// ACE 5: allow RESTRICTED S-1-5-12
 		0x00, 0x00, 20, 0x00,
 		0x01, 0x00, 0x00, 0x00,
 		0x01, 0x01, 0, 0, 0, 0, 0, 0x05,
 		0x0C, 0x00, 0x00, 0x00, // 12
-		// ACE 5: allow WRITE RESTRICTED S-1-5-33
+		// ACE 6: allow WRITE RESTRICTED S-1-5-33
 		0x00, 0x00, 20, 0x00,
 		0x01, 0x00, 0x00, 0x00,
 		0x01, 0x01, 0, 0, 0, 0, 0, 0x05,
@@ -98,7 +103,7 @@ var wantDenySD = cat(
 )
 
 func TestUserConditionSDBytes(t *testing.T) {
-	if len(wantAllowSD) != 64 || len(wantDenySD) != 172 {
+	if len(wantAllowSD) != 64 || len(wantDenySD) != 192 {
 		t.Fatalf("hand-written fixtures have wrong lengths: %d, %d", len(wantAllowSD), len(wantDenySD))
 	}
 	for _, tc := range []struct {
@@ -148,17 +153,7 @@ func TestUserConditionSDErrors(t *testing.T) {
 	}
 }
 
-func TestShapeMatchType(t *testing.T) {
-	// FWP_MATCH_EQUAL = 0, FWP_MATCH_NOT_EQUAL = 10 (fwptypes.h).
-	if m, _ := ShapeAllow.MatchType(); m != 0 {
-		t.Errorf("ShapeAllow.MatchType() = %d, want 0", m)
-	}
-	if m, _ := ShapeDeny.MatchType(); m != 10 {
-		t.Errorf("ShapeDeny.MatchType() = %d, want 10", m)
-	}
-	if _, err := Shape(5).MatchType(); err == nil {
-		t.Error("Shape(5).MatchType() gave no error")
-	}
+func TestParseShape(t *testing.T) {
 	for _, s := range []Shape{ShapeAllow, ShapeDeny} {
 		got, err := ParseShape(s.String())
 		if err != nil || got != s {

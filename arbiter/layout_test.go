@@ -2,6 +2,7 @@ package arbiter_test
 
 import (
 	"fmt"
+	"reflect"
 	"testing"
 
 	"github.com/wfpsandbox/wfpsandbox/account"
@@ -11,19 +12,18 @@ import (
 )
 
 // layout returns what wfpsandbox installs for one account in the given shape and
-// profile, as the arbiter sees it.
-//
-// The deny shape is issue 9's new layout, built here by hand EXACTLY to the spec of the
-// brief (shared/brief "The new policy layout"), because policy.Build does not make it
-// yet (another branch rewrites policy). Once it does, this is the one function to
-// change: its body becomes
-//
-//	p := plan(t, policy.Options{SID: sid, Profile: profile, UserMatch: shape})
-//	return arbiter.FromPlan(p)
-//
-// and denySublayerKey/guardKey become whatever policy exports for them. The allow
-// shape already is policy.Build's (unchanged by issue 9).
+// profile, as the arbiter sees it: policy.Build's plan.
 func layout(t testing.TB, sid string, profile policy.Profile, shape policy.UserMatch) arbiter.Set {
+	t.Helper()
+	return arbiter.FromPlan(plan(t, policy.Options{SID: sid, Profile: profile, UserMatch: shape}))
+}
+
+// specLayout is the deny layout built by hand from issue 9's spec (per-account
+// sublayer UUIDv5(ProviderKey, "sublayer/<SID>") at 0xFFFF; at each layer a soft guard
+// permit, FWP_UINT8 15, ALE_USER_ID EQUAL the guard SD; the profile's rules without a
+// user condition), independently of policy.Build: TestPlanMatchesSpec holds the two
+// to each other.
+func specLayout(t testing.TB, sid string, profile policy.Profile, shape policy.UserMatch) arbiter.Set {
 	t.Helper()
 	if shape == policy.MatchAllow {
 		return arbiter.FromPlan(plan(t, policy.Options{SID: sid, Profile: profile, UserMatch: shape}))
@@ -126,6 +126,35 @@ func union(sets ...arbiter.Set) arbiter.Set {
 
 // TestLayoutShape pins the hand-built layout to the brief's counts, so that it cannot
 // drift silently: baseline deny = 1 sublayer + 4 guards + 12 blocks.
+// TestPlanMatchesSpec: policy.Build's deny plan is, filter for filter, the layout
+// built by hand from the spec — keys, layers, sublayer, weights, flags, actions and
+// conditions (names are free text and not compared).
+func TestPlanMatchesSpec(t *testing.T) {
+	for _, profile := range []policy.Profile{policy.Baseline, policy.Strict} {
+		got, want := layout(t, sandboxSID, profile, policy.MatchDeny), specLayout(t, sandboxSID, profile, policy.MatchDeny)
+		if len(got.Sublayers) != 1 || len(want.Sublayers) != 1 || got.Sublayers[0].Key != want.Sublayers[0].Key || got.Sublayers[0].Weight != want.Sublayers[0].Weight {
+			t.Fatalf("%s: sublayers %+v, want %+v", profile, got.Sublayers, want.Sublayers)
+		}
+		byKey := map[wfp.GUID]*wfp.Filter{}
+		for _, f := range got.Filters {
+			byKey[f.Key] = f
+		}
+		if len(got.Filters) != len(want.Filters) {
+			t.Errorf("%s: %d filters, want %d", profile, len(got.Filters), len(want.Filters))
+		}
+		for _, w := range want.Filters {
+			g := byKey[w.Key]
+			switch {
+			case g == nil:
+				t.Errorf("%s: no filter %s (%s)", profile, w.Key, w.Name)
+			case g.Layer != w.Layer || g.Sublayer != w.Sublayer || !reflect.DeepEqual(g.Weight, w.Weight) || g.Flags != w.Flags ||
+				g.Action != w.Action || !reflect.DeepEqual(g.Conditions, w.Conditions):
+				t.Errorf("%s: filter %q differs from the spec:\n got %+v\nwant %+v", profile, w.Name, g, w)
+			}
+		}
+	}
+}
+
 func TestLayoutShape(t *testing.T) {
 	s := layout(t, sandboxSID, policy.Baseline, policy.MatchDeny)
 	guards, blocks := 0, 0

@@ -57,6 +57,11 @@ type FilterRef struct {
 	// sandbox account's plan installed it.
 	Rule string `json:"rule,omitempty"`
 	SID  string `json:"sid,omitempty"`
+	// Sublayer is where a wfpsandbox filter sits: "account" (the account's own sublayer,
+	// the --user-match deny layout: guard permits and unconditioned blocks), "shared" (the
+	// shared sublayer of --user-match allow and of setup version 1), or the sublayer key
+	// for anything else.
+	Sublayer string `json:"sublayer,omitempty"`
 	// Provider and ProviderKey name the filter's provider (for wfpsandbox's filters,
 	// wfpsandbox).
 	Provider    string `json:"provider,omitempty"`

@@ -101,7 +101,14 @@ func (e *Event) Row() string {
 func (e *Event) filterText() string {
 	switch {
 	case e.Filter != nil && e.Ours:
-		return fmt.Sprintf("%s {%s} rule %s", e.Filter.Name, e.Filter.Key, orQ(e.Filter.Rule))
+		where := ""
+		switch e.Filter.Sublayer {
+		case "account":
+			where = " (account's own sublayer)"
+		case "shared":
+			where = " (shared sublayer)"
+		}
+		return fmt.Sprintf("%s {%s} rule %s%s", e.Filter.Name, e.Filter.Key, orQ(e.Filter.Rule), where)
 	case e.Filter != nil:
 		prov := e.Filter.Provider
 		if prov == "" {

@@ -113,6 +113,14 @@ func (r *Resolver) filter(id uint64) resolved {
 				} else {
 					res.ref.Rule, res.ref.SID = o.Rule, o.SID
 				}
+				switch f.Sublayer {
+				case policy.SublayerKey:
+					res.ref.Sublayer = "shared"
+				case policy.SublayerKeyFor(o.SID):
+					res.ref.Sublayer = "account"
+				default:
+					res.ref.Sublayer = f.Sublayer.String()
+				}
 			}
 		}
 	}

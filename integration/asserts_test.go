@@ -99,8 +99,10 @@ func (p *prober) checkArrival(t *testing.T, r *result, want bool) {
 //
 //   - allow shape (FWP_MATCH_EQUAL, D:(A;;CC;;;<SID>)): the access check no longer
 //     grants FWP_ACTRL_MATCH_FILTER, so the condition is false and the child ESCAPES;
-//   - deny shape (FWP_MATCH_NOT_EQUAL, deny ACE for the SID first): a deny ACE also
-//     hits a deny-only SID and the restricting pass, so the child stays BLOCKED.
+//   - deny shape (the account's own sublayer: a soft guard permit EQUAL an SD whose
+//     first ACE denies the SID, then unconditioned blocks): a deny ACE also hits a
+//     deny-only SID and the restricting pass, so the guard does not match the child and
+//     it stays BLOCKED.
 //
 // Only attempts that reached the network in the same shape's control run (nothing
 // installed) are compared. For the AppContainer child only non-loopback targets are:
@@ -144,7 +146,7 @@ func checkHypothesis(t *testing.T, p *prober, shape policy.UserMatch, as string,
 		}
 	case policy.MatchDeny:
 		if len(through) > 0 {
-			t.Errorf("design §4 HYPOTHESIS NOT CONFIRMED: under the deny shape (FWP_MATCH_NOT_EQUAL + deny ACE) a %s child "+
+			t.Errorf("design §4 HYPOTHESIS NOT CONFIRMED: under the deny shape (the account's own sublayer: guard permits EQUAL D:(D;;CC;;;SID)(A;;CC;;;WD)…, unconditioned blocks) a %s child "+
 				"of the sandbox account was predicted to stay BLOCKED, but these attempts got through: %s",
 				as, strings.Join(through, "; "))
 		}

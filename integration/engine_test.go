@@ -113,6 +113,15 @@ func leftovers(e wfp.Engine) ([]string, error) {
 	} else if !errors.Is(err, wfp.ErrSublayerNotFound) {
 		return nil, fmt.Errorf("get the wfpsandbox sublayer: %w", err)
 	}
+	if subs, err := e.Sublayers(&pk); err == nil {
+		for _, s := range subs {
+			if s.Key != sk {
+				left = append(left, fmt.Sprintf("sublayer {%s} %q", s.Key, s.Name))
+			}
+		}
+	} else if !errors.Is(err, wfp.ErrProviderNotFound) {
+		return nil, fmt.Errorf("enumerate the wfpsandbox provider's sublayers: %w", err)
+	}
 	scoped, err := e.Filters(&pk)
 	if err != nil && !errors.Is(err, wfp.ErrProviderNotFound) {
 		return nil, fmt.Errorf("enumerate the wfpsandbox provider's filters: %w", err)
@@ -236,28 +245,33 @@ func checkInstalledFilters(t *testing.T, e wfp.Engine, plan *policy.Plan) {
 	for _, f := range scoped {
 		w := want[f.Key]
 		var problems []string
-		if f.Sublayer != policy.SublayerKey {
-			problems = append(problems, fmt.Sprintf("sublayer %s", f.Sublayer))
+		if f.Sublayer != plan.Sublayer.Key {
+			problems = append(problems, fmt.Sprintf("sublayer %s, want the plan's %s", f.Sublayer, plan.Sublayer.Key))
 		}
 		if f.Layer != w.Layer {
 			problems = append(problems, fmt.Sprintf("layer %s, want %s", f.Layer, w.Layer))
 		}
-		if f.Flags&wfp.FilterFlagPersistent == 0 || f.Flags&wfp.FilterFlagClearActionRight == 0 {
-			problems = append(problems, fmt.Sprintf("flags %s lack PERSISTENT|CLEAR_ACTION_RIGHT", f.Flags))
+		if f.Flags&^wfp.FilterFlagDisabled != w.Flags {
+			problems = append(problems, fmt.Sprintf("flags %s, want %s", f.Flags, w.Flags))
 		}
 		if f.Flags&wfp.FilterFlagDisabled != 0 {
 			problems = append(problems, "engine reports FWPM_FILTER_FLAG_DISABLED")
 		}
-		if f.Action.Type != wfp.ActionBlock {
-			problems = append(problems, fmt.Sprintf("action %s", f.Action.Type))
+		if f.Action.Type != w.Action.Type {
+			problems = append(problems, fmt.Sprintf("action %s, want %s", f.Action.Type, w.Action.Type))
 		}
+		// Every ALE_USER_ID condition is FWP_MATCH_EQUAL (the only match type documented
+		// for a security descriptor): on every filter under allow, on the guards only
+		// under deny.
 		user := slices.IndexFunc(f.Conditions, func(c wfp.Condition) bool { return c.Field == wfp.FieldALEUserID })
-		wantMatch := map[policy.UserMatch]wfp.MatchType{policy.MatchAllow: wfp.MatchEqual, policy.MatchDeny: wfp.MatchNotEqual}[plan.UserMatch]
+		wantUser := plan.UserMatch == policy.MatchAllow || w.Action.Type == wfp.ActionPermit && slices.ContainsFunc(w.Conditions, func(c wfp.Condition) bool { return c.Field == wfp.FieldALEUserID })
 		switch {
-		case user < 0:
+		case wantUser && user < 0:
 			problems = append(problems, "no ALE_USER_ID condition")
-		case f.Conditions[user].Match != wantMatch:
-			problems = append(problems, fmt.Sprintf("ALE_USER_ID match %s, want %s", f.Conditions[user].Match, wantMatch))
+		case !wantUser && user >= 0:
+			problems = append(problems, "an ALE_USER_ID condition on an unconditioned filter of the account's sublayer")
+		case user >= 0 && f.Conditions[user].Match != wfp.MatchEqual:
+			problems = append(problems, fmt.Sprintf("ALE_USER_ID match %s, want FWP_MATCH_EQUAL", f.Conditions[user].Match))
 		}
 		if len(problems) > 0 {
 			t.Errorf("filter {%s} %q: %s", f.Key, f.Name, strings.Join(problems, "; "))

@@ -40,6 +40,9 @@ type SublayerDoc struct {
 	Flags       []string  `json:"flags"`
 	ProviderKey *wfp.GUID `json:"providerKey"`
 	Weight      uint16    `json:"weight"`
+	// SID is the account of an account's own sublayer (from its providerData ownership
+	// tag); absent for the shared sublayer.
+	SID string `json:"sid,omitempty"`
 }
 
 // FilterDoc is the JSON form of a filter.
@@ -107,7 +110,11 @@ func DescribeSublayer(s *wfp.Sublayer) SublayerDoc {
 	if s.Flags&wfp.SublayerFlagPersistent != 0 {
 		flags = append(flags, "FWPM_SUBLAYER_FLAG_PERSISTENT")
 	}
-	return SublayerDoc{Key: s.Key, Name: s.Name, Description: s.Description, Flags: flags, ProviderKey: s.ProviderKey, Weight: s.Weight}
+	d := SublayerDoc{Key: s.Key, Name: s.Name, Description: s.Description, Flags: flags, ProviderKey: s.ProviderKey, Weight: s.Weight}
+	if o, err := ParseOwner(s.Data); err == nil && o.Rule == SublayerRule {
+		d.SID = o.SID
+	}
+	return d
 }
 
 // DescribeFilter returns the JSON form of a filter.

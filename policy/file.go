@@ -43,7 +43,9 @@ import (
 // below it — the baseline's and the strict profile's — so a policy file could open what
 // the profile closes; with blocks only, a policy file can add restrictions, never remove
 // them. Extra rules sit in weight range WeightBlocks, above the strict profile's
-// loopback permits, so they also apply to loopback.
+// loopback permits, so they also apply to loopback. Under user_match "deny" they sit in
+// the account's own sublayer without a user condition, below the guard permit of their
+// layer (Build adds one for every layer the plan uses).
 //
 // Parsing is strict: unknown keys, wrong types and bad values are errors that name the
 // file, the line and the field ("policy.toml:7: rule[1].ports: ..."). Line numbers of

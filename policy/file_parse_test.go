@@ -62,8 +62,9 @@ func TestParseFileExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(p.Filters) != 20+4 {
-		t.Fatalf("%d filters, want 24", len(p.Filters))
+	// 6 guard permits (deny, every strict layer) + 20 strict rules + 4 extra blocks.
+	if p.UserMatch != policy.MatchDeny || len(p.Filters) != 6+20+4 {
+		t.Fatalf("%s: %d filters, want deny with 30", p.UserMatch, len(p.Filters))
 	}
 	// The plan hash covers the file: dropping a rule changes it.
 	opts2 := f.Options(sandboxSID)

@@ -12,9 +12,18 @@ import (
 var (
 	// ProviderKey is the key of the wfpsandbox provider (FWPM_PROVIDER0.providerKey).
 	ProviderKey = wfp.MustParseGUID("799d3978-8541-477c-914c-836273a0e7c6")
-	// SublayerKey is the key of the wfpsandbox sublayer (FWPM_SUBLAYER0.subLayerKey).
+	// SublayerKey is the key of the shared wfpsandbox sublayer (FWPM_SUBLAYER0.subLayerKey):
+	// the sublayer of every --user-match allow plan, and of every plan before setup
+	// version 2. --user-match deny plans use one sublayer per account (SublayerKeyFor).
 	SublayerKey = wfp.MustParseGUID("32626bf6-6ea6-4668-9dc7-9208ef85978e")
 )
+
+// SublayerKeyFor is the key of account sid's own sublayer (the --user-match deny
+// layout): a name-based GUID (UUIDv5) under ProviderKey, "sublayer/<SID>", the same
+// scheme as FilterKey, so it is stable and differs per account.
+func SublayerKeyFor(sid string) wfp.GUID {
+	return wfp.NameGUID(ProviderKey, "sublayer/"+sid)
+}
 
 // Display data and weight of the provider and sublayer.
 const (
@@ -22,6 +31,11 @@ const (
 	ProviderDescription = "Blocks network bypass surfaces for sandbox offline accounts (wfpsandbox)"
 	SublayerName        = "wfpsandbox sandbox account filters"
 	SublayerDescription = "Block filters scoped with ALE_USER_ID to sandbox offline accounts; only wfpsandbox filters live here"
+	// AccountSublayerName is the display name of an account's own sublayer, with the
+	// account's SID in place of %s.
+	AccountSublayerName = "wfpsandbox filters for %s"
+	// AccountSublayerDescription describes an account's own sublayer.
+	AccountSublayerDescription = "Guard permits for every other account, then unconditioned blocks that only the sandbox account's flows reach; only wfpsandbox filters live here"
 	// SublayerWeight is the highest sublayer weight, so that a hard permit of another
 	// provider can only beat our blocks from a sublayer evaluated before ours
 	// (wfp-facts §1; henrypp/simplewall#689).
@@ -41,7 +55,11 @@ func FilterKey(sid, ruleID string) wfp.GUID {
 	return wfp.NameGUID(ProviderKey, "filter/"+ruleID+"/"+sid)
 }
 
-// Owner is the ownership tag wfpsandbox stores in every filter's providerData, so that
+// SublayerRule is the Rule of the ownership tag in an account sublayer's providerData.
+const SublayerRule = "sublayer"
+
+// Owner is the ownership tag wfpsandbox stores in every filter's providerData (and, with
+// Rule SublayerRule, in the providerData of an account's own sublayer), so that
 // verify and uninstall --sid can tell which account a filter belongs to, including
 // filters of older versions whose rule IDs are no longer in the plan.
 type Owner struct {

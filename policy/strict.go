@@ -58,11 +58,12 @@ var (
 // after ours (Windows Firewall, an EDR) still applies to the account's loopback traffic.
 // The blocks keep FilterFlags (hard).
 //
-// The loopback permits carry the allow-shaped user condition whatever --user-match the
-// blocks use (see Build): they match the account's ordinary tokens only, never another
-// account's, so one account's permit can never hide another account's blocks in the
-// shared sublayer. The account's own restricted and AppContainer children do not get
-// the permits and stay behind the catch-all block (fail-closed).
+// The permits carry the plan's scoping like every other rule: under --user-match deny
+// they sit unconditioned in the account's own sublayer below its guard permits, so they
+// are reached only by the account's flows (its restricted and AppContainer children
+// included) and can never open anything for another account, whose flows the guard
+// decides first — and each account has its own sublayer. Under --user-match allow they
+// carry D:(A;;CC;;;SID) like the blocks.
 //
 // What per-user filters cannot see (design §4) holds here too: names resolved by the
 // DNS Client service, SMB opened by the kernel redirector, and ICMP sent through

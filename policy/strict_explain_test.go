@@ -142,13 +142,16 @@ func TestStrictTokensAndAccounts(t *testing.T) {
 	deny := buildPlan(t, policy.Options{Profile: policy.Strict})
 	allow := buildPlan(t, policy.Options{Profile: policy.Strict, UserMatch: policy.MatchAllow})
 	for _, kind := range arbiter.TokenKinds {
-		// deny shape: every token carrying the account's SID is denied → condition true → blocked.
+		// deny shape: every token carrying the account's SID is denied by the guard's deny ACE
+		// → the guard does not match → the unconditioned blocks below it apply.
 		if d := explain(t, deny, sandboxSID, kind, arbiter.Outbound, "tcp", "8.8.8.8:443"); d.Action != arbiter.Block {
 			t.Errorf("deny/%s: %s, want block\n%s", kind, d.Action, d.Text())
 		}
-		// another account: Everyone / ALL APP PACKAGES grant → NOT_EQUAL false → no filter applies.
-		if d := explain(t, deny, otherSID, kind, arbiter.Outbound, "tcp", "8.8.8.8:443"); d.Action != arbiter.Permit || d.Filter != nil {
-			t.Errorf("deny/other/%s: %s by %v, want permit by nothing\n%s", kind, d.Action, d.Filter, d.Text())
+		// another account: Everyone / ALL APP PACKAGES grant the guard → the account's
+		// sublayer decides a soft permit by its guard; no block is reached.
+		guard := policy.FilterKey(sandboxSID, "guard-connect-v4")
+		if d := explain(t, deny, otherSID, kind, arbiter.Outbound, "tcp", "8.8.8.8:443"); d.Action != arbiter.Permit || (d.Filter != nil && d.Filter.Key != guard) {
+			t.Errorf("deny/other/%s: %s by %v, want permit (by nothing or the guard)\n%s", kind, d.Action, d.Filter, d.Text())
 		}
 		// allow shape: only the normal token is granted by D:(A;;CC;;;SID).
 		d := explain(t, allow, sandboxSID, kind, arbiter.Outbound, "tcp", "8.8.8.8:443")
@@ -185,17 +188,17 @@ func mustAddrPort(t *testing.T, s string) netip.AddrPort {
 	return ap
 }
 
-// TestPermitsNeverMatchAnotherAccount: all accounts' filters share one sublayer. A
-// process of account A can, without privilege, make a restricted token whose
-// restricting SIDs include none of the SIDs the deny shape allows (here only a logon
-// SID). Under the deny shape such a token is "not granted" by every account's SD, so a
-// deny-shaped permit of account B would match it and, sitting at weight range 2, hide
-// A's own catch-all block (range 1): A's child would reach a loopback port A's proxy
-// list forbids. Permits therefore use the allow shape: they match B's own tokens only.
-func TestPermitsNeverMatchAnotherAccount(t *testing.T) {
+// TestPermitsNeverOpenAnotherAccount: each account has its own sublayer, so a permit of
+// one account decides only that account's sublayer and can never hide another account's
+// blocks. A process of account A can, without privilege, make a restricted token whose
+// restricting SIDs include none of the SIDs the guard descriptor allows (here only a
+// logon SID): no guard grants it, so it reaches the unconditioned filters of BOTH
+// sublayers — A's catch-all blocks it, and B's blocks would too (the documented
+// fail-closed cost). A's own deny-only child is the account: it gets A's proxy permit.
+func TestPermitsNeverOpenAnotherAccount(t *testing.T) {
 	a := buildPlan(t, policy.Options{SID: sandboxSID, Profile: policy.Strict, ProxyPorts: []uint16{3128}})
 	b := buildPlan(t, policy.Options{SID: otherSID, Profile: policy.Strict})
-	host := arbiter.Set{Filters: append(append([]*wfp.Filter{}, a.Filters...), b.Filters...), Sublayers: []*wfp.Sublayer{a.Sublayer}}
+	host := arbiter.Set{Filters: append(append([]*wfp.Filter{}, a.Filters...), b.Filters...), Sublayers: []*wfp.Sublayer{a.Sublayer, b.Sublayer}}
 
 	normal, err := arbiter.TokenFor(arbiter.TokenNormal, mustSID(t, sandboxSID))
 	if err != nil {
@@ -216,20 +219,25 @@ func TestPermitsNeverMatchAnotherAccount(t *testing.T) {
 	if d := eval(logonOnly, "127.0.0.1:8080"); d.Action != arbiter.Block {
 		t.Fatalf("A's logon-SID-only restricted child reached 127.0.0.1:8080 through %v\n%s", d.Filter, d.Text())
 	}
-	if d := eval(normal, "127.0.0.1:8080"); d.Action != arbiter.Block {
-		t.Fatalf("A reached a loopback port outside its proxy list\n%s", d.Text())
+	if d := eval(normal, "127.0.0.1:8080"); d.Action != arbiter.Block || d.Filter == nil || d.Filter.Key != policy.FilterKey(sandboxSID, "strict-block-connect-v4") {
+		t.Fatalf("A reached a loopback port outside its proxy list (or was blocked by B's filters)\n%s", d.Text())
 	}
-	if d := eval(normal, "127.0.0.1:3128"); d.Action != arbiter.Permit || d.Filter == nil || d.Filter.Key != policy.FilterKey(sandboxSID, "strict-loopback-connect-v4") {
+	if d := eval(normal, "127.0.0.1:3128"); d.Action != arbiter.Permit {
 		t.Fatalf("A's own proxy port: %s by %v\n%s", d.Action, d.Filter, d.Text())
 	}
-	// The price, fail-closed: A's own deny-only child loses its proxy port too.
 	denyOnly, _ := arbiter.TokenFor(arbiter.TokenDenyOnly, mustSID(t, sandboxSID))
-	if d := eval(denyOnly, "127.0.0.1:3128"); d.Action != arbiter.Block {
-		t.Fatalf("A's deny-only child got A's permit: %s by %v\n%s", d.Action, d.Filter, d.Text())
+	if d := eval(denyOnly, "127.0.0.1:3128"); d.Action != arbiter.Permit {
+		t.Fatalf("A's deny-only child did not get A's proxy permit: %s by %v\n%s", d.Action, d.Filter, d.Text())
+	}
+	if d := eval(denyOnly, "127.0.0.1:8080"); d.Action != arbiter.Block {
+		t.Fatalf("A's deny-only child reached 127.0.0.1:8080: %s by %v\n%s", d.Action, d.Filter, d.Text())
 	}
 	bTok, _ := arbiter.TokenFor(arbiter.TokenNormal, mustSID(t, otherSID))
-	if d := eval(bTok, "127.0.0.1:8080"); d.Action != arbiter.Permit || d.Filter == nil || d.Filter.Key != policy.FilterKey(otherSID, "strict-loopback-connect-v4") {
+	if d := eval(bTok, "127.0.0.1:8080"); d.Action != arbiter.Permit {
 		t.Fatalf("B's own loopback: %s by %v\n%s", d.Action, d.Filter, d.Text())
+	}
+	if d := eval(bTok, "8.8.8.8:443"); d.Action != arbiter.Block || d.Filter == nil || d.Filter.Key != policy.FilterKey(otherSID, "strict-block-connect-v4") {
+		t.Fatalf("B to the network: %s by %v, want B's own catch-all\n%s", d.Action, d.Filter, d.Text())
 	}
 }
 

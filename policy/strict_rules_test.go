@@ -102,8 +102,10 @@ func TestStrictPlanValidates(t *testing.T) {
 	for _, m := range []policy.UserMatch{policy.MatchAllow, policy.MatchDeny} {
 		for _, ports := range [][]uint16{nil, {3128}, {80, 443, 3128, 8080}} {
 			p := buildPlan(t, policy.Options{Profile: policy.Strict, UserMatch: m, ProxyPorts: ports})
-			if len(p.Filters) != 20 {
-				t.Errorf("%s %v: %d filters, want 20", m, ports, len(p.Filters))
+			// deny adds a guard permit at each of the 6 layers the strict rules use.
+			want := map[policy.UserMatch]int{policy.MatchAllow: 20, policy.MatchDeny: 6 + 20}[m]
+			if len(p.Filters) != want {
+				t.Errorf("%s %v: %d filters, want %d", m, ports, len(p.Filters), want)
 			}
 			if err := p.Validate(); err != nil {
 				t.Error(err)

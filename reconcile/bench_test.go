@@ -45,15 +45,21 @@ func codexStrategy(e wfp.Engine, plan *policy.Plan) error {
 	return err
 }
 
-// strategy is one way of installing a plan.
+// strategy is one way of installing a plan, with the plan shape it installs: ours with
+// the default layout (per-account sublayer, guards), ours with the original design's
+// shape, and the original design's strategy with its own shape.
 type strategy struct {
-	name string
-	run  func(e wfp.Engine, plan *policy.Plan) error
+	name  string
+	shape policy.UserMatch
+	run   func(e wfp.Engine, plan *policy.Plan) error
 }
 
+func ours(e wfp.Engine, p *policy.Plan) error { _, err := Install(e, p, Options{}); return err }
+
 var strategies = []strategy{
-	{"ours", func(e wfp.Engine, p *policy.Plan) error { _, err := Install(e, p, Options{}); return err }},
-	{"codex", codexStrategy},
+	{"ours", policy.MatchDeny, ours},
+	{"ours-allow", policy.MatchAllow, ours},
+	{"codex", policy.MatchAllow, codexStrategy},
 }
 
 // changeCounter counts the add and delete calls that succeeded, i.e. the writes that
@@ -81,7 +87,9 @@ func (c *changeCounter) DeleteFilter(k wfp.GUID) error   { return c.count(c.Engi
 
 // benchScenario prepares a BFE before each run: fresh (nothing installed), converged
 // (the plan installed), one drift (the plan installed, then one filter's weight
-// changed by someone else).
+// changed by someone else), migration (the host main's setup version 1 wrote,
+// testdata/host-setup-v1.json, where the plan's account sidB has 12 NOT_EQUAL blocks in
+// the shared sublayer beside sidA's 20 strict filters and sidC's 12 allow filters).
 type benchScenario struct {
 	name    string
 	prepare func(tb testing.TB, plan *policy.Plan) *memengine.BFE
@@ -99,6 +107,7 @@ func benchScenarios() []benchScenario {
 	}
 	return []benchScenario{
 		{"fresh", func(testing.TB, *policy.Plan) *memengine.BFE { return memengine.NewBFE() }},
+		{"migration", func(tb testing.TB, _ *policy.Plan) *memengine.BFE { return oldHostWorld(tb).bfe }},
 		{"converged", installed},
 		{"one-drift", func(tb testing.TB, plan *policy.Plan) *memengine.BFE {
 			bfe := installed(tb, plan)
@@ -126,9 +135,9 @@ func benchScenarios() []benchScenario {
 //
 //	go test -run '^$' -bench BenchmarkInstall -benchtime 2000x ./reconcile/
 func BenchmarkInstall(b *testing.B) {
-	plan := buildPlan(b, sidA, policy.MatchDeny)
 	for _, sc := range benchScenarios() {
 		for _, st := range strategies {
+			plan := buildPlan(b, sidB, st.shape)
 			b.Run(sc.name+"/"+st.name, func(b *testing.B) {
 				// Prepare every run's engine before the clock starts: StopTimer and
 				// StartTimer in the loop would cost more than a run.
@@ -167,17 +176,24 @@ func BenchmarkInstall(b *testing.B) {
 // filter every time — but it cannot repair a drifted sublayer or remove a rule that a
 // newer plan dropped, because it reads nothing.
 func TestStrategiesCompared(t *testing.T) {
-	plan := buildPlan(t, sidA, policy.MatchDeny)
 	type outcome struct{ writes, changes, calls int }
-	// ours fresh: begin, provider, sublayer, enumeration, 12 lookups by key, 14 adds,
-	// commit. codex: begin, 2 adds, 12 × (delete, add), commit.
+	// ours fresh (deny): begin, provider, own sublayer, enumeration, 16 lookups by key,
+	// shared sublayer lookup, 18 adds (provider, sublayer, 4 guards, 12 blocks), commit.
+	// ours-allow: the same with 12 lookups, the own-sublayer lookup and 14 adds. codex:
+	// begin, 2 adds, 12 × (delete, add), commit. Migration (ours): sidB's sublayer, 12
+	// deletes, 16 adds; sidA's sublayer, 20 deletes, 26 adds (6 guards); the shared
+	// sublayer stays for sidC. ours-allow rewrites sidB's 12 filters into the allow shape
+	// and migrates sidA all the same (47 writes); codex rewrites sidB's 12 filters and
+	// leaves sidA's NOT_EQUAL filters as they are (it reads nothing).
 	want := map[string]map[string]outcome{
-		"fresh":     {"ours": {14, 14, 31}, "codex": {26, 14, 28}},
-		"converged": {"ours": {0, 0, 5}, "codex": {26, 24, 28}},
-		"one-drift": {"ours": {2, 2, 7}, "codex": {26, 24, 28}},
+		"fresh":     {"ours": {18, 18, 40}, "ours-allow": {14, 14, 32}, "codex": {26, 14, 28}},
+		"migration": {"ours": {76, 76, 93}, "ours-allow": {71, 71, 84}, "codex": {26, 24, 28}},
+		"converged": {"ours": {0, 0, 6}, "ours-allow": {0, 0, 6}, "codex": {26, 24, 28}},
+		"one-drift": {"ours": {2, 2, 8}, "ours-allow": {2, 2, 8}, "codex": {26, 24, 28}},
 	}
 	for _, sc := range benchScenarios() {
 		for _, st := range strategies {
+			plan := buildPlan(t, sidB, st.shape)
 			bfe := sc.prepare(t, plan)
 			s := bfe.Open()
 			cc := &changeCounter{Engine: s}
@@ -196,7 +212,9 @@ func TestStrategiesCompared(t *testing.T) {
 		}
 	}
 
-	// What only reading first can fix.
+	// What only reading first can fix (with the original design's shape, so that both
+	// strategies install the same plan).
+	plan := buildPlan(t, sidA, policy.MatchAllow)
 	gaps := []struct {
 		name    string
 		prepare func(t *testing.T, w *world) *policy.Plan // returns the plan to install
@@ -221,6 +239,9 @@ func TestStrategiesCompared(t *testing.T) {
 	}
 	for _, g := range gaps {
 		for _, st := range strategies {
+			if st.shape != policy.MatchAllow {
+				continue
+			}
 			w := newWorld(t)
 			p := g.prepare(t, w)
 			if err := st.run(w.session(t), p); err != nil {

@@ -14,7 +14,7 @@ import (
 // Every field that the plan sets is compared; output-only and engine-assigned ones
 // are not.
 func TestFilterDiff(t *testing.T) {
-	want := buildPlan(t, sidA, policy.MatchDeny).Filters[2] // DNS v4: user + port conditions
+	want := buildPlan(t, sidA, policy.MatchAllow).Filters[2] // DNS v4: user + port conditions
 	other := wfp.MustParseGUID("0fffffff-0000-4000-8000-000000000009")
 	cases := []struct {
 		name   string
@@ -36,7 +36,7 @@ func TestFilterDiff(t *testing.T) {
 		{"weight", func(f *wfp.Filter) { f.Weight = wfp.U64(1) }, "weight"},
 		{"action", func(f *wfp.Filter) { f.Action.Type = wfp.ActionPermit }, "action"},
 		{"condition value", func(f *wfp.Filter) { f.Conditions[1].Value = wfp.U16(54) }, "conditions: unexpected"},
-		{"condition match", func(f *wfp.Filter) { f.Conditions[0].Match = wfp.MatchEqual }, "conditions"},
+		{"condition match", func(f *wfp.Filter) { f.Conditions[0].Match = wfp.MatchNotEqual }, "conditions"},
 		{"condition dropped", func(f *wfp.Filter) { f.Conditions = f.Conditions[:1] }, "conditions: missing"},
 		{"condition duplicated", func(f *wfp.Filter) { f.Conditions = append(f.Conditions, f.Conditions[1]) }, "conditions: unexpected"},
 	}
@@ -60,7 +60,7 @@ func TestFilterDiff(t *testing.T) {
 // A security descriptor handed back with another layout but the same meaning is not
 // drift; one with another meaning is.
 func TestSecurityDescriptorComparedByMeaning(t *testing.T) {
-	want := buildPlan(t, sidA, policy.MatchDeny).Filters[0]
+	want := buildPlan(t, sidA, policy.MatchAllow).Filters[0]
 	user := slices.IndexFunc(want.Conditions, func(c wfp.Condition) bool { return c.Field == wfp.FieldALEUserID })
 	sd := want.Conditions[user].Value.Bytes
 	if binary.LittleEndian.Uint32(sd[16:]) != 20 {
@@ -78,7 +78,7 @@ func TestSecurityDescriptorComparedByMeaning(t *testing.T) {
 			t.Errorf("%s: reported as drift: %s", name, d)
 		}
 	}
-	other := buildPlan(t, sidB, policy.MatchDeny).Filters[0]
+	other := buildPlan(t, sidB, policy.MatchAllow).Filters[0]
 	got := want.Clone()
 	got.Conditions[user] = other.Conditions[user]
 	if d := filterDiff(got, want); len(d) != 1 || !strings.HasPrefix(d[0], "conditions") {
@@ -142,7 +142,7 @@ func TestCompareGUIDMatchesStrings(t *testing.T) {
 }
 
 func TestInstallRefusesInconsistentPlans(t *testing.T) {
-	good := buildPlan(t, sidA, policy.MatchDeny)
+	good := buildPlan(t, sidA, policy.MatchAllow)
 	other := wfp.MustParseGUID("0fffffff-0000-4000-8000-00000000000a")
 	cases := []struct {
 		name   string
@@ -156,7 +156,15 @@ func TestInstallRefusesInconsistentPlans(t *testing.T) {
 		{"filter tagged for another account", func(p *policy.Plan) {
 			p.Filters[3].ProviderData = policy.Owner{SID: sidB, Rule: "x"}.Encode()
 		}, "tagged for " + sidB},
-		{"two filters with one key", func(p *policy.Plan) { p.Filters[4].Key = p.Filters[3].Key }, "two filters with key"},
+		{"two filters with one key", func(p *policy.Plan) { p.Filters[4].Key = p.Filters[3].Key }, "the same key"},
+		// policy.Plan.Validate: an unconditioned block in the shared sublayer would hit
+		// every account.
+		{"unconditioned block in the shared sublayer", func(p *policy.Plan) { p.Filters[3].Conditions = p.Filters[3].Conditions[1:] }, "would apply to every account"},
+		{"deny plan without its guard", func(p *policy.Plan) {
+			d := buildPlan(t, sidA, policy.MatchDeny)
+			*p = *clonePlan(d)
+			p.Filters = p.Filters[1:]
+		}, "no guard permit"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

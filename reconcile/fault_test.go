@@ -13,13 +13,16 @@ import (
 // faultScenario is a starting state and one reconciler operation on it.
 type faultScenario struct {
 	name  string
+	world func(t testing.TB) *world    // the starting host; newWorld (empty) when nil
 	setup func(t *testing.T, w *world) // commits the before-state
 	op    func(e wfp.Engine) error
 }
 
 func faultScenarios(t *testing.T) []faultScenario {
-	pa, pb := buildPlan(t, sidA, policy.MatchDeny), buildPlan(t, sidB, policy.MatchDeny)
+	pa, pb := buildPlan(t, sidA, policy.MatchAllow), buildPlan(t, sidB, policy.MatchAllow)
 	pAllow := buildPlan(t, sidA, policy.MatchAllow)
+	da, db := buildPlan(t, sidA, policy.MatchDeny), buildPlan(t, sidB, policy.MatchDeny)
+	fa, fb, fc := fixturePlans(t)
 	pStrict, err := policy.Build(policy.Options{SID: sidA, Profile: policy.Strict})
 	if err != nil {
 		t.Fatalf("strict plan: %v", err)
@@ -61,7 +64,54 @@ func faultScenarios(t *testing.T) []faultScenario {
 		{name: "fresh install", setup: func(*testing.T, *world) {}, op: install(pa)},
 		{name: "fresh install beside another account", setup: func(t *testing.T, w *world) { w.install(t, pb) }, op: install(pa)},
 		{name: "upgrade v1 to v2", setup: func(t *testing.T, w *world) { w.install(t, pa) }, op: install(planV2(pa))},
-		{name: "upgrade deny to allow shape", setup: func(t *testing.T, w *world) { w.install(t, pa) }, op: install(pAllow)},
+		{name: "switch deny to allow shape", setup: func(t *testing.T, w *world) { w.install(t, da) }, op: install(pAllow)},
+		{name: "switch allow to deny shape", setup: func(t *testing.T, w *world) { w.install(t, pAllow) }, op: install(da)},
+		{name: "fresh deny install", setup: func(*testing.T, *world) {}, op: install(da)},
+		{name: "fresh deny install beside a deny and an allow account", setup: func(t *testing.T, w *world) {
+			w.install(t, db)
+			w.install(t, buildPlan(t, sidC, policy.MatchAllow))
+		}, op: install(da)},
+		{name: "repair a deny install (guard deleted, block drifted)", setup: func(t *testing.T, w *world) {
+			w.install(t, da)
+			w.mutate(t, func(e wfp.Engine) error {
+				if err := e.DeleteFilter(da.Filters[0].Key); err != nil {
+					return err
+				}
+				g := da.Filters[6].Clone()
+				g.Weight = wfp.U8(15)
+				return replaceFilter(e, g)
+			})
+		}, op: install(da)},
+		{name: "repair a deleted account sublayer", setup: func(t *testing.T, w *world) {
+			w.install(t, da)
+			w.mutate(t, func(e wfp.Engine) error {
+				for _, f := range da.Filters {
+					if err := e.DeleteFilter(f.Key); err != nil {
+						return err
+					}
+				}
+				return e.DeleteSublayer(da.Sublayer.Key)
+			})
+		}, op: install(da)},
+		{name: "uninstall one of two deny accounts", setup: func(t *testing.T, w *world) { w.install(t, da); w.install(t, db) }, op: uninstall(sidA)},
+		{name: "uninstall the last deny account", setup: func(t *testing.T, w *world) { w.install(t, da) }, op: uninstall(sidA)},
+		{name: "migrate main's host (setup of a deny account)", world: oldHostWorld, setup: func(*testing.T, *world) {}, op: install(fb)},
+		{name: "migrate main's host (setup of the allow account)", world: oldHostWorld, setup: func(*testing.T, *world) {}, op: install(fc)},
+		{name: "migrate main's host without an allow account", world: oldHostWorld, setup: func(t *testing.T, w *world) {
+			w.mutate(t, func(e wfp.Engine) error {
+				for _, f := range fc.Filters {
+					if err := e.DeleteFilter(f.Key); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		}, op: install(fa)},
+		{name: "uninstall all on main's host", world: oldHostWorld, setup: func(*testing.T, *world) {}, op: uninstall("")},
+		{name: "uninstall all, every layout", setup: func(t *testing.T, w *world) {
+			w.install(t, da)
+			w.install(t, buildPlan(t, sidC, policy.MatchAllow))
+		}, op: uninstall("")},
 		{name: "profile baseline to strict", setup: func(t *testing.T, w *world) { w.install(t, pa) }, op: install(pStrict)},
 		{name: "profile strict to baseline", setup: func(t *testing.T, w *world) { w.install(t, pStrict) }, op: install(pa)},
 		{name: "one drifted filter", setup: func(t *testing.T, w *world) {
@@ -92,7 +142,11 @@ func faultScenarios(t *testing.T) []faultScenario {
 func TestFaultAtEveryCall(t *testing.T) {
 	for _, sc := range faultScenarios(t) {
 		t.Run(sc.name, func(t *testing.T) {
-			clean := newWorld(t)
+			mk := sc.world
+			if mk == nil {
+				mk = newWorld
+			}
+			clean := mk(t)
 			sc.setup(t, clean)
 			before := snapshot(t, clean.bfe)
 			if err := sc.op(clean.rec); err != nil {
@@ -107,7 +161,7 @@ func TestFaultAtEveryCall(t *testing.T) {
 				t.Fatalf("clean run calls %v: want Commit last", calls)
 			}
 			for i := 1; i <= len(calls)+1; i++ {
-				w := newWorld(t)
+				w := mk(t)
 				sc.setup(t, w)
 				s := w.bfe.Open()
 				fired := false

@@ -11,7 +11,7 @@ import (
 )
 
 func TestInstallRefusesForeignObjects(t *testing.T) {
-	pa := buildPlan(t, sidA, policy.MatchDeny)
+	pa := buildPlan(t, sidA, policy.MatchAllow)
 	cases := []struct {
 		name      string
 		installed bool // whether our policy is installed first

@@ -15,6 +15,7 @@ import (
 const (
 	sidA = "S-1-5-21-1111111111-2222222222-3333333333-1001"
 	sidB = "S-1-5-21-1111111111-2222222222-3333333333-1002"
+	sidC = "S-1-5-21-1111111111-2222222222-3333333333-1003"
 )
 
 // buildPlan returns the baseline plan for sid with the given user-match shape.
@@ -24,8 +25,9 @@ func buildPlan(t testing.TB, sid string, m policy.UserMatch) *policy.Plan {
 	if err != nil {
 		t.Fatalf("policy.Build(%s): %v", sid, err)
 	}
-	if len(p.Filters) != 12 {
-		t.Fatalf("baseline plan has %d filters, the tests assume 12", len(p.Filters))
+	// deny: 4 guard permits + 12 blocks in the account's own sublayer; allow: 12 blocks.
+	if want := map[policy.UserMatch]int{policy.MatchDeny: 16, policy.MatchAllow: 12}[m]; len(p.Filters) != want {
+		t.Fatalf("baseline %s plan has %d filters, the tests assume %d", m, len(p.Filters), want)
 	}
 	return p
 }

@@ -27,7 +27,14 @@ import (
 //     provider and/or sublayer replaced, the plan's filters added and every other
 //     filter added back exactly as it was read;
 //   - an object of another owner holding one of the plan's keys stops everything with
-//     a *ForeignError; it is never overwritten.
+//     a *ForeignError; it is never overwritten;
+//   - layout migration (setup version 1 → 2): every other account whose filters sit in
+//     the shared sublayer with an ALE_USER_ID FWP_MATCH_NOT_EQUAL condition is moved to
+//     its own sublayer (policy.FromSharedLayout: same keys and rules, no user condition,
+//     guard permits added), reason ReasonMigrated; --user-match allow accounts stay;
+//   - the shared sublayer, when it is not the plan's, and the account's own sublayer,
+//     when the plan is --user-match allow, are deleted once no filter is left in them
+//     (a filter of another provider keeps them, with a warning).
 //
 // When there is nothing to change the transaction is aborted rather than committed.
 // With opts.DryRun the change set is computed inside the transaction, which is then
@@ -44,6 +51,12 @@ func Install(e wfp.Engine, plan *policy.Plan, opts Options) (*Result, error) {
 		}
 		steps, err := installSteps(cur, plan)
 		if err != nil {
+			return false, err
+		}
+		for _, why := range cur.skipped {
+			opts.logger().Warn("an account of the shared-sublayer layout is left as it is", "why", why)
+		}
+		if steps, err = dropEmptySublayers(e, cur, plan, steps, opts.logger().Warn); err != nil {
 			return false, err
 		}
 		return run(e, steps, plan.Provider.Key, opts, res)

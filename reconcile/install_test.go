@@ -14,7 +14,7 @@ import (
 
 func TestInstallFresh(t *testing.T) {
 	w := newWorld(t)
-	p := buildPlan(t, sidA, policy.MatchDeny)
+	p := buildPlan(t, sidA, policy.MatchAllow)
 	res, err := Install(w.rec, p, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +81,7 @@ func TestInstallConvergedIsZeroWrites(t *testing.T) {
 // Someone else's edits that do not change the meaning of a filter must not cause writes.
 func TestInstallComparesSemantically(t *testing.T) {
 	w := newWorld(t)
-	p := buildPlan(t, sidA, policy.MatchDeny)
+	p := buildPlan(t, sidA, policy.MatchAllow)
 	w.install(t, p)
 	w.mutate(t, func(e wfp.Engine) error {
 		for _, f := range p.Filters[:3] {
@@ -109,7 +109,7 @@ func TestInstallComparesSemantically(t *testing.T) {
 // Install rewrite anything.
 func TestInstallIgnoresOutputOnlyFlags(t *testing.T) {
 	w := newWorld(t)
-	p := buildPlan(t, sidA, policy.MatchDeny)
+	p := buildPlan(t, sidA, policy.MatchAllow)
 	w.install(t, p)
 	e := &disabledReporter{Engine: w.rec}
 	res, err := Install(e, p, Options{})
@@ -224,7 +224,7 @@ func TestInstallOneDrift(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWorld(t)
-			p := buildPlan(t, sidA, policy.MatchDeny)
+			p := buildPlan(t, sidA, policy.MatchAllow)
 			w.install(t, p)
 			w.mutate(t, tc.mutate(p))
 			res, err := Install(w.rec, p, Options{})
@@ -251,7 +251,7 @@ func TestInstallOneDrift(t *testing.T) {
 
 func TestInstallUpgradeRemovesOldRules(t *testing.T) {
 	w := newWorld(t)
-	v1 := buildPlan(t, sidA, policy.MatchDeny)
+	v1 := buildPlan(t, sidA, policy.MatchAllow)
 	w.install(t, v1)
 	v2 := planV2(v1)
 	res, err := Install(w.rec, v2, Options{})
@@ -280,14 +280,33 @@ func TestInstallUpgradeRemovesOldRules(t *testing.T) {
 	if n := len(w.filtersOf(t, sidA)); n != 11 {
 		t.Fatalf("%d filters after upgrade, want 11", n)
 	}
-	// Switching the user-match shape rewrites all filters (their ALE_USER_ID condition).
-	allow := buildPlan(t, sidA, policy.MatchAllow)
-	res, err = Install(w.session(t), allow, Options{})
+	// Switching to the deny shape moves every filter into the account's own sublayer:
+	// its sublayer added, 11 blocks deleted and added again (drifted: sublayer and user
+	// condition), the dropped rule added, 4 guards added, and the shared sublayer deleted
+	// since no filter is left in it.
+	deny := buildPlan(t, sidA, policy.MatchDeny)
+	res, err = Install(w.session(t), deny, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Writes != 1+2*11 {
-		t.Fatalf("deny→allow shape: %d writes, want 23 (1 add of the dropped rule, 11 delete+add)", res.Writes)
+	if res.Writes != 1+2*11+1+4+1 {
+		t.Fatalf("allow→deny shape: %d writes, want 29: %+v", res.Writes, res.Changes)
+	}
+	if !slices.ContainsFunc(res.Changes, func(c Change) bool {
+		return c.Kind == KindSublayer && c.Op == OpDelete && c.Key == policy.SublayerKey && strings.HasPrefix(c.Reason, "no filters left")
+	}) {
+		t.Fatalf("changes %+v: want the shared sublayer deleted", res.Changes)
+	}
+	// And back: the account's own sublayer goes once its filters have left it.
+	res, err = Install(w.session(t), buildPlan(t, sidA, policy.MatchAllow), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Writes != 1+2*12+4+1 {
+		t.Fatalf("deny→allow shape: %d writes, want 30 (shared sublayer, 12 delete+add, 4 guards deleted, own sublayer deleted): %+v", res.Writes, res.Changes)
+	}
+	if s, err := w.session(t).Sublayer(policy.SublayerKeyFor(sidA)); !errors.Is(err, wfp.ErrSublayerNotFound) {
+		t.Fatalf("the account's own sublayer is still there after switching to allow: %v %v", s, err)
 	}
 }
 
@@ -295,8 +314,8 @@ func TestInstallUpgradeRemovesOldRules(t *testing.T) {
 // changes, and removes the rules the new profile does not have.
 func TestInstallSwitchesProfiles(t *testing.T) {
 	w := newWorld(t)
-	base := buildPlan(t, sidA, policy.MatchDeny)
-	strict, err := policy.Build(policy.Options{SID: sidA, Profile: policy.Strict, UserMatch: policy.MatchDeny})
+	base := buildPlan(t, sidA, policy.MatchAllow)
+	strict, err := policy.Build(policy.Options{SID: sidA, Profile: policy.Strict, UserMatch: policy.MatchAllow})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +348,7 @@ func TestInstallSwitchesProfiles(t *testing.T) {
 
 func TestInstallLeavesOtherAccountsAlone(t *testing.T) {
 	w := newWorld(t)
-	pa, pb := buildPlan(t, sidA, policy.MatchDeny), buildPlan(t, sidB, policy.MatchDeny)
+	pa, pb := buildPlan(t, sidA, policy.MatchAllow), buildPlan(t, sidB, policy.MatchAllow)
 	w.install(t, pa)
 	w.install(t, pb)
 	// B's filters drift and B has a stale rule: that is B's business, not A's install.
@@ -424,7 +443,7 @@ func TestInstallReplacesDriftedParents(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWorld(t)
-			pa, pb := buildPlan(t, sidA, policy.MatchDeny), buildPlan(t, sidB, policy.MatchAllow)
+			pa, pb := buildPlan(t, sidA, policy.MatchAllow), buildPlan(t, sidB, policy.MatchAllow)
 			w.install(t, pa)
 			w.install(t, pb)
 			// B has an old rule too, and there is an untagged orphan: both survive.
@@ -544,7 +563,7 @@ func rebuild(e wfp.Engine, all []*wfp.Filter, p *wfp.Provider, s *wfp.Sublayer) 
 
 func TestInstallDryRun(t *testing.T) {
 	w := newWorld(t)
-	v1 := buildPlan(t, sidA, policy.MatchDeny)
+	v1 := buildPlan(t, sidA, policy.MatchAllow)
 	w.install(t, v1)
 	before := snapshot(t, w.bfe)
 	v2 := planV2(v1)
@@ -572,7 +591,7 @@ func TestInstallDryRun(t *testing.T) {
 
 func TestInstallErrorsWrapEngineCode(t *testing.T) {
 	w := newWorld(t)
-	p := buildPlan(t, sidA, policy.MatchDeny)
+	p := buildPlan(t, sidA, policy.MatchAllow)
 	// Find the 3rd AddFilter of a clean fresh install, then fail exactly that call.
 	clean := newWorld(t)
 	if _, err := Install(clean.rec, p, Options{}); err != nil {

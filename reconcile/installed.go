@@ -14,8 +14,11 @@ type State struct {
 	Provider *wfp.Provider `json:"provider"`
 	// Sublayer holds policy.SublayerKey, whoever owns it; nil when absent.
 	Sublayer *wfp.Sublayer `json:"sublayer"`
-	// OtherSublayers are sublayers of the provider other than policy.SublayerKey
-	// (left by another version); Uninstall removes them.
+	// AccountSublayers are the accounts' own sublayers (--user-match deny layout), by
+	// the SID of their ownership tag: key policy.SublayerKeyFor(SID).
+	AccountSublayers map[string]*wfp.Sublayer `json:"accountSublayers"`
+	// OtherSublayers are the provider's other sublayers (left by another version);
+	// Uninstall removes them.
 	OtherSublayers []*wfp.Sublayer `json:"otherSublayers"`
 	// Accounts are the provider's filters with an ownership tag, by account SID,
 	// each list sorted by key.
@@ -24,7 +27,8 @@ type State struct {
 	Untagged []*wfp.Filter `json:"untagged"`
 }
 
-// SIDs returns the accounts that have filters, sorted.
+// SIDs returns the accounts that have filters, sorted (an account with only its own
+// sublayer left is not listed; see AccountSublayers).
 func (s *State) SIDs() []string {
 	sids := make([]string, 0, len(s.Accounts))
 	for sid := range s.Accounts {
@@ -47,7 +51,7 @@ func (s *State) FilterCount() int {
 // aborts: the provider, the sublayer, other sublayers of the provider, and the
 // provider's filters grouped by owner SID (and untagged).
 func Installed(e wfp.Engine) (*State, error) {
-	st := &State{Accounts: map[string][]*wfp.Filter{}, OtherSublayers: []*wfp.Sublayer{}, Untagged: []*wfp.Filter{}}
+	st := &State{Accounts: map[string][]*wfp.Filter{}, AccountSublayers: map[string]*wfp.Sublayer{}, OtherSublayers: []*wfp.Sublayer{}, Untagged: []*wfp.Filter{}}
 	pk := policy.ProviderKey
 	err := inTransaction(e, func() (bool, error) {
 		var err error
@@ -61,10 +65,16 @@ func Installed(e wfp.Engine) (*State, error) {
 		if err != nil {
 			return false, err
 		}
+		slices.SortFunc(subs, func(a, b *wfp.Sublayer) int { return compareGUID(a.Key, b.Key) })
 		for _, s := range subs {
-			if s.Key != policy.SublayerKey {
-				st.OtherSublayers = append(st.OtherSublayers, s)
+			if s.Key == policy.SublayerKey {
+				continue
 			}
+			if o, err := policy.ParseOwner(s.Data); err == nil && o.Rule == policy.SublayerRule && s.Key == policy.SublayerKeyFor(o.SID) {
+				st.AccountSublayers[o.SID] = s
+				continue
+			}
+			st.OtherSublayers = append(st.OtherSublayers, s)
 		}
 		filters, err := listFilters(e, &pk)
 		if err != nil {

@@ -14,7 +14,7 @@ import (
 // A provider or sublayer that is not persistent (left by a failed or dynamic attempt)
 // must be replaced by a persistent one before persistent filters can be added to it.
 func TestInstallReplacesNonPersistentParents(t *testing.T) {
-	p := buildPlan(t, sidA, policy.MatchDeny)
+	p := buildPlan(t, sidA, policy.MatchAllow)
 	cases := []struct {
 		name       string
 		setup      func(e wfp.Engine) error
@@ -127,7 +127,7 @@ func oldSublayerRenamedProvider(t *testing.T, w *world, p *policy.Plan) (oldSub 
 // replacement of a drifted provider exactly as it was.
 func TestInstallReplacesProviderWithOldSublayer(t *testing.T) {
 	w := newWorld(t)
-	p := buildPlan(t, sidA, policy.MatchDeny)
+	p := buildPlan(t, sidA, policy.MatchAllow)
 	w.install(t, p)
 	oldSub, oldFilter := oldSublayerRenamedProvider(t, w, p)
 	e := w.session(t)
@@ -163,7 +163,7 @@ func TestInstallReplacesProviderWithOldSublayer(t *testing.T) {
 // drifted sublayer then cannot be replaced, and the error says which filter is in the way.
 func TestInstallParentReplacementBlockedByForeignFilter(t *testing.T) {
 	w := newWorld(t)
-	p := buildPlan(t, sidA, policy.MatchDeny)
+	p := buildPlan(t, sidA, policy.MatchAllow)
 	w.install(t, p)
 	pk := policy.ProviderKey
 	all, err := w.session(t).Filters(&pk)
@@ -200,7 +200,7 @@ func TestInstallParentReplacementBlockedByForeignFilter(t *testing.T) {
 
 func TestVerifyEmptyEngine(t *testing.T) {
 	w := newWorld(t)
-	p := buildPlan(t, sidA, policy.MatchDeny)
+	p := buildPlan(t, sidA, policy.MatchAllow)
 	rep, err := Verify(w.rec, p)
 	if err != nil {
 		t.Fatal(err)

@@ -11,9 +11,10 @@ import (
 	"github.com/wfpsandbox/wfpsandbox/wfp"
 )
 
-// checkPlan refuses a plan the reconciler could not converge: every filter must
-// belong to the plan's provider, carry an ownership tag of the plan's account, and
-// have a key of its own; the sublayer must belong to the provider.
+// checkPlan refuses a plan the reconciler could not converge or must not install: it
+// must pass policy.Plan.Validate; every filter must belong to the plan's provider, carry
+// an ownership tag of the plan's account, and have a key of its own; the sublayer must
+// belong to the provider.
 func checkPlan(plan *policy.Plan) error {
 	if plan == nil || plan.Provider == nil || plan.Sublayer == nil {
 		return errors.New("reconcile: the plan has no provider or no sublayer")
@@ -21,6 +22,11 @@ func checkPlan(plan *policy.Plan) error {
 	pk := plan.Provider.Key
 	if !wfp.SameProvider(plan.Sublayer.ProviderKey, &pk) {
 		return fmt.Errorf("reconcile: the plan's sublayer %s does not belong to its provider %s", plan.Sublayer.Key, pk)
+	}
+	// The plan's own checks first: above all, no filter without a user condition
+	// outside its account's sublayer or above its guard (it would apply to every account).
+	if err := plan.Validate(); err != nil {
+		return fmt.Errorf("reconcile: the plan for %s is not valid: %w", plan.SID, err)
 	}
 	seen := map[wfp.GUID]bool{}
 	for _, f := range plan.Filters {
@@ -59,6 +65,17 @@ type current struct {
 	// otherSublayers are the provider's sublayers other than the plan's, read only when
 	// the provider must be replaced (they refer to it, so they must go and come back).
 	otherSublayers []*wfp.Sublayer
+	// shared is the shared sublayer (policy.SublayerKey) when it is not the plan's and is
+	// wfpsandbox's; nil otherwise.
+	shared *wfp.Sublayer
+	// ownSub is the account's own sublayer (policy.SublayerKeyFor) when it is not the
+	// plan's (a --user-match allow plan) and is wfpsandbox's; nil otherwise.
+	ownSub *wfp.Sublayer
+	// migrations are the other accounts whose setup-version-1 filters (NOT_EQUAL on
+	// ALE_USER_ID, in the shared sublayer) this install moves to their own sublayers.
+	migrations []migration
+	// skipped explains, per account, why its old-layout filters are left as they are.
+	skipped []string
 }
 
 // readCurrent reads the provider and sublayer by key, enumerates the provider's
@@ -99,6 +116,9 @@ func readCurrent(e wfp.Engine, plan *policy.Plan) (*current, error) {
 		}
 	}
 	sortByKey(cur.filters)
+	if err := readLayout(e, cur, plan); err != nil {
+		return nil, err
+	}
 	if p := cur.provider; p != nil && foreignProvider(p, plan.Provider) == "" && len(providerDiff(p, plan.Provider)) > 0 {
 		subs, err := listSublayers(e, pk)
 		if err != nil {
@@ -221,14 +241,30 @@ func installSteps(cur *current, plan *policy.Plan) ([]step, error) {
 		return fmt.Sprintf("not in plan (rule %q of an older version or another profile)", o.Rule), true
 	}
 
+	migrated := map[wfp.GUID]bool{}
+	for _, m := range cur.migrations {
+		if m.addSublayer {
+			add(sublayerStep(OpAdd, m.plan.Sublayer, ReasonMigrated))
+		}
+		for _, f := range m.old {
+			migrated[f.Key] = true
+		}
+		for _, f := range m.plan.Filters {
+			add(filterStep(OpAdd, f, ReasonMigrated))
+		}
+	}
+
 	if replaceProvider || replaceSublayer {
 		// Every filter of the provider goes, so that the sublayer and provider can be
 		// deleted (FWP_E_IN_USE otherwise); the plan's filters come back from the plan,
-		// every other account's (and untagged ones) exactly as read.
+		// migrated accounts' from their translation, every other account's (and untagged
+		// ones) exactly as read.
 		why := "parent replaced: " + parent
 		for _, f := range cur.filters {
 			reason := why
-			if want := planned[f.Key]; want != nil {
+			if migrated[f.Key] {
+				reason = ReasonMigrated
+			} else if want := planned[f.Key]; want != nil {
 				if d := filterDiff(f, want); len(d) > 0 {
 					reason = "drifted: " + d.String()
 				}
@@ -248,7 +284,7 @@ func installSteps(cur *current, plan *policy.Plan) ([]step, error) {
 			add(filterStep(OpAdd, want, reason))
 		}
 		for _, f := range cur.filters {
-			if _, isStale := stale(f); isStale || planned[f.Key] != nil {
+			if _, isStale := stale(f); isStale || planned[f.Key] != nil || migrated[f.Key] {
 				continue
 			}
 			acct := "untagged"
@@ -263,6 +299,8 @@ func installSteps(cur *current, plan *policy.Plan) ([]step, error) {
 	for _, f := range cur.filters {
 		if r, ok := stale(f); ok {
 			add(filterStep(OpDelete, f, r))
+		} else if migrated[f.Key] {
+			add(filterStep(OpDelete, f, ReasonMigrated))
 		}
 	}
 	for _, want := range plan.Filters {
@@ -272,8 +310,12 @@ func installSteps(cur *current, plan *policy.Plan) ([]step, error) {
 			continue
 		}
 		if d := filterDiff(got, want); len(d) > 0 {
-			add(filterStep(OpDelete, got, "drifted: "+d.String()))
-			add(filterStep(OpAdd, want, "drifted: "+d.String()))
+			reason := "drifted: " + d.String()
+			if got.Sublayer == policy.SublayerKey && oldLayout(got) {
+				reason = ReasonMigrated
+			}
+			add(filterStep(OpDelete, got, reason))
+			add(filterStep(OpAdd, want, reason))
 		}
 	}
 	return steps, nil

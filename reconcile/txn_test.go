@@ -18,7 +18,7 @@ func (nilFilterEngine) Filters(*wfp.GUID) ([]*wfp.Filter, error) { return []*wfp
 // BFE's transaction lock) after some of the writes.
 func TestPanicAbortsTransaction(t *testing.T) {
 	w := newWorld(t)
-	p := buildPlan(t, sidA, policy.MatchDeny)
+	p := buildPlan(t, sidA, policy.MatchAllow)
 	before := snapshot(t, w.bfe)
 	func() {
 		defer func() {

@@ -12,10 +12,13 @@ import (
 // Uninstall removes wfpsandbox's objects from e in one transaction, aborted on any
 // error.
 //
-// With a SID it deletes the filters of the wfpsandbox provider tagged for that account.
-// With sid "" it deletes every filter of the provider, tagged or not (orphans of older
-// versions included). Then, if no filter of the provider remains — untagged filters
-// remain unless sid is "" — it deletes every sublayer of the provider and the provider.
+// With a SID it deletes the filters of the wfpsandbox provider tagged for that account,
+// then the account's own sublayer (policy.SublayerKeyFor) and the shared sublayer when no
+// filter of ours is left in them; every other account's filters and sublayers stay
+// exactly as they are. With sid "" it deletes every filter of the provider, tagged or not
+// (orphans of older versions included). Then, if no filter of the provider remains —
+// untagged filters remain unless sid is "" — it deletes every sublayer of the provider
+// (shared, per-account, orphans: every layout) and the provider.
 // Only objects of the wfpsandbox provider are removed: when a filter of another
 // provider sits in the sublayer, the sublayer cannot be deleted (FWP_E_IN_USE) and the
 // error names that filter; when the object holding the provider key is not
@@ -71,6 +74,7 @@ func uninstallSteps(e wfp.Engine, sid string, warn func(string, ...any)) ([]step
 	sortByKey(filters)
 	var steps []step
 	remaining := 0
+	left := map[wfp.GUID]bool{} // sublayers that keep one of our filters
 	for _, f := range filters {
 		o, tagged := owner(f)
 		switch {
@@ -82,21 +86,60 @@ func uninstallSteps(e wfp.Engine, sid string, warn func(string, ...any)) ([]step
 			steps = append(steps, filterStep(OpDelete, f, "uninstall"))
 		default:
 			remaining++
+			left[f.Sublayer] = true
 		}
 	}
+	slices.SortFunc(subs, func(a, b *wfp.Sublayer) int { return compareGUID(a.Key, b.Key) })
 	if remaining > 0 {
+		// Other accounts keep their filters, their sublayers and the provider. The
+		// account's own sublayer goes, and the shared one once none of our filters is
+		// left in it — unless a filter of another provider sits there (then it stays).
+		var drop []*wfp.Sublayer
+		for _, s := range subs {
+			if left[s.Key] {
+				continue
+			}
+			if s.Key == policy.SublayerKeyFor(sid) || s.Key == policy.SublayerKey {
+				drop = append(drop, s)
+			}
+		}
+		if len(drop) == 0 {
+			return steps, nil
+		}
+		all, err := listFilters(e, nil)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range drop {
+			if i := slices.IndexFunc(all, func(f *wfp.Filter) bool { return f.Sublayer == s.Key && !wfp.SameProvider(f.ProviderKey, &pk) }); i >= 0 {
+				warn("a filter of another provider sits in wfpsandbox's sublayer; the sublayer is left in place",
+					"sublayer", wfp.ObjectName("sublayer", s.Key, s.Name), "filter", wfp.ObjectName("filter", all[i].Key, all[i].Name),
+					"owner", ownerOfKey(all[i].ProviderKey))
+				continue
+			}
+			reason := "no filters left"
+			if s.Key != policy.SublayerKey {
+				reason = "uninstall (the account's own sublayer)"
+			}
+			steps = append(steps, sublayerStep(OpDelete, s, reason))
+		}
 		return steps, nil
 	}
-	slices.SortFunc(subs, func(a, b *wfp.Sublayer) int { return compareGUID(a.Key, b.Key) })
 	for _, s := range subs {
 		reason := "no filters left"
-		if s.Key != policy.SublayerKey {
+		if o, ok := policy.ParseOwner(s.Data); ok == nil && o.Rule == policy.SublayerRule && s.Key == policy.SublayerKeyFor(o.SID) {
+			reason = "no filters left (account " + o.SID + "'s own sublayer)"
+		} else if s.Key != policy.SublayerKey {
 			reason = "orphan"
 		}
 		steps = append(steps, sublayerStep(OpDelete, s, reason))
 	}
 	if !slices.ContainsFunc(subs, func(s *wfp.Sublayer) bool { return s.Key == policy.SublayerKey }) {
-		if s, err := getSublayer(e, policy.SublayerKey); err == nil && s != nil {
+		s, err := getSublayer(e, policy.SublayerKey)
+		if err != nil {
+			return nil, err
+		}
+		if s != nil {
 			warn("a sublayer of another owner holds wfpsandbox's sublayer key; left in place",
 				"sublayer", wfp.ObjectName("sublayer", s.Key, s.Name), "owner", ownerOfKey(s.ProviderKey))
 		}

@@ -25,7 +25,7 @@ func addOrphan(t *testing.T, w *world, like *wfp.Filter) {
 }
 
 func TestUninstall(t *testing.T) {
-	pa, pb := buildPlan(t, sidA, policy.MatchDeny), buildPlan(t, sidB, policy.MatchAllow)
+	pa, pb := buildPlan(t, sidA, policy.MatchAllow), buildPlan(t, sidB, policy.MatchAllow)
 	cases := []struct {
 		name         string
 		setup        func(t *testing.T, w *world)
@@ -134,7 +134,7 @@ func TestUninstall(t *testing.T) {
 
 func TestUninstallForeignFilterInSublayer(t *testing.T) {
 	w := newWorld(t)
-	p := buildPlan(t, sidA, policy.MatchDeny)
+	p := buildPlan(t, sidA, policy.MatchAllow)
 	w.install(t, p)
 	const name = "contoso rule in wfpsandbox's sublayer"
 	w.mutate(t, func(e wfp.Engine) error {
@@ -173,7 +173,7 @@ func TestUninstallForeignFilterInSublayer(t *testing.T) {
 
 func TestUninstallDryRun(t *testing.T) {
 	w := newWorld(t)
-	w.install(t, buildPlan(t, sidA, policy.MatchDeny))
+	w.install(t, buildPlan(t, sidA, policy.MatchAllow))
 	before := snapshot(t, w.bfe)
 	res, err := Uninstall(w.rec, "", Options{DryRun: true})
 	if err != nil {
@@ -196,7 +196,7 @@ func TestUninstallRefusesBadSID(t *testing.T) {
 
 func TestInstalled(t *testing.T) {
 	w := newWorld(t)
-	pa, pb := buildPlan(t, sidA, policy.MatchDeny), buildPlan(t, sidB, policy.MatchDeny)
+	pa, pb := buildPlan(t, sidA, policy.MatchAllow), buildPlan(t, sidB, policy.MatchAllow)
 	w.install(t, pa)
 	w.install(t, pb)
 	addOrphan(t, w, pa.Filters[0])

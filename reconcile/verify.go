@@ -11,7 +11,9 @@ import (
 // transaction that it aborts. The report is compliant when there are no findings:
 //   - the provider, the sublayer or one of the plan's filters is missing, drifted (see
 //     Install for how objects are compared) or held by an object of another owner;
-//   - a filter of the plan's account that the plan does not have is installed (extra);
+//   - a filter of the plan's account that the plan does not have is installed (extra),
+//     in whatever sublayer (an old layout's leftovers included); for a --user-match allow
+//     plan, the account's own sublayer of the deny layout is extra too;
 //   - a filter of another provider sits in wfpsandbox's sublayer, or an untagged
 //     non-block filter of wfpsandbox's provider does (foreign: a permit there, weighted
 //     above our blocks, would override them);
@@ -67,6 +69,16 @@ func verifyInto(e wfp.Engine, plan *policy.Plan, rep *Report) error {
 		find(KindSublayer, sk, sub.Name, ProblemForeign, "%s", foreignSublayer(sub, pk))
 	case len(sublayerDiff(sub, plan.Sublayer)) > 0:
 		find(KindSublayer, sk, sub.Name, ProblemDrifted, "%s", sublayerDiff(sub, plan.Sublayer))
+	}
+
+	if own := policy.SublayerKeyFor(plan.SID); own != sk {
+		s, err := getSublayer(e, own)
+		if err != nil {
+			return err
+		}
+		if ownedSublayer(s) {
+			find(KindSublayer, own, s.Name, ProblemExtra, "the account's own sublayer (--user-match deny layout) is installed but the plan uses the shared one; install removes it")
+		}
 	}
 
 	all, err := listFilters(e, nil)

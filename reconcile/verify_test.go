@@ -18,7 +18,7 @@ func hasFinding(rep *Report, key wfp.GUID, p Problem) bool {
 }
 
 func TestVerify(t *testing.T) {
-	pa, pb := buildPlan(t, sidA, policy.MatchDeny), buildPlan(t, sidB, policy.MatchDeny)
+	pa, pb := buildPlan(t, sidA, policy.MatchAllow), buildPlan(t, sidB, policy.MatchAllow)
 	cases := []struct {
 		name    string
 		setup   func(t *testing.T, w *world)
@@ -176,7 +176,7 @@ func TestVerify(t *testing.T) {
 
 func TestVerifyReportsDisabled(t *testing.T) {
 	w := newWorld(t)
-	p := buildPlan(t, sidA, policy.MatchDeny)
+	p := buildPlan(t, sidA, policy.MatchAllow)
 	w.install(t, p)
 	rep, err := Verify(&disabledReporter{Engine: w.rec}, p)
 	if err != nil {

@@ -207,7 +207,7 @@ func TestCheckAfterSetupWithPolicyFile(t *testing.T) {
 	h := newHost(t)
 	o := h.opts("sandbox")
 	o.Policy = extraFile(t)
-	if rep := h.run(o); rep.WFPFailed() || rep.FilterCount != 14 {
+	if rep := h.run(o); rep.WFPFailed() || rep.FilterCount != 18 { // 4 guards, 12 blocks, the file's rule at connect v4 and v6
 		t.Fatalf("setup with a policy file: %+v", rep)
 	}
 	if rules := h.record(sidA).Rules; len(rules) != 1 || rules[0].ID != "ssh" || rules[0].Ports[0] != "22" {

@@ -39,7 +39,7 @@ func TestRunEmitsSuccessMetric(t *testing.T) {
 	}
 	a := otlptest.Attrs(pt[0].GetAttributes())
 	otlptest.WantString(t, a, telemetry.AttrAccount, `HOST\sandbox`)
-	otlptest.WantInt(t, a, telemetry.AttrFilterCount, 12)
+	otlptest.WantInt(t, a, telemetry.AttrFilterCount, 16) // 4 guards + 12 blocks
 	otlptest.WantString(t, a, telemetry.AttrProfile, "baseline")
 	otlptest.WantInt(t, a, telemetry.AttrSetupVersion, SetupVersion)
 	d := got[telemetry.MetricSetupDuration]

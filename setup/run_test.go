@@ -25,17 +25,17 @@ func TestRunInstallsAndWritesRecord(t *testing.T) {
 	if !hasReason(rep.Reasons, ReasonNoRecord) {
 		t.Errorf("first run reasons = %v, want no-record", reasonCodes(rep.Reasons))
 	}
-	if v := h.verify(sidA, policy.Baseline, ""); !v.Compliant || v.Planned != 12 {
+	if v := h.verify(sidA, policy.Baseline, ""); !v.Compliant || v.Planned != 16 {
 		t.Fatalf("engine not compliant after setup: %+v", v)
 	}
 	m := h.record(sidA)
 	if m.SetupVersion != SetupVersion || m.Account.SID != sidA || m.Account.Name != "sandbox" ||
-		m.Profile != "baseline" || m.FilterCount != 12 || m.PlanHash != rep.PlanHash || m.ToolVersion != "test" {
+		m.Profile != "baseline" || m.FilterCount != 16 || m.PlanHash != rep.PlanHash || m.ToolVersion != "test" {
 		t.Errorf("record = %+v", m)
 	}
 	s, ok := m.Step(StepWFP)
-	if !ok || s.Status != StatusOK || s.Attempts != 1 || s.Writes != 14 || s.Finished.Before(s.Started) {
-		t.Errorf("record wfp step = %+v, want ok after 1 attempt with 14 writes (provider, sublayer, 12 filters)", s)
+	if !ok || s.Status != StatusOK || s.Attempts != 1 || s.Writes != 18 || s.Finished.Before(s.Started) {
+		t.Errorf("record wfp step = %+v, want ok after 1 attempt with 18 writes (provider, the account's sublayer, 4 guards, 12 blocks)", s)
 	}
 	// A second run on a converged host: nothing needed, zero writes, still ok.
 	rep2 := h.run(h.opts("sandbox"))
@@ -239,7 +239,7 @@ func TestDryRunWritesNothing(t *testing.T) {
 	o := h.opts("sandbox")
 	o.DryRun = true
 	rep := h.run(o)
-	if !rep.DryRun || len(rep.Changes) != 14 || rep.Writes != 0 || rep.WFPFailed() {
+	if !rep.DryRun || len(rep.Changes) != 18 || rep.Writes != 0 || rep.WFPFailed() {
 		t.Errorf("dry run report: dryRun %v, %d changes, %d writes", rep.DryRun, len(rep.Changes), rep.Writes)
 	}
 	if _, err := os.Stat(h.dir); !errors.Is(err, os.ErrNotExist) {

@@ -6,7 +6,12 @@ import "runtime/debug"
 // something existing installs must get (a new step, a changed policy default): every
 // host whose marker records an older version then reruns full setup — ensure says
 // "setup version changed" and relaunches it.
-const SetupVersion = 1
+//
+// Version 2: --user-match deny moved from FWP_MATCH_NOT_EQUAL in the shared sublayer
+// (undocumented for a security descriptor) to one sublayer per account with guard
+// permits; the next setup migrates every account of version 1's layout in one
+// transaction (reconcile.Install, reconcile.ReasonMigrated).
+const SetupVersion = 2
 
 // MarkerFormat is the version of the marker's JSON layout. A marker of a newer format
 // (written by a newer wfpsandbox) is set aside rather than misread.

@@ -81,7 +81,7 @@ func simulatedHost(t *testing.T) (engine, rule string, ours, foreign uint64) {
 		t.Fatal(err)
 	}
 	for _, f := range fs {
-		if f.Layer == wfp.LayerALEAuthConnectV4 && len(f.Conditions) == 2 && f.Conditions[1].Value.Uint == 53 {
+		if f.Layer == wfp.LayerALEAuthConnectV4 && len(f.Conditions) == 1 && f.Conditions[0].Field == wfp.FieldIPRemotePort && f.Conditions[0].Value.Uint == 53 {
 			o, err := policy.ParseOwner(f.ProviderData)
 			if err != nil {
 				t.Fatal(err)
@@ -145,7 +145,7 @@ func TestEventsTableAndJSON(t *testing.T) {
 	}
 	for _, want := range []string{
 		"ALE_AUTH_CONNECT_V4", `\device\harddiskvolume2\bin\kdig.exe`, "10.0.0.5:49152", "1.1.1.1:53", "tcp", sid,
-		"rule " + rule, "could not decode the dropping filter: classifyDrop is NULL",
+		"rule " + rule + " (account's own sublayer)", "could not decode the dropping filter: classifyDrop is NULL",
 		"1 drop(s) by other providers' filters not shown (use --all)", "128 KB", "reboot", "FWPM_NET_EVENT5",
 	} {
 		if !strings.Contains(out, want) {
@@ -166,7 +166,7 @@ func TestEventsTableAndJSON(t *testing.T) {
 		Events        []struct {
 			Ours     bool
 			FilterID uint64
-			Filter   struct{ Name, Key, Rule, SID, Provider string }
+			Filter   struct{ Name, Key, Rule, SID, Provider, Sublayer string }
 			Notes    []string
 		}
 	}
@@ -176,7 +176,7 @@ func TestEventsTableAndJSON(t *testing.T) {
 	if doc.StructVersion != 5 || doc.Undecodable != 1 || len(doc.Events) != 3 {
 		t.Fatalf("JSON %s", out)
 	}
-	if e := doc.Events[0]; !e.Ours || e.FilterID != ours || e.Filter.Rule != rule || e.Filter.SID != sid ||
+	if e := doc.Events[0]; !e.Ours || e.FilterID != ours || e.Filter.Rule != rule || e.Filter.SID != sid || e.Filter.Sublayer != "account" ||
 		e.Filter.Provider != policy.ProviderName || e.Filter.Key != policy.FilterKey(sid, rule).String() {
 		t.Errorf("our drop: %+v", e)
 	}

@@ -49,8 +49,9 @@ func TestExplainPlan(t *testing.T) {
 		{[]string{"--proto", "udp", "--remote", "8.8.8.8:53"}, "block", "dns-v4"},
 		// HTTPS stays open in the baseline.
 		{[]string{"--proto", "tcp", "--remote", "8.8.8.8:443"}, "permit", ""},
-		// Another account is not matched by the deny shape.
-		{[]string{"--as", other, "--proto", "udp", "--remote", "8.8.8.8:53"}, "permit", ""},
+		// Another account matches the account's soft guard permit, which decides the
+		// account's sublayer only; no block is reached.
+		{[]string{"--as", other, "--proto", "udp", "--remote", "8.8.8.8:53"}, "permit", "guard-connect-v4"},
 		// The AppContainer escape under allow, closed under deny (the default).
 		{[]string{"--token", "appcontainer", "--user-match", "allow", "--proto", "udp", "--remote", "8.8.8.8:53"}, "permit", ""},
 		{[]string{"--token", "appcontainer", "--proto", "udp", "--remote", "8.8.8.8:53"}, "block", "dns-v4"},

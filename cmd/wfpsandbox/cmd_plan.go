@@ -36,8 +36,20 @@ func runPlan(_ context.Context, c *cli, args []string) int {
 func printPlan(w io.Writer, d policy.PlanDoc) {
 	fmt.Fprintf(w, "account   %s\nprofile   %s\nuser-match %s\nplan hash %s\n\n", d.SID, d.Profile, d.UserMatch, d.Hash)
 	fmt.Fprintf(w, "provider  {%s} %q flags=%s\n", d.Provider.Key, d.Provider.Name, strings.Join(d.Provider.Flags, "|"))
-	fmt.Fprintf(w, "sublayer  {%s} %q weight=%#x flags=%s\n\n", d.Sublayer.Key, d.Sublayer.Name, d.Sublayer.Weight, strings.Join(d.Sublayer.Flags, "|"))
-	fmt.Fprintf(w, "%d filters:\n", len(d.Filters))
+	which := "shared sublayer"
+	if d.Sublayer.SID != "" {
+		which = "the account's own sublayer"
+	}
+	fmt.Fprintf(w, "sublayer  {%s} %q weight=%#x flags=%s (%s)\n\n", d.Sublayer.Key, d.Sublayer.Name, d.Sublayer.Weight, strings.Join(d.Sublayer.Flags, "|"), which)
+	permits, blocks := 0, 0
+	for _, f := range d.Filters {
+		if f.Action == "FWP_ACTION_PERMIT" {
+			permits++
+		} else {
+			blocks++
+		}
+	}
+	fmt.Fprintf(w, "%d objects: provider, sublayer, %d filters (%d permits, %d blocks):\n", 2+len(d.Filters), len(d.Filters), permits, blocks)
 	for _, f := range d.Filters {
 		printFilter(w, f)
 	}

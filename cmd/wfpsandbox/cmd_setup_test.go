@@ -60,7 +60,7 @@ func TestSetupWritesRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Account.SID != sid || m.PlanHash != rep.PlanHash || len(m.Steps) != 2 || rep.Writes != 14 ||
+	if m.Account.SID != sid || m.PlanHash != rep.PlanHash || len(m.Steps) != 2 || rep.Writes != 18 ||
 		rep.RecordPath != state.Path(h.state, sid) {
 		t.Errorf("record %+v, report %+v", m, rep)
 	}

@@ -28,7 +28,7 @@ func runUninstall(ctx context.Context, c *cli, args []string) int {
 	fs := c.flags("uninstall")
 	sid := fs.String("sid", "", "remove the filters of the account with this SID")
 	name := fs.String("account", "", "remove the filters of the account with this name (Windows only)")
-	all := fs.Bool("all", false, "remove every wfpsandbox filter, the sublayer and the provider")
+	all := fs.Bool("all", false, "remove every wfpsandbox filter, every wfpsandbox sublayer (shared and per-account) and the provider")
 	dryRun := fs.Bool("dry-run", false, "print what would be removed, change nothing")
 	engine := engineFlag(fs)
 	stateDirFlag := fs.String("state-dir", "", "state directory whose setup records go with the filters (default: as setup)")

@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/wfpsandbox/wfpsandbox/policy"
 )
 
 const sid = "S-1-5-21-1000-1000-1000-1001"
@@ -34,6 +36,7 @@ func TestPlanJSONSchema(t *testing.T) {
 		Sublayer struct {
 			Key    string `json:"key"`
 			Weight int    `json:"weight"`
+			SID    string `json:"sid"`
 		} `json:"sublayer"`
 		Filters []struct {
 			Key, Name, Layer, LayerKey, Action string
@@ -47,24 +50,34 @@ func TestPlanJSONSchema(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("plan JSON: %v\n%s", err, out)
 	}
-	if doc.SID != sid || doc.Sublayer.Weight != 0xFFFF || len(doc.Filters) != 12 {
-		t.Fatalf("plan doc: sid %q weight %d filters %d", doc.SID, doc.Sublayer.Weight, len(doc.Filters))
+	// The default (deny) plan: the account's own sublayer, 4 guard permits, 12 blocks.
+	if doc.SID != sid || doc.Sublayer.Weight != 0xFFFF || doc.Sublayer.SID != sid ||
+		doc.Sublayer.Key != policy.SublayerKeyFor(sid).String() || len(doc.Filters) != 16 {
+		t.Fatalf("plan doc: sid %q sublayer %+v filters %d", doc.SID, doc.Sublayer, len(doc.Filters))
 	}
 	ports := map[float64]int{}
-	for _, f := range doc.Filters {
-		if !strings.HasPrefix(f.Layer, "FWPM_LAYER_ALE_") || len(f.LayerKey) != 36 || f.Action != "FWP_ACTION_BLOCK" {
-			t.Errorf("filter %s: layer %q key %q action %q", f.Name, f.Layer, f.LayerKey, f.Action)
+	guardSDDL := "D:(D;;CC;;;" + sid + ")(A;;CC;;;WD)(A;;CC;;;AN)(A;;CC;;;AC)(A;;CC;;;S-1-15-2-2)(A;;CC;;;RC)(A;;CC;;;WR)"
+	for i, f := range doc.Filters {
+		if !strings.HasPrefix(f.Layer, "FWPM_LAYER_ALE_") || len(f.LayerKey) != 36 {
+			t.Errorf("filter %s: layer %q key %q", f.Name, f.Layer, f.LayerKey)
 		}
-		if strings.Join(f.Flags, "|") != "FWPM_FILTER_FLAG_PERSISTENT|FWPM_FILTER_FLAG_CLEAR_ACTION_RIGHT" {
-			t.Errorf("filter %s: flags %v", f.Name, f.Flags)
+		if i < 4 {
+			if f.Action != "FWP_ACTION_PERMIT" || strings.Join(f.Flags, "|") != "FWPM_FILTER_FLAG_PERSISTENT" || len(f.Conditions) != 1 {
+				t.Errorf("guard %s: action %s flags %v conditions %d", f.Name, f.Action, f.Flags, len(f.Conditions))
+				continue
+			}
+			user := f.Conditions[0]
+			if user.Field != "FWPM_CONDITION_ALE_USER_ID" || user.Match != "FWP_MATCH_EQUAL" ||
+				user.Type != "FWP_SECURITY_DESCRIPTOR_TYPE" || user.Value != guardSDDL {
+				t.Errorf("guard %s: user condition %+v, want EQUAL %s", f.Name, user, guardSDDL)
+			}
+			continue
 		}
-		user := f.Conditions[0]
-		wantSDDL := "D:(D;;CC;;;" + sid + ")(A;;CC;;;WD)(A;;CC;;;AC)(A;;CC;;;S-1-15-2-2)(A;;CC;;;RC)(A;;CC;;;WR)"
-		if user.Field != "FWPM_CONDITION_ALE_USER_ID" || user.Match != "FWP_MATCH_NOT_EQUAL" ||
-			user.Type != "FWP_SECURITY_DESCRIPTOR_TYPE" || user.Value != wantSDDL {
-			t.Errorf("filter %s: user condition %+v, want NOT_EQUAL %s", f.Name, user, wantSDDL)
+		if f.Action != "FWP_ACTION_BLOCK" || strings.Join(f.Flags, "|") != "FWPM_FILTER_FLAG_PERSISTENT|FWPM_FILTER_FLAG_CLEAR_ACTION_RIGHT" || len(f.Conditions) != 1 {
+			t.Errorf("block %s: action %s flags %v conditions %+v (want one, no user condition)", f.Name, f.Action, f.Flags, f.Conditions)
+			continue
 		}
-		if c := f.Conditions[1]; c.Field == "FWPM_CONDITION_IP_REMOTE_PORT" {
+		if c := f.Conditions[0]; c.Field == "FWPM_CONDITION_IP_REMOTE_PORT" {
 			if c.Type != "FWP_UINT16" {
 				t.Errorf("port condition type %s", c.Type)
 			}
@@ -85,8 +98,8 @@ func TestSetupVerifyUninstallOnSimulatedHost(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("setup: exit %d: %s%s", code, out, stderr)
 	}
-	if w := writes(t, out); w != 14 {
-		t.Fatalf("fresh setup made %d writes, want 2 + 12", w)
+	if w := writes(t, out); w != 18 {
+		t.Fatalf("fresh setup made %d writes, want 18 (provider, the account's sublayer, 4 guards, 12 blocks)", w)
 	}
 	if code, out, stderr = wfpsandbox(t, "verify", "--sid", sid, "--engine", engine); code != exitOK {
 		t.Fatalf("verify after setup: exit %d: %s%s", code, out, stderr)
@@ -100,7 +113,7 @@ func TestSetupVerifyUninstallOnSimulatedHost(t *testing.T) {
 		t.Fatalf("verify with another shape: exit %d, want %d: %s", code, exitDrift, out)
 	}
 	code, out, stderr = wfpsandbox(t, "uninstall", "--all", "--engine", engine, "--format", "json")
-	if code != exitOK || writes(t, out) != 14 {
+	if code != exitOK || writes(t, out) != 18 {
 		t.Fatalf("uninstall: exit %d, %s %s", code, out, stderr)
 	}
 	if code, _, _ = wfpsandbox(t, "verify", "--sid", sid, "--engine", engine); code != exitDrift {
@@ -118,7 +131,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 		Changes []any `json:"changes"`
 		DryRun  bool  `json:"dryRun"`
 	}
-	if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.Changes) != 14 || !res.DryRun {
+	if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.Changes) != 18 || !res.DryRun {
 		t.Fatalf("dry run result %s (%v)", out, err)
 	}
 	// Nothing at all was written: no host file (verify refuses a host that does not

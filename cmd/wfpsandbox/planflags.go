@@ -30,7 +30,7 @@ func addPlanFlags(fs *flag.FlagSet) *planFlags {
 		p.profile = s
 		return nil
 	})
-	fs.Func("user-match", "ALE_USER_ID condition shape: deny (NOT_EQUAL + deny ACE, resists restricted-token/AppContainer escape) or allow (EQUAL + allow ACE, the original design) (default "+string(policy.DefaultUserMatch)+")", func(s string) error {
+	fs.Func("user-match", "how filters are scoped to the account: deny (its own sublayer: soft guard permits for everyone else, then unconditioned blocks; resists restricted-token/AppContainer escape) or allow (EQUAL + D:(A;;CC;;;SID) on every filter in the shared sublayer, the original design) (default "+string(policy.DefaultUserMatch)+")", func(s string) error {
 		if s != string(policy.MatchDeny) && s != string(policy.MatchAllow) {
 			return fmt.Errorf("unknown user-match shape %q: want %s or %s", s, policy.MatchDeny, policy.MatchAllow)
 		}

@@ -33,16 +33,31 @@ const (
 	matchEqual            = 0
 	matchNotEqual         = 10
 	actionBlock           = 0x1001 // FWP_ACTION_BLOCK
+	actionPermit          = 0x1002 // FWP_ACTION_PERMIT
 	flagPersistent        = 0x1
 	flagClearActionRight  = 0x8
 )
 
-// userShape is one of the two user-match shapes of design.md §4, spelled out from the design.
-func userShape(m policy.UserMatch, sid string) (match uint32, sddl string) {
+// userSDDL is the ALE_USER_ID descriptor of a user-match shape, spelled out from the
+// layout spec (issue 9): allow on every filter; deny (the guard permits' only condition).
+// Both use FWP_MATCH_EQUAL.
+func userSDDL(m policy.UserMatch, sid string) string {
 	if m == policy.MatchAllow {
-		return matchEqual, "D:(A;;CC;;;" + sid + ")"
+		return "D:(A;;CC;;;" + sid + ")"
 	}
-	return matchNotEqual, "D:(D;;CC;;;" + sid + ")(A;;CC;;;WD)(A;;CC;;;AC)(A;;CC;;;S-1-15-2-2)(A;;CC;;;RC)(A;;CC;;;WR)"
+	return "D:(D;;CC;;;" + sid + ")(A;;CC;;;WD)(A;;CC;;;AN)(A;;CC;;;AC)(A;;CC;;;S-1-15-2-2)(A;;CC;;;RC)(A;;CC;;;WR)"
+}
+
+// guardLayers are the layers of the baseline's guard permits under deny.
+var guardLayers = []string{layerConnectV4, layerResourceV4, layerConnectV6, layerResourceV6}
+
+// planned is how many filters the baseline plan of a shape installs: 12 blocks, and
+// under deny 4 guard permits.
+func planned(m policy.UserMatch) int {
+	if m == policy.MatchAllow {
+		return len(baseline)
+	}
+	return len(guardLayers) + len(baseline)
 }
 
 // baseline is design.md §1's table: layer, the one condition besides the user, its value.
@@ -112,6 +127,9 @@ func checkSetupCalls(t *testing.T, log callLog, shape policy.UserMatch, sid stri
 	checkOneTransaction(t, log)
 	log.checkMemory(t)
 	providerKey, sublayerKey := policy.ProviderKey.String(), policy.SublayerKey.String()
+	if shape == policy.MatchDeny {
+		sublayerKey = policy.SublayerKeyFor(sid).String() // the account's own sublayer
+	}
 
 	provs := log.calls("FwpmProviderAdd0")
 	if len(provs) != 1 || provs[0].Status != statusOK {
@@ -137,11 +155,11 @@ func checkSetupCalls(t *testing.T, log callLog, shape policy.UserMatch, sid stri
 	}
 
 	adds := log.calls("FwpmFilterAdd0")
-	if len(adds) != len(baseline) {
-		t.Fatalf("%d FwpmFilterAdd0 calls, want %d", len(adds), len(baseline))
+	if len(adds) != planned(shape) {
+		t.Fatalf("%d FwpmFilterAdd0 calls, want %d", len(adds), planned(shape))
 	}
-	wantMatch, wantSDDL := userShape(shape, sid)
-	var got []string
+	wantSDDL := userSDDL(shape, sid)
+	var got, guards []string
 	keys := map[string]bool{}
 	for _, a := range adds {
 		if a.Status != statusOK {
@@ -149,15 +167,8 @@ func checkSetupCalls(t *testing.T, log callLog, shape policy.UserMatch, sid stri
 		}
 		f := decode[struct{ Filter logFilter }](t, a.Args).Filter
 		keys[f.Key] = true
-		if f.Flags != flagPersistent|flagClearActionRight || f.Action.Type != actionBlock {
-			t.Errorf("filter %s: flags %#x action %#x; want PERSISTENT|CLEAR_ACTION_RIGHT (0x9), BLOCK (0x1001)", f.Key, f.Flags, f.Action.Type)
-		}
 		if f.ProviderKey == nil || *f.ProviderKey != providerKey || f.SubLayerKey != sublayerKey {
 			t.Errorf("filter %s: providerKey %v subLayerKey %s; want %s, %s", f.Key, f.ProviderKey, f.SubLayerKey, providerKey, sublayerKey)
-		}
-		if len(f.Conditions) != 2 {
-			t.Errorf("filter %s: %d conditions, want the user and one more", f.Key, len(f.Conditions))
-			continue
 		}
 		var other *logCondition
 		users := 0
@@ -168,13 +179,28 @@ func checkSetupCalls(t *testing.T, log callLog, shape policy.UserMatch, sid stri
 				continue
 			}
 			users++
-			if c.MatchType != wantMatch || c.Value.Type != fwpSecurityDescriptor || !c.Value.Valid || c.Value.SDDL != wantSDDL {
-				t.Errorf("filter %s user condition: match %d type %d valid %v SDDL %q; want match %d, FWP_SECURITY_DESCRIPTOR_TYPE, a valid self-relative SD %q",
-					f.Key, c.MatchType, c.Value.Type, c.Value.Valid, c.Value.SDDL, wantMatch, wantSDDL)
+			if c.MatchType != matchEqual || c.Value.Type != fwpSecurityDescriptor || !c.Value.Valid || c.Value.SDDL != wantSDDL {
+				t.Errorf("filter %s user condition: match %d type %d valid %v SDDL %q; want FWP_MATCH_EQUAL, FWP_SECURITY_DESCRIPTOR_TYPE, a valid self-relative SD %q",
+					f.Key, c.MatchType, c.Value.Type, c.Value.Valid, c.Value.SDDL, wantSDDL)
 			}
 		}
-		if users != 1 || other == nil {
-			t.Errorf("filter %s: %d ALE_USER_ID conditions, want 1 plus one other", f.Key, users)
+		if f.Action.Type == actionPermit {
+			// A deny-layout guard: soft (PERSISTENT only), weight range 15, the user
+			// condition alone.
+			if shape != policy.MatchDeny || f.Flags != flagPersistent || users != 1 || len(f.Conditions) != 1 ||
+				f.Weight.Type != fwpUint8 || f.Weight.Value.String() != "15" {
+				t.Errorf("permit %s: shape %s flags %#x conditions %d weight %+v; want a deny guard: PERSISTENT, one user condition, FWP_UINT8 15",
+					f.Key, shape, f.Flags, len(f.Conditions), f.Weight)
+			}
+			guards = append(guards, f.LayerKey)
+			continue
+		}
+		if f.Flags != flagPersistent|flagClearActionRight || f.Action.Type != actionBlock {
+			t.Errorf("filter %s: flags %#x action %#x; want PERSISTENT|CLEAR_ACTION_RIGHT (0x9), BLOCK (0x1001)", f.Key, f.Flags, f.Action.Type)
+		}
+		wantUsers := map[policy.UserMatch]int{policy.MatchAllow: 1, policy.MatchDeny: 0}[shape]
+		if users != wantUsers || other == nil || len(f.Conditions) != wantUsers+1 {
+			t.Errorf("block %s: %d ALE_USER_ID conditions of %d, want %d plus one other", f.Key, users, len(f.Conditions), wantUsers)
 			continue
 		}
 		if other.MatchType != matchEqual {
@@ -195,6 +221,14 @@ func checkSetupCalls(t *testing.T, log callLog, shape policy.UserMatch, sid stri
 	if !slices.Equal(got, wantSigs) {
 		t.Errorf("filters (layer field type value):\n got  %s\n want %s", strings.Join(got, "\n      "), strings.Join(wantSigs, "\n      "))
 	}
+	if shape == policy.MatchDeny {
+		wantGuards := slices.Clone(guardLayers)
+		slices.Sort(guards)
+		slices.Sort(wantGuards)
+		if !slices.Equal(guards, wantGuards) {
+			t.Errorf("guard permits at layers %v, want %v", guards, wantGuards)
+		}
+	}
 }
 
 // TestSetupVerifyRerunUninstall is the life cycle on one emulated host: a fresh setup,
@@ -209,10 +243,10 @@ func TestSetupVerifyRerunUninstall(t *testing.T) {
 	if setup.code != 0 {
 		t.Fatalf("setup: %s", setup.describe())
 	}
-	wantWrites(t, setup, 2+len(baseline))
+	wantWrites(t, setup, 2+planned(policy.DefaultUserMatch))
 	checkSetupCalls(t, setup.log, policy.DefaultUserMatch, sandboxSID)
-	if s := fileText(t, state); strings.Count(s, "\nF ") != len(baseline) {
-		t.Fatalf("state file after setup holds %d filters, want %d:\n%s", strings.Count(s, "\nF "), len(baseline), s)
+	if s := fileText(t, state); strings.Count(s, "\nF ") != planned(policy.DefaultUserMatch) {
+		t.Fatalf("state file after setup holds %d filters, want %d:\n%s", strings.Count(s, "\nF "), planned(policy.DefaultUserMatch), s)
 	}
 	if marker, _ := filepath.Glob(filepath.Join(dir, "wfpsandbox-state", "*")); len(marker) == 0 {
 		t.Error("setup left nothing in WFPSANDBOX_STATE_DIR (no marker)")
@@ -241,7 +275,7 @@ func TestSetupVerifyRerunUninstall(t *testing.T) {
 	if un.code != 0 {
 		t.Fatalf("uninstall --all: %s", un.describe())
 	}
-	wantWrites(t, un, 2+len(baseline))
+	wantWrites(t, un, 2+planned(policy.DefaultUserMatch))
 	checkOneTransaction(t, un.log)
 	un.log.checkMemory(t)
 	var order []string
@@ -254,9 +288,9 @@ func TestSetupVerifyRerunUninstall(t *testing.T) {
 		}
 	}
 	wantOrder := []string{"FwpmFilterDeleteByKey0", "FwpmSubLayerDeleteByKey0", "FwpmProviderDeleteByKey0"}
-	if !slices.Equal(order, wantOrder) || len(un.log.calls("FwpmFilterDeleteByKey0")) != len(baseline) {
+	if !slices.Equal(order, wantOrder) || len(un.log.calls("FwpmFilterDeleteByKey0")) != planned(policy.DefaultUserMatch) {
 		t.Errorf("uninstall deleted in the order %v (%d filter deletes); want %v with %d filter deletes",
-			order, len(un.log.calls("FwpmFilterDeleteByKey0")), wantOrder, len(baseline))
+			order, len(un.log.calls("FwpmFilterDeleteByKey0")), wantOrder, planned(policy.DefaultUserMatch))
 	}
 	if s := fileText(t, state); strings.Contains(s, "\nP ") || strings.Contains(s, "\nS ") || strings.Contains(s, "\nF ") {
 		t.Errorf("state file after uninstall still holds objects:\n%s", s)
@@ -353,5 +387,5 @@ func TestSetupAbortsOnFailedAdd(t *testing.T) {
 	if retry.code != 0 {
 		t.Fatalf("retry: %s", retry.describe())
 	}
-	wantWrites(t, retry, 2+len(baseline))
+	wantWrites(t, retry, 2+planned(policy.DefaultUserMatch))
 }

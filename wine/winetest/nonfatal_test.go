@@ -162,8 +162,8 @@ func TestNonFatalWFPPath(t *testing.T) {
 		t.Errorf("record wfp step %+v; want failed, code %q, unavailable, attempts 1 (not a transient error), failures 1\n%s",
 			mws, stubCode, fileText(t, state.Path(stateDir, sandboxSID)))
 	}
-	if !strings.EqualFold(m.Account.SID, sandboxSID) || m.FilterCount != len(baseline) {
-		t.Errorf("record account %+v, filterCount %d; want SID %s, %d filters", m.Account, m.FilterCount, sandboxSID, len(baseline))
+	if !strings.EqualFold(m.Account.SID, sandboxSID) || m.FilterCount != planned(policy.DefaultUserMatch) {
+		t.Errorf("record account %+v, filterCount %d; want SID %s, %d filters", m.Account, m.FilterCount, sandboxSID, planned(policy.DefaultUserMatch))
 	}
 
 	// The failure counter: the target account and the sanitized error.
@@ -223,12 +223,12 @@ func TestNonFatalWFPPath(t *testing.T) {
 	}
 	// One transaction holding every write (checkSetupCalls): provider, sublayer, the filters.
 	checkSetupCalls(t, retry.log, policy.DefaultUserMatch, sandboxSID)
-	if w := retry.log.writes(); len(w) != 2+len(baseline) {
-		t.Errorf("the emulator logged %d Add/Delete calls, want %d (provider, sublayer, %d filters)", len(w), 2+len(baseline), len(baseline))
+	if w := retry.log.writes(); len(w) != 2+planned(policy.DefaultUserMatch) {
+		t.Errorf("the emulator logged %d Add/Delete calls, want %d (provider, sublayer, %d filters)", len(w), 2+planned(policy.DefaultUserMatch), planned(policy.DefaultUserMatch))
 	}
 	rr := parseAs[setupReportJSON](t, "setup with the emulator", retry)
-	if rr.Writes != 2+len(baseline) {
-		t.Errorf("report: writes %d, want %d (provider, sublayer, %d filters)\n%s", rr.Writes, 2+len(baseline), len(baseline), retry.describe())
+	if rr.Writes != 2+planned(policy.DefaultUserMatch) {
+		t.Errorf("report: writes %d, want %d (provider, sublayer, %d filters)\n%s", rr.Writes, 2+planned(policy.DefaultUserMatch), planned(policy.DefaultUserMatch), retry.describe())
 	}
 	var retried bool
 	for _, r := range rr.Reasons {
@@ -246,9 +246,9 @@ func TestNonFatalWFPPath(t *testing.T) {
 	mws, ok = m.Step(setup.StepWFP)
 	// StepResult: Attempts counts this run's tries; Failures is 0 after a success.
 	if !ok || mws.Status != setup.StatusOK || mws.Attempts != 1 || mws.Failures != 0 || mws.Error != "" ||
-		mws.Code != "" || mws.Unavailable || mws.Writes != 2+len(baseline) {
+		mws.Code != "" || mws.Unavailable || mws.Writes != 2+planned(policy.DefaultUserMatch) {
 		t.Errorf("record wfp step %+v; want ok, attempts 1, failures 0, no error, writes %d\n%s",
-			mws, 2+len(baseline), fileText(t, state.Path(stateDir, sandboxSID)))
+			mws, 2+planned(policy.DefaultUserMatch), fileText(t, state.Path(stateDir, sandboxSID)))
 	}
 
 	om := okRcv.Metrics(t)
@@ -262,7 +262,7 @@ func TestNonFatalWFPPath(t *testing.T) {
 	}
 	sa := otlptest.Attrs(counterPoint(t, telemetry.MetricWFPSuccess, sc, retry).GetAttributes())
 	otlptest.WantString(t, sa, telemetry.AttrAccount, accountName(rr.Account))
-	otlptest.WantInt(t, sa, telemetry.AttrFilterCount, int64(len(baseline)))
+	otlptest.WantInt(t, sa, telemetry.AttrFilterCount, int64(planned(policy.DefaultUserMatch)))
 	otlptest.WantString(t, sa, telemetry.AttrProfile, string(policy.Baseline))
 	otlptest.WantInt(t, sa, telemetry.AttrSetupVersion, setup.SetupVersion)
 	if o := durationOutcome(t, om, retry); o != "ok" {
