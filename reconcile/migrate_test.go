@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -21,9 +22,27 @@ const oldHostFixture = "testdata/host-setup-v1.json"
 // oldHostWorld opens a copy of the fixture as a file-backed BFE.
 func oldHostWorld(t testing.TB) *world {
 	t.Helper()
+	return editedOldHostWorld(t, nil)
+}
+
+// editedOldHostWorld is oldHostWorld with edit applied to the host file's JSON first:
+// old-layout objects that the engines now refuse to add (NOT_EQUAL on an SD) can only
+// be varied in the stored state, as an old version would have left them.
+func editedOldHostWorld(t testing.TB, edit func(host map[string]any)) *world {
+	t.Helper()
 	b, err := os.ReadFile(oldHostFixture)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if edit != nil {
+		var host map[string]any
+		if err := json.Unmarshal(b, &host); err != nil {
+			t.Fatal(err)
+		}
+		edit(host)
+		if b, err = json.Marshal(host); err != nil {
+			t.Fatal(err)
+		}
 	}
 	path := filepath.Join(t.TempDir(), "host.json")
 	if err := os.WriteFile(path, b, 0o600); err != nil {
@@ -261,17 +280,26 @@ func TestVerifyReportsOtherLayoutLeftovers(t *testing.T) {
 // shared sublayer with it; the account being set up is still installed.
 func TestMigrateLeavesUntranslatableAccount(t *testing.T) {
 	_, pb, _ := fixturePlans(t)
-	w := oldHostWorld(t)
-	st, err := Installed(w.session(t))
+	st, err := Installed(oldHostWorld(t).session(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	top := st.Accounts[sidA][0].Clone()
-	top.Weight = wfp.U8(15)
-	w.mutate(t, func(e wfp.Engine) error { return replaceFilter(e, top) })
+	top := st.Accounts[sidA][0].Key.String()
+	w := editedOldHostWorld(t, func(host map[string]any) {
+		for _, f := range host["filters"].([]any) {
+			if f := f.(map[string]any); f["key"] == top {
+				f["weight"] = map[string]any{"type": "FWP_UINT8", "uint": 15}
+				return
+			}
+		}
+		t.Fatalf("filter %s not in the host file", top)
+	})
 	before, err := Installed(w.session(t))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if f := before.Accounts[sidA][0]; f.Key.String() != top || f.Weight.Uint != 15 {
+		t.Fatalf("the edit did not take: %+v", f)
 	}
 	res, err := Install(w.session(t), pb, Options{})
 	if err != nil {

@@ -284,11 +284,11 @@ func TestEnsureKeepsPolicyFileRules(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, "setup for") {
 		t.Fatalf("bare ensure: exit %d, want setup run and exit 0: %s%s", code, out, stderr)
 	}
-	if r, err := state.Read(h.state, sid); err != nil || len(r.Rules) != 1 || r.FilterCount != 14 {
+	if r, err := state.Read(h.state, sid); err != nil || len(r.Rules) != 1 || r.FilterCount != 18 {
 		t.Errorf("record after the bare ensure: %+v, %v", r, err)
 	}
 	code, out, stderr = wfpsandbox(t, "verify", "--sid", sid, "--state-dir", h.state, "--engine", h.engine)
-	if code != exitOK || !strings.Contains(out, "14 filters") {
+	if code != exitOK || !strings.Contains(out, "18 filters") {
 		t.Errorf("policy file rules lost after a bare ensure: exit %d: %s%s", code, out, stderr)
 	}
 }

@@ -241,7 +241,7 @@ func TestMistypedEngineIsRefused(t *testing.T) {
 		t.Fatalf("setup --dry-run on a new host: exit %d: %s", code, stderr)
 	}
 	var rep struct{ Changes []any }
-	if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Changes) != 14 {
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Changes) != 18 {
 		t.Errorf("setup --dry-run on a new host: %v, %s", err, out)
 	}
 	sameTree(t, "setup --dry-run", before, tree(t, filepath.Dir(typo), h.state))

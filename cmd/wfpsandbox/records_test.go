@@ -152,11 +152,11 @@ func TestEnsureChecksTheRecordedPolicy(t *testing.T) {
 	if code, _, stderr := wfpsandbox(t, h.args("setup", "--sid", sid, "--policy", pol)...); code != exitOK {
 		t.Fatalf("setup: %s", stderr)
 	}
-	if code, doc, out := ensureJSON(t, h, "--no-elevate"); code != exitOK || !doc.Check.Live || doc.Check.Verify.Planned != 14 {
+	if code, doc, out := ensureJSON(t, h, "--no-elevate"); code != exitOK || !doc.Check.Live || doc.Check.Verify.Planned != 18 {
 		t.Fatalf("bare ensure after setup: exit %d: %s", code, out)
 	}
-	if n := deleteEverything(t, h); n != 16 {
-		t.Fatalf("deleted %d objects, want 16 (provider, sublayer, 14 filters)", n)
+	if n := deleteEverything(t, h); n != 20 {
+		t.Fatalf("deleted %d objects, want 20 (provider, the account's sublayer, 4 guards, 12 blocks, 2 from the file)", n)
 	}
 	code, doc, out := ensureJSON(t, h, "--no-elevate")
 	if code != exitSetupNeeded || doc.Current || !strings.Contains(out, "policy-drift") {
@@ -165,9 +165,9 @@ func TestEnsureChecksTheRecordedPolicy(t *testing.T) {
 	if code, out, stderr := wfpsandbox(t, h.args("ensure")...); code != exitOK {
 		t.Fatalf("bare ensure running setup: exit %d: %s%s", code, out, stderr)
 	}
-	// verify without --policy checks the recorded plan: all 14 filters, the file's two included.
+	// verify without --policy checks the recorded plan: all 18 filters, the file's two included.
 	code, out, stderr := wfpsandbox(t, "verify", "--sid", sid, "--state-dir", h.state, "--engine", h.engine)
-	if code != exitOK || !strings.Contains(out, "14 filters") {
+	if code != exitOK || !strings.Contains(out, "18 filters") {
 		t.Errorf("verify after the repair: exit %d: %s%s", code, out, stderr)
 	}
 }
@@ -222,7 +222,7 @@ func TestVerifyChecksTheRecordedPlan(t *testing.T) {
 func TestEnsureRecoversFromAnInvalidRecord(t *testing.T) {
 	for name, edit := range map[string][2]string{
 		"unknown profile":       {`"profile": "baseline"`, `"profile": "bogus"`},
-		"negative filter count": {`"filterCount": 12`, `"filterCount": -1`},
+		"negative filter count": {`"filterCount": 16`, `"filterCount": -1`},
 		"malformed SID":         {`"sid": "` + sid + `"`, `"sid": "S-1-5-21-nope"`},
 		"another account's SID": {`"sid": "` + sid + `"`, `"sid": "` + sidB + `"`},
 	} {
