@@ -125,5 +125,6 @@ func verifyInto(e wfp.Engine, plan *policy.Plan, rep *Report) error {
 				ownerOfKey(f.ProviderKey), f.Action.Type, f.Layer)
 		}
 	}
-	return nil
+	// Is it effective: foreign filters that can override the account's blocks (effective.go).
+	return effectiveInto(e, plan, all, rep)
 }
