@@ -128,18 +128,18 @@ func Witnesses(layer wfp.LayerID, token Token, maxFlows int, filters ...*wfp.Fil
 	if v6 {
 		defaultRemote, defaultLocal = netip.MustParseAddr("fd00::1"), netip.MustParseAddr("fd00::2")
 	}
-	protos := candidates(sets[wfp.FieldIPProtocol], num(ProtoTCP), num(ProtoUDP), num(ProtoICMP), num(ProtoICMPv6))
-	raddrs := candidates(sets[wfp.FieldIPRemoteAddress], addrNum(defaultRemote))
-	laddrs := candidates(sets[wfp.FieldIPLocalAddress], addrNum(defaultLocal))
-	lports := candidates(sets[wfp.FieldIPLocalPort], num(uint16(49152)))
+	protos := candidates(sets[wfp.FieldIPProtocol], false, num(ProtoTCP), num(ProtoUDP), num(ProtoICMP), num(ProtoICMPv6))
+	raddrs := candidates(sets[wfp.FieldIPRemoteAddress], true, addrNum(defaultRemote))
+	laddrs := candidates(sets[wfp.FieldIPLocalAddress], true, addrNum(defaultLocal))
+	lports := candidates(sets[wfp.FieldIPLocalPort], false, num(uint16(49152)))
 	for _, p := range protos {
 		isICMP := p.lo == uint64(ProtoICMP) || p.lo == uint64(ProtoICMPv6)
 		lp := lports
 		// For ICMP, IP_REMOTE_PORT is the code (fwpmu.h FWPM_CONDITION_ICMP_CODE): 0,
 		// that of an echo request, when allowed.
-		rports := candidates(sets[wfp.FieldIPRemotePort], num(uint16(443)))
+		rports := candidates(sets[wfp.FieldIPRemotePort], false, num(uint16(443)))
 		if isICMP {
-			rports = candidates(sets[wfp.FieldIPRemotePort], num(uint16(0))) // IP_LOCAL_PORT is the ICMP type (fwpmu.h FWPM_CONDITION_ICMP_TYPE)
+			rports = candidates(sets[wfp.FieldIPRemotePort], false, num(uint16(0))) // IP_LOCAL_PORT is the ICMP type (fwpmu.h FWPM_CONDITION_ICMP_TYPE)
 			if !sets[wfp.FieldIPLocalPort].contains(u128{lo: icmpType}) {
 				continue
 			}
@@ -355,8 +355,9 @@ func scalar(v wfp.Value, isAddr, v6 bool) (u128, bool) {
 }
 
 // candidates are up to three values of s: the preferred ones it holds, in order, then
-// the lowest value of each span.
-func candidates(s spans, preferred ...u128) []u128 {
+// the lowest value of each span (the one after it with skipFirst, so that an address
+// witness is not a prefix's network address).
+func candidates(s spans, skipFirst bool, preferred ...u128) []u128 {
 	var out []u128
 	add := func(v u128) {
 		if len(out) < 3 && s.contains(v) && !slices.Contains(out, v) {
@@ -367,7 +368,11 @@ func candidates(s spans, preferred ...u128) []u128 {
 		add(p)
 	}
 	for _, sp := range s {
-		add(sp.lo)
+		if skipFirst && sp.lo != sp.hi {
+			add(sp.lo.inc())
+		} else {
+			add(sp.lo)
+		}
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/wfpsandbox/wfpsandbox/reconcile"
 	"github.com/wfpsandbox/wfpsandbox/setup"
@@ -12,7 +13,7 @@ import (
 func init() {
 	register(&command{
 		name:    "verify",
-		summary: "check that the installed policy matches the plan (exit 0 compliant, 1 drift or missing)",
+		summary: "check that the installed policy matches the plan and that no other filter overrides it (exit 0 compliant, 1 findings)",
 		usage:   "--sid SID | --account NAME [--profile P] [--user-match M] [--engine windows|memory:PATH] [--format text|json]",
 		run:     runVerify,
 	})
@@ -44,11 +45,12 @@ func runVerify(_ context.Context, c *cli, args []string) int {
 	if rep.Compliant {
 		log.Info("verify: policy compliant", setup.Event(setup.EventVerifyOK), "sid", plan.SID, "filters", len(plan.Filters))
 	} else {
-		log.Warn("verify: policy missing or drifted", setup.Event(setup.EventVerifyDrift), "sid", plan.SID, "findings", len(rep.Findings))
+		log.Warn("verify: policy missing, drifted or overridden", setup.Event(setup.EventVerifyDrift), "sid", plan.SID, "findings", len(rep.Findings))
 	}
 	c.emit(rep, func(w io.Writer) {
+		defer printPossibleOverrides(w, rep)
 		if rep.Compliant {
-			fmt.Fprintf(w, "compliant: %d filters for %s installed as planned\n", len(plan.Filters), plan.SID)
+			fmt.Fprintf(w, "compliant: %d filters for %s installed as planned, none overridden\n", len(plan.Filters), plan.SID)
 			return
 		}
 		fmt.Fprintf(w, "NOT compliant for %s: %d finding(s)\n", plan.SID, len(rep.Findings))
@@ -64,4 +66,18 @@ func runVerify(_ context.Context, c *cli, args []string) int {
 		return exitDrift
 	}
 	return exitOK
+}
+
+// printPossibleOverrides adds one line per possible override: filters that would
+// override a block if conditions verify cannot evaluate (application ID, interface, …)
+// matched. They are not findings and do not change the exit code.
+func printPossibleOverrides(w io.Writer, rep *reconcile.Report) {
+	if len(rep.PossibleOverrides) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "note: %d possible override(s), not counted as findings (they depend on conditions verify cannot evaluate):\n", len(rep.PossibleOverrides))
+	for _, o := range rep.PossibleOverrides {
+		fmt.Fprintf(w, "  possible {%s} %s: overrides %q at %s for %s if its conditions on %s match\n",
+			o.Filter.Key, o.Filter.Name, o.Block.Name, o.Layer, o.Flow.Text, strings.Join(o.Assumed, ", "))
+	}
 }
