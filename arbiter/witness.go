@@ -24,6 +24,10 @@ type Overlap struct {
 	// it does not model). They were counted as "may match": the overlap is
 	// conservative on them. Empty when the overlap is exact.
 	Undecided []wfp.FieldID
+	// TokenOnly is true when Flows is empty only because of the ALE_USER_ID or
+	// ALE_PACKAGE_ID conditions: another token may still overlap. When Flows is
+	// empty and TokenOnly false, no token can.
+	TokenOnly bool
 }
 
 // Witnesses decides whether one flow can match all of filters at layer for a process
@@ -72,6 +76,11 @@ func Witnesses(layer wfp.LayerID, token Token, maxFlows int, filters ...*wfp.Fil
 	}
 	constrained := map[wfp.FieldID]bool{}
 	undecided := map[wfp.FieldID]bool{}
+	type group struct {
+		field wfp.FieldID
+		conds []wfp.Condition
+	}
+	var tokenGroups []group // evaluated last: an access check costs more than a range
 	for _, filt := range filters {
 		var order []wfp.FieldID
 		groups := map[wfp.FieldID][]wfp.Condition{}
@@ -86,14 +95,8 @@ func Witnesses(layer wfp.LayerID, token Token, maxFlows int, filters ...*wfp.Fil
 				return Overlap{}, nil // never matches at this layer
 			}
 			conds := groups[field]
-			switch field {
-			case wfp.FieldALEUserID, wfp.FieldALEPackageID:
-				switch tokenField(token, field, conds) {
-				case no:
-					return Overlap{}, nil
-				case unknown:
-					undecided[field] = true
-				}
+			if field == wfp.FieldALEUserID || field == wfp.FieldALEPackageID {
+				tokenGroups = append(tokenGroups, group{field, conds})
 				continue
 			}
 			if _, isSet := sets[field]; !isSet {
@@ -112,6 +115,14 @@ func Witnesses(layer wfp.LayerID, token Token, maxFlows int, filters ...*wfp.Fil
 	for _, s := range sets {
 		if len(s) == 0 {
 			return Overlap{}, nil
+		}
+	}
+	for _, g := range tokenGroups {
+		switch tokenField(token, g.field, g.conds) {
+		case no:
+			return Overlap{TokenOnly: true}, nil
+		case unknown:
+			undecided[g.field] = true
 		}
 	}
 	ov := Overlap{}

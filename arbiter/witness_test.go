@@ -107,6 +107,9 @@ func TestWitnessesExamples(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if ov.TokenOnly != (tt.name == "another account only") {
+				t.Errorf("TokenOnly %v", ov.TokenOnly)
+			}
 			if got := len(ov.Flows) > 0; got != tt.want {
 				t.Fatalf("overlap %v, want %v (flows %v)", got, tt.want, ov.Flows)
 			}

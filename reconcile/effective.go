@@ -3,6 +3,7 @@ package reconcile
 import (
 	"cmp"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -84,7 +85,7 @@ type Block struct {
 }
 
 // witnessesPerToken caps the flows tried per (block, filter, token kind).
-const witnessesPerToken = 6
+const witnessesPerToken = 4
 
 // effectiveInto adds to rep the foreign filters that can override the plan's blocks
 // (findings with ProblemOverride) and the possible ones (Report.PossibleOverrides).
@@ -182,6 +183,15 @@ type analysis struct {
 	subs    []*wfp.Sublayer
 	weight  map[wfp.GUID]uint16
 	subByK  map[wfp.GUID]*wfp.Sublayer
+	// relevant are, per layer with blocks, the filters in sublayers of at least the
+	// lowest weight of the blocks' sublayers (see confirm).
+	relevant map[wfp.LayerID][]*wfp.Filter
+	permits  map[permitKey]bool // layerPermits' cache
+	// ourWeights are, per layer, the weights of the sublayers of the account's blocks.
+	ourWeights map[wfp.LayerID]map[uint16]bool
+	tokens     []arbiter.Token // one per arbiter.TokenKinds, for the plan's account
+	// foreignFirst are the sublayers, other owners' before ours among equal weights.
+	foreignFirst []*wfp.Sublayer
 }
 
 // ours reports whether f is one of wfpsandbox's own filters (of any account): our
@@ -226,9 +236,21 @@ func (a *analysis) ours(f *wfp.Filter) bool {
 // interfaces, and verify must not become noise (README "verify").
 func overrides(plan *policy.Plan, filters []*wfp.Filter, sublayers []*wfp.Sublayer) (found, possible []Override) {
 	a := &analysis{plan: plan, pk: plan.Provider.Key, byLayer: map[wfp.LayerID][]*wfp.Filter{},
-		subs: sublayers, weight: map[wfp.GUID]uint16{}, subByK: map[wfp.GUID]*wfp.Sublayer{}}
+		subs: sublayers, weight: map[wfp.GUID]uint16{}, subByK: map[wfp.GUID]*wfp.Sublayer{},
+		relevant: map[wfp.LayerID][]*wfp.Filter{}, permits: map[permitKey]bool{}, ourWeights: map[wfp.LayerID]map[uint16]bool{}}
 	for _, s := range sublayers {
 		a.weight[s.Key], a.subByK[s.Key] = s.Weight, s
+	}
+	sid, err := account.ParseSID(plan.SID)
+	if err != nil { // Verify's checkPlan and policy.Build have parsed it already
+		return nil, nil
+	}
+	for _, kind := range arbiter.TokenKinds {
+		tok, err := arbiter.TokenFor(kind, sid)
+		if err != nil {
+			return nil, nil
+		}
+		a.tokens = append(a.tokens, tok)
 	}
 	modelled := map[wfp.LayerID]bool{}
 	for _, l := range evaluatedLayers {
@@ -261,13 +283,20 @@ func overrides(plan *policy.Plan, filters []*wfp.Filter, sublayers []*wfp.Sublay
 		}
 		slices.SortFunc(blocks, func(x, y *wfp.Filter) int { return cmp.Compare(planIndex[x.Key], planIndex[y.Key]) })
 		ourSubs := map[wfp.GUID]bool{}
+		a.ourWeights[layer] = map[uint16]bool{}
 		var minWeight uint16 = 0xFFFF
 		for _, b := range blocks {
 			ourSubs[b.Sublayer] = true
+			a.ourWeights[layer][a.weight[b.Sublayer]] = true
 			minWeight = min(minWeight, a.weight[b.Sublayer])
 		}
-		var cands []*wfp.Filter
 		for _, f := range a.byLayer[layer] {
+			if a.weight[f.Sublayer] >= minWeight {
+				a.relevant[layer] = append(a.relevant[layer], f)
+			}
+		}
+		var cands []*wfp.Filter
+		for _, f := range a.relevant[layer] {
 			if a.ours(f) || f.Flags&wfp.FilterFlagDisabled != 0 {
 				continue
 			}
@@ -298,21 +327,17 @@ func overrides(plan *policy.Plan, filters []*wfp.Filter, sublayers []*wfp.Sublay
 
 // analyse looks for a confirmed override of one of blocks by f at layer.
 func (a *analysis) analyse(layer wfp.LayerID, f *wfp.Filter, blocks []*wfp.Filter, inOurs bool) (Override, bool) {
-	sid, err := account.ParseSID(a.plan.SID)
-	if err != nil { // checkPlan's policy.Build parsed it already
-		return Override{}, false
-	}
 	var best *Override
 	bestScore := 0
 	for _, b := range blocks {
 		var o *Override
-		for _, kind := range arbiter.TokenKinds {
-			tok, err := arbiter.TokenFor(kind, sid)
-			if err != nil {
-				continue
-			}
+		for i, kind := range arbiter.TokenKinds {
+			tok := a.tokens[i]
 			ov, err := arbiter.Witnesses(layer, tok, witnessesPerToken, b, f)
-			if err != nil || len(ov.Flows) == 0 {
+			if err != nil || len(ov.Flows) == 0 && !ov.TokenOnly {
+				break // no token can overlap
+			}
+			if len(ov.Flows) == 0 {
 				continue
 			}
 			subst := map[*wfp.Filter]*wfp.Filter{}
@@ -325,7 +350,7 @@ func (a *analysis) analyse(layer wfp.LayerID, f *wfp.Filter, blocks []*wfp.Filte
 				}
 			}
 			for _, flow := range ov.Flows {
-				blocker, letsThrough, ok := a.confirm(layer, f, inOurs, subst, flow)
+				blocker, letsThrough, ok := a.confirm(layer, f, inOurs, subst, flow, i)
 				if !ok {
 					continue
 				}
@@ -364,24 +389,21 @@ func (a *analysis) analyse(layer wfp.LayerID, f *wfp.Filter, blocks []*wfp.Filte
 }
 
 // confirm evaluates flow with and without f (see overrides) and returns the filter
-// of the account that decides without it.
-func (a *analysis) confirm(layer wfp.LayerID, f *wfp.Filter, inOurs bool, subst map[*wfp.Filter]*wfp.Filter, flow arbiter.Flow) (*wfp.Filter, bool, bool) {
-	keep := func(x *wfp.Filter) bool { return true }
-	if inOurs {
-		keep = func(x *wfp.Filter) bool { return x.Layer != layer || x.Sublayer == f.Sublayer }
-	}
-	var with, without []*wfp.Filter
-	for _, l := range flow.Layers() {
-		for _, x := range a.byLayer[l] {
-			if !keep(x) {
-				continue
-			}
-			if s, ok := subst[x]; ok {
-				x = s
-			}
-			with = append(with, x)
-			if x != subst[f] && x != f {
-				without = append(without, x)
+// of the account that decides without it, and whether the flow gets through with it.
+//
+// At the block's layer only the sublayers of at least the blocks' weight are
+// evaluated (for a filter inside our sublayer, that sublayer alone): the account's
+// block is final and a hard permit cannot be overridden (DOC:fwp/filter-arbitration),
+// so what lower sublayers hold cannot change which of the two decides. The flow's
+// other layers do not hold f; their decision is evaluated over all their filters once
+// per flow (layerPermits).
+func (a *analysis) confirm(layer wfp.LayerID, f *wfp.Filter, inOurs bool, subst map[*wfp.Filter]*wfp.Filter, flow arbiter.Flow, token int) (*wfp.Filter, bool, bool) {
+	if !inOurs {
+		// The flow's other layers do not hold f: if they block it, nothing gets through
+		// whatever f does (cached, so this costs one evaluation per flow).
+		for _, l := range flow.Layers() {
+			if l != layer && !a.layerPermits(l, flow, token) {
+				return nil, false, false
 			}
 		}
 	}
@@ -389,9 +411,22 @@ func (a *analysis) confirm(layer wfp.LayerID, f *wfp.Filter, inOurs bool, subst 
 	if s, ok := subst[f]; ok {
 		fEval = s
 	}
+	var with, without []*wfp.Filter
+	for _, x := range a.relevant[layer] {
+		if inOurs && x.Sublayer != f.Sublayer {
+			continue
+		}
+		if s, ok := subst[x]; ok {
+			x = s
+		}
+		with = append(with, x)
+		if x != fEval {
+			without = append(without, x)
+		}
+	}
 	subs := a.subs
-	if !inOurs && a.tiedWithOurs(f) {
-		subs = firstAmongEquals(a.subs, f.Sublayer)
+	if !inOurs && a.ourWeights[layer][a.weight[f.Sublayer]] {
+		subs = firstAmongEquals(a.subs, func(x *wfp.Sublayer) bool { return x.Key == f.Sublayer })
 	}
 	dw, err := arbiter.Evaluate(arbiter.Set{Filters: without, Sublayers: subs}, flow)
 	if err != nil {
@@ -409,25 +444,29 @@ func (a *analysis) confirm(layer wfp.LayerID, f *wfp.Filter, inOurs bool, subst 
 	if !ok || got.Filter != fEval {
 		return nil, false, false
 	}
-	letsThrough := d.Action == arbiter.Permit
-	if inOurs {
-		// The sublayer alone was evaluated: ask the whole layer whether it gets through.
+	letsThrough := got.Action == arbiter.Permit
+	if inOurs && letsThrough {
+		// Only our sublayer was evaluated: a later sublayer may still block its permit.
 		var all []*wfp.Filter
-		for _, l := range flow.Layers() {
-			for _, x := range a.byLayer[l] {
-				if s, ok := subst[x]; ok {
-					x = s
-				}
-				all = append(all, x)
+		for _, x := range a.byLayer[layer] {
+			if s, ok := subst[x]; ok {
+				x = s
 			}
+			all = append(all, x)
 		}
 		full, err := arbiter.Evaluate(arbiter.Set{Filters: all, Sublayers: a.subs}, flow)
 		if err != nil {
 			return nil, false, false
 		}
-		letsThrough = full.Action == arbiter.Permit
-	} else if !letsThrough {
-		return nil, false, false // another layer still blocks it: nothing gets through
+		ld, _ := layerOf(full, layer)
+		letsThrough = ld.Action == arbiter.Permit
+	}
+	if inOurs {
+		for _, l := range flow.Layers() {
+			if l != layer && letsThrough {
+				letsThrough = a.layerPermits(l, flow, token)
+			}
+		}
 	}
 	blocker := base.Filter
 	for orig, s := range subst {
@@ -438,6 +477,38 @@ func (a *analysis) confirm(layer wfp.LayerID, f *wfp.Filter, inOurs bool, subst 
 	return blocker, letsThrough, true
 }
 
+// permitKey identifies a flow at a layer (token: index in arbiter.TokenKinds).
+type permitKey struct {
+	layer         wfp.LayerID
+	proto         uint8
+	remote, local netip.AddrPort
+	token         int
+}
+
+// layerPermits reports whether the installed filters permit flow at layer, a layer of
+// the flow other than the block's, with other owners' sublayers evaluated before ours
+// of the same weight (the undocumented order that lets the flow through, as at the
+// block's layer). The answer is cached per layer and flow; at
+// ALE_RESOURCE_ASSIGNMENT, which offers no remote address or port (wfp-facts §3), the
+// remote end is left out of the key.
+func (a *analysis) layerPermits(layer wfp.LayerID, flow arbiter.Flow, token int) bool {
+	key := permitKey{layer: layer, proto: flow.Protocol, remote: flow.Remote, local: flow.Local, token: token}
+	if layer == wfp.LayerALEResourceAssignmentV4 || layer == wfp.LayerALEResourceAssignmentV6 {
+		key.remote = netip.AddrPort{}
+	}
+	if p, ok := a.permits[key]; ok {
+		return p
+	}
+	if a.foreignFirst == nil {
+		a.foreignFirst = firstAmongEquals(a.subs, func(x *wfp.Sublayer) bool { return !wfp.SameProvider(x.ProviderKey, &a.pk) })
+	}
+	d, err := arbiter.Evaluate(arbiter.Set{Filters: a.byLayer[layer], Sublayers: a.foreignFirst}, flow)
+	ld, ok := layerOf(d, layer)
+	p := err == nil && ok && ld.Action == arbiter.Permit
+	a.permits[key] = p
+	return p
+}
+
 func (a *analysis) oursOrSubst(x *wfp.Filter, subst map[*wfp.Filter]*wfp.Filter) bool {
 	for orig, s := range subst {
 		if s == x {
@@ -445,20 +516,6 @@ func (a *analysis) oursOrSubst(x *wfp.Filter, subst map[*wfp.Filter]*wfp.Filter)
 		}
 	}
 	return a.ours(x)
-}
-
-// tiedWithOurs reports whether f's sublayer has the weight of one of the account's
-// sublayers at f's layer.
-func (a *analysis) tiedWithOurs(f *wfp.Filter) bool {
-	w := a.weight[f.Sublayer]
-	for _, x := range a.byLayer[f.Layer] {
-		if a.ours(x) && x.Sublayer != f.Sublayer && a.weight[x.Sublayer] == w {
-			if o, ok := owner(x); ok && o.SID == a.plan.SID {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 func (a *analysis) override(layer wfp.LayerID, f, blocker *wfp.Filter, inOurs bool, flow arbiter.Flow, kind arbiter.TokenKind, letsThrough bool, assumed []string) *Override {
@@ -517,12 +574,12 @@ func withoutFields(f *wfp.Filter, fields []wfp.FieldID) *wfp.Filter {
 }
 
 // firstAmongEquals returns copies of subs re-weighted so that their order is kept and
-// first goes before the sublayers of its weight (which stay tied among themselves):
-// the order of equal weights that WFP does not document, taken the way that lets a
-// filter of first win. Weights are replaced by ranks (2·rank, first 2·rank+1), which
+// the first ones go before the other sublayers of their weight (ties among either stay
+// tied): the order of equal weights that WFP does not document, taken the way that
+// lets a filter of the first ones win. Weights are replaced by ranks (2·rank, first 2·rank+1), which
 // keeps the order as long as there are fewer than 32768 distinct weights; with more,
 // subs is returned as it is.
-func firstAmongEquals(subs []*wfp.Sublayer, first wfp.GUID) []*wfp.Sublayer {
+func firstAmongEquals(subs []*wfp.Sublayer, first func(*wfp.Sublayer) bool) []*wfp.Sublayer {
 	weights := []uint16{0} // a sublayer the engine did not return counts as weight 0
 	for _, s := range subs {
 		weights = append(weights, s.Weight)
@@ -537,7 +594,7 @@ func firstAmongEquals(subs []*wfp.Sublayer, first wfp.GUID) []*wfp.Sublayer {
 		c := s.Clone()
 		rank, _ := slices.BinarySearch(weights, s.Weight)
 		c.Weight = uint16(2 * rank)
-		if s.Key == first {
+		if first(s) {
 			c.Weight++
 		}
 		out[i] = c
