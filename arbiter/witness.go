@@ -31,7 +31,7 @@ type Overlap struct {
 }
 
 // Witnesses decides whether one flow can match all of filters at layer for a process
-// running with token, and constructs up to max such flows.
+// running with token, and constructs up to maxFlows such flows.
 //
 // Filter conditions are ANDed across fields and ORed within a field (wfp-facts §1,
 // DOC:fwp/filter-arbitration; FWPM_FILTER0 filterCondition:
@@ -119,9 +119,9 @@ func Witnesses(layer wfp.LayerID, token Token, maxFlows int, filters ...*wfp.Fil
 	}
 	for _, g := range tokenGroups {
 		switch tokenField(token, g.field, g.conds) {
-		case no:
+		case vNo:
 			return Overlap{TokenOnly: true}, nil
-		case unknown:
+		case vUnknown:
 			undecided[g.field] = true
 		}
 	}
@@ -131,9 +131,9 @@ func Witnesses(layer wfp.LayerID, token Token, maxFlows int, filters ...*wfp.Fil
 	}
 	slices.SortFunc(ov.Undecided, func(a, b wfp.FieldID) int { return cmp.Compare(a.String(), b.String()) })
 
-	icmpType := uint64(icmpEchoRequest)
+	icmpType := uint64(witnessEchoV4)
 	if v6 {
-		icmpType = icmpv6EchoRequest
+		icmpType = witnessEchoV6
 	}
 	defaultRemote, defaultLocal := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
 	if v6 {
@@ -179,6 +179,43 @@ func Witnesses(layer wfp.LayerID, token Token, maxFlows int, filters ...*wfp.Fil
 	return ov, nil
 }
 
+// This file uses only what arbiter exports (Token.MatchFilterGranted, Flow, the Proto
+// constants) and keeps its own small helpers, so that it stands apart from the
+// evaluator's internals.
+
+// verdict is a condition's result for a token: WFP knows only yes and no; vUnknown
+// means the condition is not modelled.
+type verdict uint8
+
+const (
+	vNo verdict = iota
+	vYes
+	vUnknown
+)
+
+func verdictOf(b bool) verdict {
+	if b {
+		return vYes
+	}
+	return vNo
+}
+
+// witnessNullSID is S-1-0-0, the ALE_PACKAGE_ID of a process outside an AppContainer.
+var witnessNullSID = func() account.SID {
+	s, err := account.ParseSID("S-1-0-0")
+	if err != nil {
+		panic(err)
+	}
+	return s
+}()
+
+// ICMP types of the echo requests a Flow carries as its IP_LOCAL_PORT (ICMP_TYPE):
+// 8 for ICMP, 128 for ICMPv6 (RFC 792, RFC 4443).
+const (
+	witnessEchoV4 = 8
+	witnessEchoV6 = 128
+)
+
 // setFields are the fields Witnesses treats as value sets.
 var setFields = []wfp.FieldID{wfp.FieldIPProtocol, wfp.FieldIPRemotePort, wfp.FieldIPLocalPort, wfp.FieldIPRemoteAddress, wfp.FieldIPLocalAddress}
 
@@ -209,62 +246,62 @@ func fieldMax(f wfp.FieldID, v6 bool) u128 {
 // tokenField evaluates the ALE_USER_ID or ALE_PACKAGE_ID conditions of one filter for
 // token: ORed, as Evaluate does (an access check per FWP_SECURITY_DESCRIPTOR_TYPE
 // condition; the package SID, S-1-0-0 outside an AppContainer, per FWP_SID one).
-func tokenField(t Token, field wfp.FieldID, conds []wfp.Condition) outcome {
-	result := no
+func tokenField(t Token, field wfp.FieldID, conds []wfp.Condition) verdict {
+	result := vNo
 	for _, c := range conds {
-		var got outcome
+		var got verdict
 		if field == wfp.FieldALEUserID {
 			got = userCondition(t, c)
 		} else {
 			got = packageCondition(t, c)
 		}
-		if got == yes {
-			return yes
+		if got == vYes {
+			return vYes
 		}
-		if got == unknown {
-			result = unknown
+		if got == vUnknown {
+			result = vUnknown
 		}
 	}
 	return result
 }
 
-func userCondition(t Token, c wfp.Condition) outcome {
+func userCondition(t Token, c wfp.Condition) verdict {
 	if c.Value.Type != wfp.SecurityDescriptor {
-		return unknown
+		return vUnknown
 	}
 	sd, err := account.ParseSD(c.Value.Bytes)
 	if err != nil {
-		return unknown
+		return vUnknown
 	}
 	granted, _ := t.MatchFilterGranted(sd)
 	switch c.Match {
 	case wfp.MatchEqual:
-		return boolOutcome(granted)
+		return verdictOf(granted)
 	case wfp.MatchNotEqual: // read as Evaluate reads it (wfp-facts §2; undocumented for an SD)
-		return boolOutcome(!granted)
+		return verdictOf(!granted)
 	}
-	return unknown
+	return vUnknown
 }
 
-func packageCondition(t Token, c wfp.Condition) outcome {
+func packageCondition(t Token, c wfp.Condition) verdict {
 	if c.Value.Type != wfp.SID {
-		return unknown
+		return vUnknown
 	}
 	want, err := account.SIDFromBytes(c.Value.Bytes)
 	if err != nil {
-		return unknown
+		return vUnknown
 	}
-	have := nullSID
+	have := witnessNullSID
 	if t.AppContainer != nil {
 		have = *t.AppContainer
 	}
 	switch c.Match {
 	case wfp.MatchEqual:
-		return boolOutcome(have == want)
+		return verdictOf(have == want)
 	case wfp.MatchNotEqual:
-		return boolOutcome(have != want)
+		return verdictOf(have != want)
 	}
-	return unknown
+	return vUnknown
 }
 
 // unionOf is the set of values one filter's conditions on field accept (ORed); ok is
@@ -285,7 +322,7 @@ func unionOf(field wfp.FieldID, conds []wfp.Condition, v6 bool) (spans, bool) {
 
 // conditionSet is the set of values one condition accepts, the way matchCondition
 // decides it.
-func conditionSet(c wfp.Condition, max u128, isAddr, v6 bool) (spans, bool) {
+func conditionSet(c wfp.Condition, top u128, isAddr, v6 bool) (spans, bool) {
 	if c.Match == wfp.MatchRange {
 		if c.Value.Type != wfp.Range || c.Value.Low == nil || c.Value.High == nil {
 			return nil, false
@@ -295,7 +332,7 @@ func conditionSet(c wfp.Condition, max u128, isAddr, v6 bool) (spans, bool) {
 		if !okLo || !okHi {
 			return nil, false
 		}
-		return spans{{lo, hi}}.intersect(fullSpans(max)), true
+		return spans{{lo, hi}}.intersect(fullSpans(top)), true
 	}
 	if c.Value.Type == wfp.V4AddrMask || c.Value.Type == wfp.V6AddrMask {
 		if !isAddr {
@@ -315,7 +352,7 @@ func conditionSet(c wfp.Condition, max u128, isAddr, v6 bool) (spans, bool) {
 		case wfp.MatchEqual, wfp.MatchPrefix:
 			return in, true
 		case wfp.MatchNotEqual, wfp.MatchNotPrefix:
-			return in.complement(max), true
+			return in.complement(top), true
 		}
 		return nil, false
 	}
@@ -328,13 +365,13 @@ func conditionSet(c wfp.Condition, max u128, isAddr, v6 bool) (spans, bool) {
 	case wfp.MatchEqual:
 		s = spans{{v, v}}
 	case wfp.MatchNotEqual:
-		s = spans{{v, v}}.complement(max)
+		s = spans{{v, v}}.complement(top)
 	case wfp.MatchGreater:
-		if v.cmp(max) < 0 {
-			s = spans{{v.inc(), max}}
+		if v.cmp(top) < 0 {
+			s = spans{{v.inc(), top}}
 		}
 	case wfp.MatchGreaterOrEqual:
-		s = spans{{v, max}}
+		s = spans{{v, top}}
 	case wfp.MatchLess:
 		if !v.isZero() {
 			s = spans{{u128{}, v.dec()}}
@@ -344,7 +381,7 @@ func conditionSet(c wfp.Condition, max u128, isAddr, v6 bool) (spans, bool) {
 	default:
 		return nil, false
 	}
-	return s.intersect(fullSpans(max)), true
+	return s.intersect(fullSpans(top)), true
 }
 
 // scalar converts a condition value the way compare orders it: numbers as numbers; an
@@ -463,7 +500,7 @@ type span struct{ lo, hi u128 }
 
 type spans []span
 
-func fullSpans(max u128) spans { return spans{{u128{}, max}} }
+func fullSpans(top u128) spans { return spans{{u128{}, top}} }
 
 func (s spans) contains(v u128) bool {
 	for _, sp := range s {
@@ -517,26 +554,26 @@ func (s spans) intersect(t spans) spans {
 	return out
 }
 
-// complement is [0, max] minus s.
-func (s spans) complement(max u128) spans {
+// complement is [0, top] minus s.
+func (s spans) complement(top u128) spans {
 	var out spans
 	next := u128{}
 	atEnd := false
 	for _, sp := range s {
-		if sp.lo.cmp(max) > 0 {
+		if sp.lo.cmp(top) > 0 {
 			break
 		}
 		if sp.lo.cmp(next) > 0 {
 			out = append(out, span{next, sp.lo.dec()})
 		}
-		if sp.hi.cmp(max) >= 0 {
+		if sp.hi.cmp(top) >= 0 {
 			atEnd = true
 			break
 		}
 		next = sp.hi.inc()
 	}
 	if !atEnd {
-		out = append(out, span{next, max})
+		out = append(out, span{next, top})
 	}
 	return out
 }
