@@ -190,6 +190,8 @@ type analysis struct {
 	// ourWeights are, per layer, the weights of the sublayers of the account's blocks.
 	ourWeights map[wfp.LayerID]map[uint16]bool
 	tokens     []arbiter.Token // one per arbiter.TokenKinds, for the plan's account
+	// candidate marks the filters the prefilter kept (see confirm).
+	candidate map[*wfp.Filter]bool
 	// foreignFirst are the sublayers, other owners' before ours among equal weights.
 	foreignFirst []*wfp.Sublayer
 }
@@ -237,7 +239,8 @@ func (a *analysis) ours(f *wfp.Filter) bool {
 func overrides(plan *policy.Plan, filters []*wfp.Filter, sublayers []*wfp.Sublayer) (found, possible []Override) {
 	a := &analysis{plan: plan, pk: plan.Provider.Key, byLayer: map[wfp.LayerID][]*wfp.Filter{},
 		subs: sublayers, weight: map[wfp.GUID]uint16{}, subByK: map[wfp.GUID]*wfp.Sublayer{},
-		relevant: map[wfp.LayerID][]*wfp.Filter{}, permits: map[permitKey]bool{}, ourWeights: map[wfp.LayerID]map[uint16]bool{}}
+		relevant: map[wfp.LayerID][]*wfp.Filter{}, permits: map[permitKey]bool{}, ourWeights: map[wfp.LayerID]map[uint16]bool{},
+		candidate: map[*wfp.Filter]bool{}}
 	for _, s := range sublayers {
 		a.weight[s.Key], a.subByK[s.Key] = s.Weight, s
 	}
@@ -309,6 +312,7 @@ func overrides(plan *policy.Plan, filters []*wfp.Filter, sublayers []*wfp.Sublay
 			hardPermit := f.Action.Type == wfp.ActionPermit && f.Flags&wfp.FilterFlagClearActionRight != 0
 			if ourSubs[f.Sublayer] || hardPermit && a.weight[f.Sublayer] >= minWeight {
 				cands = append(cands, f)
+				a.candidate[f] = true
 			}
 		}
 		slices.SortFunc(cands, func(x, y *wfp.Filter) int { return compareGUID(x.Key, y.Key) })
@@ -365,11 +369,15 @@ func (a *analysis) analyse(layer wfp.LayerID, f *wfp.Filter, blocks []*wfp.Filte
 		if o == nil {
 			continue
 		}
-		// Prefer a flow that gets through, then one the analysed block itself decides
-		// (a witness of the ICMP block to port 53 is decided by the DNS block; the DNS
-		// block's own witness, tcp to port 53, reads better), then plan order.
+		// Prefer a flow that gets through, then one of the account's normal token,
+		// then one the analysed block itself decides (a witness of the ICMP block to
+		// port 53 is decided by the DNS block; the DNS block's own witness, tcp to
+		// port 53, reads better), then plan order.
 		score := 0
 		if o.LetsThrough {
+			score += 4
+		}
+		if slices.Contains(o.Tokens, string(arbiter.TokenNormal)) {
 			score += 2
 		}
 		if o.Block.Key == b.Key {
@@ -378,7 +386,7 @@ func (a *analysis) analyse(layer wfp.LayerID, f *wfp.Filter, blocks []*wfp.Filte
 		if best == nil || score > bestScore {
 			best, bestScore = o, score
 		}
-		if score == 3 {
+		if score == 7 {
 			break
 		}
 	}
@@ -411,9 +419,11 @@ func (a *analysis) confirm(layer wfp.LayerID, f *wfp.Filter, inOurs bool, subst 
 	if s, ok := subst[f]; ok {
 		fEval = s
 	}
+	// Each candidate is judged alone: the other candidates are left out of both
+	// evaluations, so that two permits for the same flow do not hide each other.
 	var with, without []*wfp.Filter
 	for _, x := range a.relevant[layer] {
-		if inOurs && x.Sublayer != f.Sublayer {
+		if inOurs && x.Sublayer != f.Sublayer || a.candidate[x] && x != f {
 			continue
 		}
 		if s, ok := subst[x]; ok {

@@ -131,6 +131,10 @@ func TestVerifyOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	strict, err := policy.Build(policy.Options{SID: sidA, Profile: policy.Strict})
+	if err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name     string
 		plan     *policy.Plan
@@ -225,6 +229,29 @@ func TestVerifyOverrides(t *testing.T) {
 				return []*wfp.Filter{tied.filter("vpn.exe dns", v4connect, wfp.ActionPermit, true, appID, port(53))}
 			},
 			possible: []string{"vpn.exe dns"},
+		},
+		{
+			name: "strict: hard permits for loopback, all TCP and all inbound", vendors: []vendor{tied}, plan: strict,
+			filters: func(*testing.T, wfp.Engine) []*wfp.Filter {
+				return []*wfp.Filter{
+					// Loopback is open to the account anyway, except the blocked ports
+					// the strict profile keeps closed on loopback too: DNS is one.
+					tied.filter("loopback", v4connect, wfp.ActionPermit, true, remote("127.0.0.0/8")),
+					tied.filter("all tcp", v4connect, wfp.ActionPermit, true, proto(policy.ProtoTCP)),
+					tied.filter("all inbound", wfp.LayerALEAuthRecvAcceptV4, wfp.ActionPermit, true),
+					// A permit for loopback port 8080 only: the account's normal token has
+					// it already, but the strict loopback permits are allow-shaped, so
+					// its deny-only, restricted and AppContainer children do not: for
+					// them it opens loopback.
+					tied.filter("loopback 8080", v4connect, wfp.ActionPermit, true, remote("127.0.0.1/32"), port(8080)),
+				}
+			},
+			want: map[string]wantOverride{
+				"loopback":      {ProblemOverride, OverrideEqualWeight, "dns-v4", "out tcp 127.0.0.1:53 from the account's normal token", true},
+				"loopback 8080": {ProblemOverride, OverrideEqualWeight, "strict-block-connect-v4", "out tcp 127.0.0.1:8080 from the account's deny-only token", true},
+				"all tcp":     {ProblemOverride, OverrideEqualWeight, "strict-block-connect-v4", "out tcp 10.0.0.1:443", true},
+				"all inbound": {ProblemOverride, OverrideEqualWeight, "strict-block-accept-v4", "in tcp 10.0.0.1:443", true},
+			},
 		},
 		{
 			name: "Windows-Firewall-like filters in a lower sublayer", vendors: []vendor{wf},
