@@ -22,7 +22,8 @@ const ProblemOverride Problem = "override"
 const (
 	// OverrideEarlierSublayer: a hard permit in a sublayer of higher weight than the
 	// block's, evaluated first; a block of a later sublayer cannot override a hard
-	// permit (DOC:fwp/filter-arbitration).
+	// permit, "only a callout Veto" can (DOC:fwp/filter-arbitration,
+	// https://learn.microsoft.com/en-us/windows/win32/fwp/filter-arbitration).
 	OverrideEarlierSublayer = "hard-permit-earlier-sublayer"
 	// OverrideEqualWeight: a hard permit in another sublayer of the same weight as the
 	// block's. WFP does not document the order of sublayers of equal weight; in one
@@ -146,20 +147,20 @@ func (o *Override) describe() string {
 	if o.Provider != nil {
 		prov = fmt.Sprintf("provider %q {%s}", o.Provider.Name, o.Provider.Key)
 	}
-	where := fmt.Sprintf("sublayer %q {%s} (weight %#04x)", o.Sublayer.Name, o.Sublayer.Key, o.SublayerWeight)
+	where := fmt.Sprintf("sublayer %q {%s} (weight %#04x", o.Sublayer.Name, o.Sublayer.Key, o.SublayerWeight)
 	switch o.Reason {
 	case OverrideEqualWeight:
-		where += ", the same weight as wfpsandbox's: WFP does not document which of the two goes first"
+		where += ", the same as wfpsandbox's; WFP does not document which of the two goes first)"
 	case OverrideEarlierSublayer:
-		where += ", evaluated before wfpsandbox's"
+		where += ", evaluated before wfpsandbox's)"
 	case OverrideInSublayer:
-		where = "wfpsandbox's own " + where + ", above the block"
+		where = "wfpsandbox's own " + where + "), ordered above the block"
 	}
-	verb := "would let through"
+	verb := "it would let through " + o.Flow.Text
 	if !o.LetsThrough {
-		verb = "decides instead of it (it blocks today, at its owner's discretion)"
+		verb = "it decides " + o.Flow.Text + " instead of the block (the flow is still blocked, but by another owner's filter)"
 	}
-	s := fmt.Sprintf("%s of %s in %s overrides %q {%s} at %s: it %s %s", o.Action, prov, where, o.Block.Name, o.Block.Key, o.Layer, verb, o.Flow.Text)
+	s := fmt.Sprintf("%s of %s in %s overrides %q {%s} at %s: %s", o.Action, prov, where, o.Block.Name, o.Block.Key, o.Layer, verb)
 	if len(o.Tokens) > 1 {
 		s += " (token kinds: " + strings.Join(o.Tokens, ", ") + ")"
 	}

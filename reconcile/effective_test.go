@@ -249,8 +249,8 @@ func TestVerifyOverrides(t *testing.T) {
 			want: map[string]wantOverride{
 				"loopback":      {ProblemOverride, OverrideEqualWeight, "dns-v4", "out tcp 127.0.0.1:53 from the account's normal token", true},
 				"loopback 8080": {ProblemOverride, OverrideEqualWeight, "strict-block-connect-v4", "out tcp 127.0.0.1:8080 from the account's deny-only token", true},
-				"all tcp":     {ProblemOverride, OverrideEqualWeight, "strict-block-connect-v4", "out tcp 10.0.0.1:443", true},
-				"all inbound": {ProblemOverride, OverrideEqualWeight, "strict-block-accept-v4", "in tcp 10.0.0.1:443", true},
+				"all tcp":       {ProblemOverride, OverrideEqualWeight, "strict-block-connect-v4", "out tcp 10.0.0.1:443", true},
+				"all inbound":   {ProblemOverride, OverrideEqualWeight, "strict-block-accept-v4", "in tcp 10.0.0.1:443", true},
 			},
 		},
 		{
