@@ -151,6 +151,13 @@ func TestVerifyOverrides(t *testing.T) {
 			want: map[string]wantOverride{"vpn dns": {ProblemOverride, OverrideEqualWeight, "dns-v4", "out tcp 10.0.0.1:53 from the account's normal token", true}},
 		},
 		{
+			name: "hard permit at equal weight for UDP DNS over TLS to 2001:db8::/32", vendors: []vendor{tied},
+			filters: func(*testing.T, wfp.Engine) []*wfp.Filter {
+				return []*wfp.Filter{tied.filter("vpn dot6", v6connect, wfp.ActionPermit, true, proto(policy.ProtoUDP), remote("2001:db8::/32"), port(853))}
+			},
+			want: map[string]wantOverride{"vpn dot6": {ProblemOverride, OverrideEqualWeight, "dot-v6", "out udp [2001:db8::1]:853", true}},
+		},
+		{
 			name: "hard permits at equal weight that cannot overlap", vendors: []vendor{tied},
 			filters: func(t *testing.T, _ wfp.Engine) []*wfp.Filter {
 				return []*wfp.Filter{
@@ -416,6 +423,15 @@ func TestOverridesNewLayout(t *testing.T) {
 			},
 		},
 		{
+			name: "a foreign permit inside the account's sublayer, below the guard, above the blocks",
+			filters: func(*testing.T) []*wfp.Filter {
+				f := tied.filter("permit in A's sublayer", v4connect, wfp.ActionPermit, false, port(53))
+				f.Sublayer, f.Flags, f.Weight = wfp.NameGUID(policy.ProviderKey, "sublayer/"+sidA), 0, wfp.U8(14)
+				return []*wfp.Filter{f}
+			},
+			want: map[string]wantOverride{"permit in A's sublayer": {ProblemOverride, OverrideInSublayer, "dns-v4", "out tcp 10.0.0.1:53", true}},
+		},
+		{
 			name:    "Windows-Firewall-like filters in a lower sublayer",
 			filters: func(*testing.T) []*wfp.Filter { return firewallLike(wf, 300) },
 		},
@@ -458,5 +474,41 @@ func TestOverridesNewLayout(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestOverridesEarlierSublayer: with our sublayer below another's (weight 0x8000 under
+// 0x9000), that sublayer's hard permit is evaluated first and wins; its soft permit is
+// overridden by our block; a hard permit in a sublayer below ours comes too late.
+func TestOverridesEarlierSublayer(t *testing.T) {
+	plan := clonePlan(buildPlan(t, sidA, policy.MatchDeny))
+	plan.Sublayer.Weight = 0x8000
+	above, below := newVendor("above", 0x9000), newVendor("below", 0x7000)
+	w := newWorld(t)
+	w.install(t, plan)
+	w.mutate(t, func(e wfp.Engine) error {
+		for _, v := range []vendor{above, below} {
+			if err := v.add(e); err != nil {
+				return err
+			}
+		}
+		for _, f := range []*wfp.Filter{
+			above.filter("hard 445", v4connect, wfp.ActionPermit, true, port(445)),
+			above.filter("soft 53", v4connect, wfp.ActionPermit, false, port(53)),
+			below.filter("hard 139", v4connect, wfp.ActionPermit, true, port(139)),
+		} {
+			if _, err := e.AddFilter(f); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	rep, err := Verify(w.session(t), plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkOverrides(t, rep, map[string]wantOverride{"hard 445": {ProblemOverride, OverrideEarlierSublayer, "smb-v4", "out tcp 10.0.0.1:445", true}})
+	if len(rep.Findings) != 1 {
+		t.Errorf("%d findings, want 1: %+v", len(rep.Findings), rep.Findings)
 	}
 }
