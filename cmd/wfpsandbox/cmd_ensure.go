@@ -31,7 +31,7 @@ func init() {
 // ensureDoc is ensure's JSON output.
 type ensureDoc struct {
 	Current  bool               `json:"current"`
-	Action   string             `json:"action"` // "none", "setup-needed", "retry-deferred", "elevated-setup-ran"
+	Action   string             `json:"action"` // "none", "setup-needed", "retry-deferred", "policy-overridden", "elevated-setup-ran"
 	Check    *setup.CheckResult `json:"check"`
 	Deferred []setup.Deferred   `json:"deferred,omitempty"`
 	ExitCode int                `json:"exitCode"`
@@ -82,13 +82,21 @@ func runEnsure(ctx context.Context, c *cli, args []string) int {
 	if err != nil {
 		return c.fail("ensure", err)
 	}
-	current := res.Current() && len(res.Deferred) == 0
+	current := res.Current() && len(res.Deferred) == 0 && len(res.Overrides) == 0
 	doc := &ensureDoc{Current: current, Action: "none", Check: res, Deferred: res.Deferred}
 	if current {
 		c.emit(doc, func(w io.Writer) { printCheck(w, res) })
 		return exitOK
 	}
 	doc.Action, doc.ExitCode = "setup-needed", exitSetupNeeded
+	if res.Current() && len(res.Deferred) == 0 {
+		// Only overrides: another owner's filters, which setup cannot remove. Running
+		// it would change nothing and prompt again on every start; calling the host
+		// current would hide that the policy is not effective.
+		doc.Action = "policy-overridden"
+		c.emit(doc, func(w io.Writer) { printCheck(w, res) })
+		return exitSetupNeeded
+	}
 	if res.Current() {
 		// Only a failed step whose retry waits for the backoff: do not prompt for
 		// elevation yet, but do not call the host current either — the WFP policy
@@ -189,6 +197,11 @@ func printCheck(w io.Writer, res *setup.CheckResult) {
 	switch {
 	case res.Current() && len(res.Deferred) > 0:
 		fmt.Fprintln(w, "setup needed: a step of the last setup failed; its retry is deferred (no elevation before then)")
+	case res.Current() && len(res.Overrides) > 0:
+		fmt.Fprintln(w, "policy overridden: setup is current, but other owners' filters override the account's blocks (setup cannot remove them; see verify):")
+		for _, o := range res.Overrides {
+			fmt.Fprintf(w, "  %s\n", o)
+		}
 	case res.Current():
 		fmt.Fprintf(w, "current: setup version %d", setup.SetupVersion)
 		if res.Account.SID != "" {
@@ -202,6 +215,11 @@ func printCheck(w io.Writer, res *setup.CheckResult) {
 		fmt.Fprintln(w, "setup needed:")
 		for _, r := range res.Reasons {
 			fmt.Fprintf(w, "  %s: %s\n", r.Code, r.Detail)
+		}
+	}
+	if !(res.Current() && len(res.Deferred) == 0) {
+		for _, o := range res.Overrides {
+			fmt.Fprintf(w, "also overridden (setup cannot remove it): %s\n", o)
 		}
 	}
 	for _, d := range res.Deferred {

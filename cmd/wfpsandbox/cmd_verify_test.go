@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -155,5 +156,53 @@ func TestVerifyIgnoresHarmlessForeignFilters(t *testing.T) {
 				t.Errorf("text mentions a possible override: %v, want %v\n%s", got, tc.possible > 0, text)
 			}
 		})
+	}
+}
+
+// TestEnsureDoesNotLoopOnAnOverride: setup cannot remove another owner's filter, so an
+// override must not make ensure run setup (on Windows: a UAC prompt on every start,
+// openai/codex issues 31556 and 42213) — nor may ensure call the host current (the
+// policy is not effective, openai/codex issue 34313). It exits 4, action
+// "policy-overridden", naming the filter, and writes nothing.
+func TestEnsureDoesNotLoopOnAnOverride(t *testing.T) {
+	h := newSimHost(t)
+	if code, _, stderr := wfpsandbox(t, h.args("setup", "--sid", sid)...); code != exitOK {
+		t.Fatalf("setup: %s", stderr)
+	}
+	path := strings.TrimPrefix(h.engine, "memory:")
+	name := "third-party hard permit 53"
+	addVendorFilter(t, path, 0xFFFF, &wfp.Filter{Name: name, Flags: wfp.FilterFlagPersistent | wfp.FilterFlagClearActionRight,
+		Layer: wfp.LayerALEAuthConnectV4, Action: wfp.Action{Type: wfp.ActionPermit},
+		Conditions: []wfp.Condition{{Field: wfp.FieldIPRemotePort, Match: wfp.MatchEqual, Value: wfp.U16(53)}}})
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		// No --no-elevate: ensure would run setup if it thought setup could help.
+		code, out, stderr := wfpsandbox(t, h.args("ensure", "--format", "json")...)
+		var doc struct {
+			Current bool   `json:"current"`
+			Action  string `json:"action"`
+			Check   struct {
+				Reasons   []struct{ Code string } `json:"reasons"`
+				Overrides []string                `json:"overrides"`
+			} `json:"check"`
+		}
+		if err := json.Unmarshal([]byte(out), &doc); err != nil {
+			t.Fatalf("run %d: ensure JSON: %v\n%s%s", i, err, out, stderr)
+		}
+		if code != exitSetupNeeded || doc.Current || doc.Action != "policy-overridden" || len(doc.Check.Reasons) != 0 ||
+			len(doc.Check.Overrides) != 1 || !strings.Contains(doc.Check.Overrides[0], name) {
+			t.Fatalf("run %d: exit %d, want %d with action policy-overridden naming %q: %s", i, code, exitSetupNeeded, name, out)
+		}
+	}
+	after, _ := os.ReadFile(path)
+	if string(before) != string(after) {
+		t.Error("ensure changed the host although setup cannot remove the override")
+	}
+	_, text, _ := wfpsandbox(t, h.args("ensure", "--no-elevate")...)
+	if !strings.Contains(text, "overridden") || !strings.Contains(text, name) {
+		t.Errorf("text ensure does not say the policy is overridden and by what:\n%s", text)
 	}
 }
