@@ -512,3 +512,21 @@ func TestOverridesEarlierSublayer(t *testing.T) {
 		t.Errorf("%d findings, want 1: %+v", len(rep.Findings), rep.Findings)
 	}
 }
+
+// TestFirstAmongEquals: re-weighting keeps the order of different weights and puts the
+// chosen sublayers above the others of their weight, and only them.
+func TestFirstAmongEquals(t *testing.T) {
+	k := func(i int) wfp.GUID { return wfp.NameGUID(policy.ProviderKey, fmt.Sprint("s", i)) }
+	subs := []*wfp.Sublayer{{Key: k(0), Weight: 0xFFFF}, {Key: k(1), Weight: 0xFFFF}, {Key: k(2), Weight: 0x8000}, {Key: k(3), Weight: 0}, {Key: k(4), Weight: 0xFFFF}}
+	out := firstAmongEquals(subs, func(s *wfp.Sublayer) bool { return s.Key == k(1) })
+	w := map[wfp.GUID]uint16{}
+	for _, s := range out {
+		w[s.Key] = s.Weight
+	}
+	if !(w[k(1)] > w[k(0)] && w[k(0)] == w[k(4)] && w[k(0)] > w[k(2)] && w[k(2)] > w[k(3)]) {
+		t.Errorf("weights %v", w)
+	}
+	if subs[1].Weight != 0xFFFF {
+		t.Error("the input was modified")
+	}
+}
