@@ -60,6 +60,9 @@ func runVerify(_ context.Context, c *cli, args []string) int {
 				fmt.Fprintf(w, ": %s", f.Detail)
 			}
 			fmt.Fprintln(w)
+			if hint := explainHint(plan.SID, *engine, f.Override); hint != "" {
+				fmt.Fprintf(w, "           trace it: %s\n", hint)
+			}
 		}
 	})
 	if !rep.Compliant {
@@ -80,4 +83,23 @@ func printPossibleOverrides(w io.Writer, rep *reconcile.Report) {
 		fmt.Fprintf(w, "  possible {%s} %s: overrides %q at %s for %s if its conditions on %s match\n",
 			o.Filter.Key, o.Filter.Name, o.Block.Name, o.Layer, o.Flow.Text, strings.Join(o.Assumed, ", "))
 	}
+}
+
+// explainHint is the explain command line that shows how the override's flow is
+// decided, or "" when explain cannot describe the flow (a protocol it has no name
+// for, or a local address and port, which explain does not take).
+func explainHint(sid, engine string, o *reconcile.Override) string {
+	if o == nil || o.Flow.Local != "" {
+		return ""
+	}
+	switch o.Flow.Protocol {
+	case "tcp", "udp", "icmp", "icmpv6":
+	default:
+		return ""
+	}
+	s := fmt.Sprintf("wfpsandbox explain --sid %s --token %s --direction %s --proto %s --remote %s", sid, o.Flow.Token, o.Flow.Direction, o.Flow.Protocol, o.Flow.Remote)
+	if engine != "" {
+		s += " --engine " + engine
+	}
+	return s
 }

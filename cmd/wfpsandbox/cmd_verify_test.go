@@ -114,6 +114,17 @@ func TestVerifyReportsOverride(t *testing.T) {
 	if code != exitDrift || !strings.Contains(out, "override") || !strings.Contains(out, `provider "vpn"`) || !strings.Contains(out, "10.0.0.1:53") {
 		t.Errorf("text verify: exit %d\n%s", code, out)
 	}
+	// The text names the explain command that traces the flow; run it: the trace shows
+	// the permit winning in the other order of the equal weights.
+	_, hint, ok := strings.Cut(out, "trace it: wfpsandbox ")
+	if !ok {
+		t.Fatalf("no explain hint in:\n%s", out)
+	}
+	hint, _, _ = strings.Cut(hint, "\n")
+	d := explainJSON(t, strings.Fields(hint)[1:]...)
+	if trace := strings.Join(d.Trace, "\n"); !strings.Contains(trace, "the result would be permit by \""+name+"\"") {
+		t.Errorf("explain %s: the trace does not show %q winning:\n%s", hint, name, trace)
+	}
 }
 
 // TestVerifyIgnoresHarmlessForeignFilters: a soft permit at the same weight (our block
