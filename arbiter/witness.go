@@ -143,26 +143,28 @@ func Witnesses(layer wfp.LayerID, token Token, maxFlows int, filters ...*wfp.Fil
 	raddrs := candidates(sets[wfp.FieldIPRemoteAddress], true, addrNum(defaultRemote))
 	laddrs := candidates(sets[wfp.FieldIPLocalAddress], true, addrNum(defaultLocal))
 	lports := candidates(sets[wfp.FieldIPLocalPort], false, num(uint16(49152)))
+	// Flows per protocol, then taken in turn (the first of each protocol, then the
+	// second, …), so that a few flows cover every protocol the filters allow.
+	var perProto [][]Flow
 	for _, p := range protos {
 		isICMP := p.lo == uint64(ProtoICMP) || p.lo == uint64(ProtoICMPv6)
 		lp := lports
-		// For ICMP, IP_REMOTE_PORT is the code (fwpmu.h FWPM_CONDITION_ICMP_CODE): 0,
-		// that of an echo request, when allowed.
 		rports := candidates(sets[wfp.FieldIPRemotePort], false, num(uint16(443)))
 		if isICMP {
-			rports = candidates(sets[wfp.FieldIPRemotePort], false, num(uint16(0))) // IP_LOCAL_PORT is the ICMP type (fwpmu.h FWPM_CONDITION_ICMP_TYPE)
+			// IP_REMOTE_PORT is the ICMP code, IP_LOCAL_PORT the type (fwpmu.h
+			// FWPM_CONDITION_ICMP_CODE, FWPM_CONDITION_ICMP_TYPE): code 0 when allowed,
+			// and the type of an echo request, which is what a Flow carries.
+			rports = candidates(sets[wfp.FieldIPRemotePort], false, num(uint16(0)))
 			if !sets[wfp.FieldIPLocalPort].contains(u128{lo: icmpType}) {
 				continue
 			}
 			lp = []u128{{lo: icmpType}}
 		}
+		var flows []Flow
 		for _, ra := range raddrs {
 			for _, rp := range rports {
 				for _, la := range laddrs {
 					for _, lpt := range lp {
-						if len(ov.Flows) >= maxFlows {
-							return ov, nil
-						}
 						// Local address and port only when a filter constrains them:
 						// otherwise the flow leaves them unknown, as explain does.
 						fl := Flow{Direction: dir, Protocol: uint8(p.lo), Token: token,
@@ -170,10 +172,25 @@ func Witnesses(layer wfp.LayerID, token Token, maxFlows int, filters ...*wfp.Fil
 						if constrained[wfp.FieldIPLocalAddress] || constrained[wfp.FieldIPLocalPort] && !isICMP {
 							fl.Local = netip.AddrPortFrom(numAddr(la, v6), uint16(lpt.lo))
 						}
-						ov.Flows = append(ov.Flows, fl)
+						if !slices.ContainsFunc(flows, func(x Flow) bool { return x.Remote == fl.Remote && x.Local == fl.Local }) {
+							flows = append(flows, fl)
+						}
 					}
 				}
 			}
+		}
+		perProto = append(perProto, flows)
+	}
+	for i := 0; len(ov.Flows) < maxFlows; i++ {
+		added := false
+		for _, flows := range perProto {
+			if i < len(flows) && len(ov.Flows) < maxFlows {
+				ov.Flows = append(ov.Flows, flows[i])
+				added = true
+			}
+		}
+		if !added {
+			break
 		}
 	}
 	return ov, nil

@@ -483,11 +483,11 @@ func TestOverridesNewLayout(t *testing.T) {
 func TestOverridesEarlierSublayer(t *testing.T) {
 	plan := clonePlan(buildPlan(t, sidA, policy.MatchDeny))
 	plan.Sublayer.Weight = 0x8000
-	above, below := newVendor("above", 0x9000), newVendor("below", 0x7000)
+	top, above, below := newVendor("top", 0xA000), newVendor("above", 0x9000), newVendor("below", 0x7000)
 	w := newWorld(t)
 	w.install(t, plan)
 	w.mutate(t, func(e wfp.Engine) error {
-		for _, v := range []vendor{above, below} {
+		for _, v := range []vendor{top, above, below} {
 			if err := v.add(e); err != nil {
 				return err
 			}
@@ -496,6 +496,10 @@ func TestOverridesEarlierSublayer(t *testing.T) {
 			above.filter("hard 445", v4connect, wfp.ActionPermit, true, port(445)),
 			above.filter("soft 53", v4connect, wfp.ActionPermit, false, port(53)),
 			below.filter("hard 139", v4connect, wfp.ActionPermit, true, port(139)),
+			// Above them all, TCP to 853 is blocked: the permit for 853 still lets UDP
+			// through, and the witness must find it.
+			top.filter("no tcp 853", v4connect, wfp.ActionBlock, false, proto(policy.ProtoTCP), port(853)),
+			above.filter("hard 853", v4connect, wfp.ActionPermit, true, port(853)),
 		} {
 			if _, err := e.AddFilter(f); err != nil {
 				return err
@@ -507,8 +511,11 @@ func TestOverridesEarlierSublayer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkOverrides(t, rep, map[string]wantOverride{"hard 445": {ProblemOverride, OverrideEarlierSublayer, "smb-v4", "out tcp 10.0.0.1:445", true}})
-	if len(rep.Findings) != 1 {
+	checkOverrides(t, rep, map[string]wantOverride{
+		"hard 445": {ProblemOverride, OverrideEarlierSublayer, "smb-v4", "out tcp 10.0.0.1:445", true},
+		"hard 853": {ProblemOverride, OverrideEarlierSublayer, "dot-v4", "out udp 10.0.0.1:853", true},
+	})
+	if len(rep.Findings) != 2 {
 		t.Errorf("%d findings, want 1: %+v", len(rep.Findings), rep.Findings)
 	}
 }
