@@ -236,7 +236,7 @@ func (a *analysis) ours(f *wfp.Filter) bool {
 // When a candidate has conditions on fields the analysis cannot decide, they are
 // assumed to match and the confirmation runs without them; such a result is returned
 // in possible, not as a finding: a real host has many filters on application IDs and
-// interfaces, and verify must not become noise (README "verify").
+// interfaces, and verify must not become noise (README "What verify checks").
 func overrides(plan *policy.Plan, filters []*wfp.Filter, sublayers []*wfp.Sublayer) (found, possible []Override) {
 	a := &analysis{plan: plan, pk: plan.Provider.Key, byLayer: map[wfp.LayerID][]*wfp.Filter{},
 		subs: sublayers, weight: map[wfp.GUID]uint16{}, subByK: map[wfp.GUID]*wfp.Sublayer{},
