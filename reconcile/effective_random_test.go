@@ -138,8 +138,29 @@ func TestOverridesAgainstExhaustiveSearch(t *testing.T) {
 		}
 		reported := false
 		for _, fd := range rep.Findings {
-			if fd.Key == fi.Key && fd.Override != nil {
-				reported = true
+			if fd.Key != fi.Key || fd.Override == nil {
+				continue
+			}
+			reported = true
+			// The reported witness, evaluated over every installed filter (the analysis
+			// prunes what it evaluates), must meet the same test.
+			o := fd.Override
+			p, err := arbiter.ParseProto(o.Flow.Protocol)
+			if err != nil {
+				p = 47
+			}
+			fl := arbiter.Flow{Protocol: p, Remote: netip.MustParseAddrPort(o.Flow.Remote)}
+			for k, kind := range arbiter.TokenKinds {
+				if string(kind) == o.Flow.Token {
+					fl.Token = tokens[k]
+				}
+			}
+			dw, err1 := arbiter.Evaluate(arbiter.Set{Filters: without, Sublayers: ordered}, fl)
+			d, err2 := arbiter.Evaluate(arbiter.Set{Filters: all, Sublayers: ordered}, fl)
+			base, _ := layerOf(dw, fi.Layer)
+			got, _ := layerOf(d, fi.Layer)
+			if err1 != nil || err2 != nil || base.Action != arbiter.Block || d.Action != arbiter.Permit || got.Filter != fi {
+				t.Errorf("case %d: reported witness %s is not an override over all filters: without %s, with %s by %v", i, o.Flow.Text, base.Action, d.Action, got.Filter)
 			}
 		}
 		if truth != "" && !reported {
