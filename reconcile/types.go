@@ -97,6 +97,9 @@ type Finding struct {
 	Name    string   `json:"name"`
 	Problem Problem  `json:"problem"`
 	Detail  string   `json:"detail"`
+	// Override is set for ProblemOverride: the other owner's filter, our block and the
+	// flow it lets through (effective.go).
+	Override *Override `json:"override,omitempty"`
 }
 
 // Report is the result of Verify.
@@ -112,4 +115,8 @@ type Report struct {
 	// Findings lists every problem: provider, sublayer, the plan's filters in plan
 	// order, then extra and foreign filters.
 	Findings []Finding `json:"findings"`
+	// PossibleOverrides are overrides that hold only if conditions the analysis cannot
+	// decide match (effective.go); they are not findings and do not make the report
+	// non-compliant.
+	PossibleOverrides []Override `json:"possibleOverrides"`
 }

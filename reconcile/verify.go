@@ -18,7 +18,9 @@ import (
 //     non-block filter of wfpsandbox's provider does (foreign: a permit there, weighted
 //     above our blocks, would override them);
 //   - the engine reports the provider or one of the plan's filters DISABLED (installed
-//     as planned, but not enforced).
+//     as planned, but not enforced);
+//   - a filter of another owner can override one of the plan's blocks for the account
+//     (ProblemOverride; see effective.go).
 //
 // Other accounts' filters and untagged block filters of the provider are not findings.
 // Verify enumerates every filter of the engine (to find foreign filters in the sublayer).
@@ -137,5 +139,6 @@ func verifyInto(e wfp.Engine, plan *policy.Plan, rep *Report) error {
 				ownerOfKey(f.ProviderKey), f.Action.Type, f.Layer)
 		}
 	}
-	return nil
+	// Is it effective: foreign filters that can override the account's blocks (effective.go).
+	return effectiveInto(e, plan, all, rep)
 }

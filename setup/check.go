@@ -76,6 +76,11 @@ type CheckResult struct {
 	// (deleted, or a state directory copied from another machine): setup cannot run
 	// for it, so ensure must not ask for elevation; 'uninstall --sid' forgets it.
 	AccountMissing bool `json:"accountMissing,omitempty"`
+	// Overrides are the live policy's override findings (reconcile.ProblemOverride):
+	// other owners' filters that let a flow the account's blocks target through.
+	// Setup cannot remove them, so they are not Reasons; the policy is not effective
+	// while they are there (the CLI's ensure exits 4, action "policy-overridden").
+	Overrides []string `json:"overrides,omitempty"`
 }
 
 // Deferred is a failed step whose retry is not due yet.
@@ -277,11 +282,22 @@ func checkLive(o CheckOptions, plan *policy.Plan, res *CheckResult) {
 		return
 	}
 	res.Live, res.Verify = true, rep
-	if !rep.Compliant {
+	// Another owner's filter that overrides a block is not something setup can
+	// remove: it is reported, not a reason to run setup (which would prompt again on
+	// every start).
+	var drift []reconcile.Finding
+	for _, f := range rep.Findings {
+		if f.Problem == reconcile.ProblemOverride {
+			res.Overrides = append(res.Overrides, fmt.Sprintf("%s {%s}: %s", f.Name, f.Key, f.Detail))
+		} else {
+			drift = append(drift, f)
+		}
+	}
+	if len(drift) > 0 {
 		var parts []string
-		for i, f := range rep.Findings {
+		for i, f := range drift {
 			if i == 3 {
-				parts = append(parts, fmt.Sprintf("and %d more", len(rep.Findings)-3))
+				parts = append(parts, fmt.Sprintf("and %d more", len(drift)-3))
 				break
 			}
 			parts = append(parts, fmt.Sprintf("%s %s %s", f.Kind, f.Name, f.Problem))

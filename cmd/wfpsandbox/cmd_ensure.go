@@ -30,7 +30,7 @@ func init() {
 // ensureDoc is ensure's JSON output.
 type ensureDoc struct {
 	Current bool   `json:"current"`
-	Action  string `json:"action"` // "none", "setup-needed", "retry-deferred", "elevated-setup-ran"
+	Action  string `json:"action"` // "none", "setup-needed", "retry-deferred", "policy-overridden", "elevated-setup-ran"
 	// Check is the account ensure acted on: the one named, the only recorded one, or
 	// the recorded one that needs setup (the first when all are current).
 	Check *setup.CheckResult `json:"check"`
@@ -87,13 +87,15 @@ func runEnsure(ctx context.Context, c *cli, args []string) int {
 	if len(all) > 1 {
 		doc.Checks = all
 	}
-	var needs, deferred []*setup.CheckResult
+	var needs, deferred, overridden []*setup.CheckResult
 	for _, r := range all {
 		switch {
 		case !r.Current():
 			needs = append(needs, r)
 		case len(r.Deferred) > 0:
 			deferred = append(deferred, r)
+		case len(r.Overrides) > 0:
+			overridden = append(overridden, r)
 		}
 		doc.Deferred = append(doc.Deferred, r.Deferred...)
 	}
@@ -106,10 +108,17 @@ func runEnsure(ctx context.Context, c *cli, args []string) int {
 		}
 	}
 	switch {
-	case len(needs) == 0 && len(deferred) == 0:
+	case len(needs) == 0 && len(deferred) == 0 && len(overridden) == 0:
 		doc.Current = true
 		c.emit(doc, show)
 		return exitOK
+	case len(needs) == 0 && len(deferred) == 0:
+		// Only overrides: another owner's filters, which setup cannot remove. Running
+		// it would change nothing and prompt again on every start; calling the host
+		// current would hide that the policy is not effective.
+		doc.Action, doc.ExitCode, doc.Check = "policy-overridden", exitSetupNeeded, overridden[0]
+		c.emit(doc, show)
+		return exitSetupNeeded
 	case len(needs) == 0:
 		// Only a failed step whose retry waits for the backoff: do not prompt for
 		// elevation yet, but do not call the host current either — the WFP policy
@@ -220,6 +229,11 @@ func printCheck(w io.Writer, res *setup.CheckResult) {
 	switch {
 	case res.Current() && len(res.Deferred) > 0:
 		fmt.Fprintln(w, "setup needed: a step of the last setup failed; its retry is deferred (no elevation before then)")
+	case res.Current() && len(res.Overrides) > 0:
+		fmt.Fprintln(w, "policy overridden: setup is current, but other owners' filters override the account's blocks (setup cannot remove them; see verify):")
+		for _, o := range res.Overrides {
+			fmt.Fprintf(w, "  %s\n", o)
+		}
 	case res.Current():
 		fmt.Fprintf(w, "current: setup version %d", setup.SetupVersion)
 		if res.Account.SID != "" {
@@ -233,6 +247,11 @@ func printCheck(w io.Writer, res *setup.CheckResult) {
 		fmt.Fprintln(w, "setup needed:")
 		for _, r := range res.Reasons {
 			fmt.Fprintf(w, "  %s: %s\n", r.Code, r.Detail)
+		}
+	}
+	if !(res.Current() && len(res.Deferred) == 0) {
+		for _, o := range res.Overrides {
+			fmt.Fprintf(w, "also overridden (setup cannot remove it): %s\n", o)
 		}
 	}
 	for _, d := range res.Deferred {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/wfpsandbox/wfpsandbox/reconcile"
 	"github.com/wfpsandbox/wfpsandbox/setup"
@@ -13,7 +14,7 @@ import (
 func init() {
 	register(&command{
 		name:    "verify",
-		summary: "check that the installed policy matches the plan the account's last setup recorded, or the plan flags given (exit 0 compliant, 1 drift or missing)",
+		summary: "check that the installed policy matches the plan the account's last setup recorded (or the plan flags given) and that no other filter overrides it (exit 0 compliant, 1 findings)",
 		usage: "--sid SID | --account NAME [--profile P] [--user-match M] [--proxy-port N] [--policy FILE] " +
 			"[--engine windows|memory:PATH] [--state-dir DIR] [--format text|json]",
 		run: runVerify,
@@ -68,11 +69,12 @@ func runVerify(_ context.Context, c *cli, args []string) int {
 	if rep.Compliant {
 		log.Info("verify: policy compliant", setup.Event(setup.EventVerifyOK), "sid", plan.SID, "filters", len(plan.Filters))
 	} else {
-		log.Warn("verify: policy missing or drifted", setup.Event(setup.EventVerifyDrift), "sid", plan.SID, "findings", len(rep.Findings))
+		log.Warn("verify: policy missing, drifted or overridden", setup.Event(setup.EventVerifyDrift), "sid", plan.SID, "findings", len(rep.Findings))
 	}
 	c.emit(rep, func(w io.Writer) {
+		defer printPossibleOverrides(w, rep)
 		if rep.Compliant {
-			fmt.Fprintf(w, "compliant: %d filters for %s installed as planned\n", len(plan.Filters), plan.SID)
+			fmt.Fprintf(w, "compliant: %d filters for %s installed as planned, none overridden\n", len(plan.Filters), plan.SID)
 			return
 		}
 		fmt.Fprintf(w, "NOT compliant for %s: %d finding(s)\n", plan.SID, len(rep.Findings))
@@ -82,10 +84,46 @@ func runVerify(_ context.Context, c *cli, args []string) int {
 				fmt.Fprintf(w, ": %s", f.Detail)
 			}
 			fmt.Fprintln(w)
+			if hint := explainHint(plan.SID, *engine, f.Override); hint != "" {
+				fmt.Fprintf(w, "           trace it: %s\n", hint)
+			}
 		}
 	})
 	if !rep.Compliant {
 		return exitDrift
 	}
 	return exitOK
+}
+
+// printPossibleOverrides adds one line per possible override: filters that would
+// override a block if conditions verify cannot evaluate (application ID, interface, …)
+// matched. They are not findings and do not change the exit code.
+func printPossibleOverrides(w io.Writer, rep *reconcile.Report) {
+	if len(rep.PossibleOverrides) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "note: %d possible override(s), not counted as findings (they depend on conditions verify cannot evaluate):\n", len(rep.PossibleOverrides))
+	for _, o := range rep.PossibleOverrides {
+		fmt.Fprintf(w, "  possible {%s} %s: overrides %q at %s for %s if its conditions on %s match\n",
+			o.Filter.Key, o.Filter.Name, o.Block.Name, o.Layer, o.Flow.Text, strings.Join(o.Assumed, ", "))
+	}
+}
+
+// explainHint is the explain command line that shows how the override's flow is
+// decided, or "" when explain cannot describe the flow (a protocol it has no name
+// for, or a local address and port, which explain does not take).
+func explainHint(sid, engine string, o *reconcile.Override) string {
+	if o == nil || o.Flow.Local != "" {
+		return ""
+	}
+	switch o.Flow.Protocol {
+	case "tcp", "udp", "icmp", "icmpv6":
+	default:
+		return ""
+	}
+	s := fmt.Sprintf("wfpsandbox explain --sid %s --token %s --direction %s --proto %s --remote %s", sid, o.Flow.Token, o.Flow.Direction, o.Flow.Protocol, o.Flow.Remote)
+	if engine != "" {
+		s += " --engine " + engine
+	}
+	return s
 }

@@ -25,7 +25,7 @@ import (
 // (Intune detection, Ansible) depend on them: never renumber.
 const (
 	exitOK          = 0 // success; verify: compliant; ensure: current
-	exitDrift       = 1 // verify: policy missing or drifted
+	exitDrift       = 1 // verify: policy missing, drifted or overridden by another filter
 	exitError       = 2 // error or bad input; nothing was changed
 	exitWFPFailed   = 3 // setup: the other steps are done but the WFP step failed (retried next run)
 	exitSetupNeeded = 4 // ensure --no-elevate: setup is needed (reasons printed)
