@@ -181,7 +181,7 @@ func Check(data []byte, maxDepth, maxNesting int) error {
 
 // skipString returns the index just past the string that starts at data[start] (a
 // quote), and how many newlines it holds. Basic strings ("…", """…""") take backslash
-// escapes; literal ones ('…', '''…''') do not; a multi-line string may end with up to
+// escapes; literal ones (single quotes, three for multi-line) do not; a multi-line string may end with up to
 // two more quotes than its delimiter (`"""a""""` is `a"`). A single-line string ends at
 // a newline too (the decoder refuses that); an unterminated one runs to the end.
 func skipString(data []byte, start int) (end, lines int) {
