@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/wfpsandbox/wfpsandbox/internal/safefile"
 )
 
 // Step names.
@@ -131,20 +133,14 @@ const maxMarkerSize = 1 << 20
 // is none and a *CorruptError when it is unusable; it never modifies anything.
 func ReadMarker(dir string) (*Marker, error) {
 	path := filepath.Join(dir, MarkerFile)
-	f, err := os.Open(path)
+	// A regular file only, no link, bounded: a FIFO here used to block setup forever
+	// while it held the lock.
+	data, err := safefile.ReadNoFollow(path, maxMarkerSize)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, ErrNoMarker
 	}
 	if err != nil {
 		return nil, &CorruptError{Path: path, Kind: CorruptUnreadable, Err: err}
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxMarkerSize+1))
-	if err != nil {
-		return nil, &CorruptError{Path: path, Kind: CorruptUnreadable, Err: err}
-	}
-	if len(data) > maxMarkerSize {
-		return nil, &CorruptError{Path: path, Kind: CorruptInvalid, Err: fmt.Errorf("larger than %d bytes", maxMarkerSize)}
 	}
 	m, kind, err := decodeMarker(data)
 	if err != nil {
