@@ -105,4 +105,3 @@ func TestParseFileRefusesZones(t *testing.T) {
 		}
 	}
 }
-

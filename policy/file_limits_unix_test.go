@@ -68,4 +68,3 @@ func TestLoadFileRefusesSpecialFiles(t *testing.T) {
 		t.Errorf("big file: %v; want the 1 MiB limit named", err)
 	}
 }
-
