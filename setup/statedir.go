@@ -33,8 +33,16 @@ func DefaultStateDir() (string, error) {
 	return defaultStateDir()
 }
 
-// makeStateDir creates dir (and its parents) if needed.
+// makeStateDir creates dir (and its parents) if needed. The platform's default
+// directory is created by createDefaultStateDir: on Windows with its protected DACL
+// and owner from the start, and only by an elevated administrator.
 func makeStateDir(dir string) error {
+	if isDefaultStateDir(dir) {
+		if err := createDefaultStateDir(dir); err != nil {
+			return fmt.Errorf("create state directory: %w", err)
+		}
+		return nil
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create state directory: %w", err)
 	}
