@@ -1,6 +1,7 @@
 package setup
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,6 +16,11 @@ const (
 	LogFile    = "wfpsandbox.log"    // JSON-lines log, rotated to wfpsandbox.log.1
 	ConfigFile = "config.toml"       // optional configuration (analytics = true)
 )
+
+// ErrStateDirOwner: on Windows, the default state directory exists but is not owned by
+// Administrators or SYSTEM, or is not a plain directory (a junction, a symbolic link);
+// setup refuses to use it. Never returned on other systems.
+var ErrStateDirOwner = errors.New("state directory not owned by Administrators or SYSTEM")
 
 // StateDirEnv overrides the default state directory when it holds an absolute path
 // (tests, portable installs); the CLI's --state-dir overrides both.

@@ -29,10 +29,6 @@ func defaultStateDir() (string, error) {
 // files in new subdirectories, and a forged marker would make ensure skip setup.
 const stateDirSDDL = "O:BAD:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FR;;;BU)"
 
-// ErrStateDirOwner: the default state directory exists but is not owned by
-// Administrators or SYSTEM, or is not a plain directory; setup refuses to use it.
-var ErrStateDirOwner = errors.New("state directory not owned by Administrators or SYSTEM")
-
 // createDefaultStateDir creates the default state directory with its security
 // descriptor already in place (CreateDirectoryW's lpSecurityAttributes: "the
 // lpSecurityDescriptor member of the structure specifies a security descriptor for
