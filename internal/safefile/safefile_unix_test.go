@@ -158,3 +158,29 @@ func TestDevZeroRefused(t *testing.T) {
 		}
 	}
 }
+
+func TestMkdirNoFollow(t *testing.T) {
+	d := t.TempDir()
+	p := filepath.Join(d, "accounts")
+	if err := MkdirNoFollow(p, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := MkdirNoFollow(p, 0o755); err != nil {
+		t.Fatalf("existing directory: %v", err)
+	}
+	link := filepath.Join(d, "linked")
+	if err := os.Symlink(t.TempDir(), link); err != nil {
+		t.Fatal(err)
+	}
+	if err := MkdirNoFollow(link, 0o755); !errors.Is(err, ErrLink) {
+		t.Fatalf("symlink to a directory: %v; want ErrLink", err)
+	}
+	file := filepath.Join(d, "file")
+	write(t, file, "x")
+	if err := MkdirNoFollow(file, 0o755); !errors.Is(err, ErrNotRegular) {
+		t.Fatalf("file: %v; want ErrNotRegular", err)
+	}
+	if err := MkdirNoFollow(filepath.Join(d, "no", "parent"), 0o755); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing parent: %v; want ErrNotExist", err)
+	}
+}
