@@ -47,8 +47,9 @@ func TestReadHuge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A sparse 8 GiB file: Read must stop at the limit, not read it all.
-	if err := f.Truncate(8 << 30); err != nil {
+	// 64 MiB (sparse where the file system can; not larger, NTFS would allocate it):
+	// Read must stop at the limit, not read it all.
+	if err := f.Truncate(64 << 20); err != nil {
 		t.Skipf("cannot make a sparse file: %v", err)
 	}
 	f.Close()
