@@ -132,7 +132,7 @@ func ParseFile(name string, data []byte) (*File, error) {
 	}
 	var deep *tomlguard.Error
 	if err := tomlguard.Check(data, MaxFileDepth, MaxFileNesting); errors.As(err, &deep) {
-		return nil, fmt.Errorf("%s:%d: %w (a policy file needs 4 at most)", name, deep.Line, err)
+		return nil, fmt.Errorf("%s:%d: %w (the documented layout needs depth 4 and one array)", name, deep.Line, err)
 	}
 	var raw rawFile
 	md, err := toml.Decode(string(data), &raw)

@@ -46,7 +46,7 @@ var (
 	ErrNotRegular = errors.New("not a regular file")
 	// ErrLink: the path is a symbolic link or a reparse point, or the file has more
 	// than one hard link, or the path changed between the checks and the open.
-	ErrLink = errors.New("a link, refused")
+	ErrLink = errors.New("link refused")
 	// ErrTooLarge: the file holds more than the read's limit.
 	ErrTooLarge = errors.New("too large")
 )
