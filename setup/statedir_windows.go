@@ -37,12 +37,15 @@ const stateDirSDDL = "O:BAD:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FR;;;BU)"
 // which any user may create files in it. An existing directory is left for
 // secureStateDir to check.
 //
-// The owner in the descriptor is Administrators. A process may only name as owner a
-// group of its token that has SE_GROUP_OWNER (TOKEN_OWNER,
-// https://learn.microsoft.com/windows-hardware/drivers/ddi/ntifs/ns-ntifs-_token_owner):
-// an elevated administrator can, anyone else gets ERROR_INVALID_OWNER — an unelevated
-// ensure or verify therefore never creates the directory (which, created with the
-// inherited ACL and owned by that user, setup would have to refuse).
+// The owner in the descriptor is Administrators. For a token's default owner, Microsoft
+// documents that it "must match a group SID in the token, where the attributes on the
+// group must include SE_GROUP_OWNER" (TOKEN_OWNER,
+// https://learn.microsoft.com/windows-hardware/drivers/ddi/ntifs/ns-ntifs-_token_owner);
+// the CreateDirectoryW page does not spell out the same rule for an owner given in
+// lpSecurityAttributes — that an unelevated token (where Administrators is deny-only)
+// gets ERROR_INVALID_OWNER is what TestCreateDefaultStateDir checks when run
+// unelevated. Either way it fails closed: a directory an unelevated run did create
+// would be owned by that user, and secureStateDir refuses it.
 func createDefaultStateDir(dir string) error {
 	sd, err := windows.SecurityDescriptorFromString(stateDirSDDL)
 	if err != nil {
