@@ -44,8 +44,10 @@ const stateDirSDDL = "O:BAD:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FR;;;BU)"
 // the CreateDirectoryW page does not spell out the same rule for an owner given in
 // lpSecurityAttributes — that an unelevated token (where Administrators is deny-only)
 // gets ERROR_INVALID_OWNER is what TestCreateDefaultStateDir checks when run
-// unelevated. Either way it fails closed: a directory an unelevated run did create
-// would be owned by that user, and secureStateDir refuses it.
+// unelevated. Either way it fails closed: created through here, the directory has the
+// protected DACL from its first moment; created any other way (by an older wfpsandbox,
+// by another user), it is owned by its creator, and secureStateDir refuses it unless
+// that is Administrators or SYSTEM.
 func createDefaultStateDir(dir string) error {
 	sd, err := windows.SecurityDescriptorFromString(stateDirSDDL)
 	if err != nil {
