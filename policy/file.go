@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/wfpsandbox/wfpsandbox/internal/safefile"
+	"github.com/wfpsandbox/wfpsandbox/internal/tomlguard"
 	"github.com/wfpsandbox/wfpsandbox/wfp"
 )
 
@@ -72,9 +73,15 @@ type FileRule struct {
 // PortRange is an inclusive range of ports; Low == High for a single port.
 type PortRange struct{ Low, High uint16 }
 
-// Limits of a policy file.
+// Limits of a policy file. MaxFileDepth bounds how deeply keys nest (table header,
+// dotted keys, inline tables and arrays together; the documented layout needs 4) and
+// MaxFileNesting how many arrays and inline tables are open at once: BurntSushi/toml's
+// cost grows with the square of a key's depth, and a 64 KB file nested thousands deep
+// would take it gigabytes (see internal/tomlguard).
 const (
 	MaxFileSize     = 1 << 20
+	MaxFileDepth    = 8
+	MaxFileNesting  = 4
 	MaxFileRules    = 256
 	MaxRulePorts    = 64
 	MaxRuleRemotes  = 64
@@ -83,16 +90,12 @@ const (
 
 var ruleIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,39}$`)
 
-// LoadFile reads and parses a policy file.
+// LoadFile reads and parses a policy file. Only a regular file is read (a symbolic
+// link to one is followed), at most MaxFileSize bytes of it: a FIFO, a device such as
+// /dev/zero or a directory is refused before anything is read, and a longer file is an
+// error naming the file and the limit.
 func LoadFile(path string) (*File, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("policy file: %w", err)
-	}
-	if st.Size() > MaxFileSize {
-		return nil, fmt.Errorf("policy file %s: %d bytes, at most %d", path, st.Size(), MaxFileSize)
-	}
-	data, err := os.ReadFile(path)
+	data, err := safefile.Read(path, MaxFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("policy file: %w", err)
 	}
@@ -128,6 +131,10 @@ var knownKeys = map[string]bool{
 func ParseFile(name string, data []byte) (*File, error) {
 	if len(data) > MaxFileSize {
 		return nil, fmt.Errorf("%s: %d bytes, at most %d", name, len(data), MaxFileSize)
+	}
+	var deep *tomlguard.Error
+	if err := tomlguard.Check(data, MaxFileDepth, MaxFileNesting); errors.As(err, &deep) {
+		return nil, fmt.Errorf("%s:%d: %w (the documented layout needs depth 4 and one array)", name, deep.Line, err)
 	}
 	var raw rawFile
 	md, err := toml.Decode(string(data), &raw)
@@ -333,14 +340,20 @@ func parsePrefix(v any) (netip.Prefix, error) {
 	var p netip.Prefix
 	var err error
 	if strings.Contains(s, "/") {
-		p, err = netip.ParsePrefix(s)
+		p, err = netip.ParsePrefix(s) // refuses a zone itself
 	} else {
 		var a netip.Addr
 		if a, err = netip.ParseAddr(s); err == nil {
+			if a.Zone() != "" {
+				// netip.PrefixFrom drops the zone, so it must be refused here: a
+				// filter condition on FWPM_CONDITION_IP_REMOTE_ADDRESS has no zone,
+				// and "fe80::1%eth0" would silently block fe80::1 on every interface.
+				return netip.Prefix{}, fmt.Errorf("%q has a zone (%%%s): zones are not allowed; write the address without it (the rule then applies on every interface)", s, a.Zone())
+			}
 			p = netip.PrefixFrom(a, a.BitLen())
 		}
 	}
-	if err != nil || p.Addr().Zone() != "" {
+	if err != nil {
 		return netip.Prefix{}, fmt.Errorf("%q is not an address or CIDR (zones are not allowed)", s)
 	}
 	if p != p.Masked() {

@@ -13,9 +13,15 @@ import (
 // Build accepts, whose extra rules only block, and that an engine enforcing WFP's
 // documented contract (wfp/memengine, which checks conditions, value types, masks and
 // ranges on its own) installs without a refusal. The seed corpus is in
-// testdata/fuzz/FuzzParseFile.
+// testdata/fuzz/FuzzParseFile, plus deeply nested documents (inline tables, dotted
+// keys, headers, arrays) from which the fuzzer can reach any depth: ParseFile must
+// refuse those before decoding them, or the fuzzer's per-input time and memory
+// limits fail the run.
 func FuzzParseFile(f *testing.F) {
 	f.Add([]byte(exampleFile))
+	for _, d := range deepPolicies(2048) {
+		f.Add([]byte(d))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		file, err := policy.ParseFile("fuzz.toml", data)
 		if err != nil {

@@ -11,6 +11,17 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/wfpsandbox/wfpsandbox/internal/safefile"
+	"github.com/wfpsandbox/wfpsandbox/internal/tomlguard"
+)
+
+// Limits of config.toml. The file holds a handful of top-level keys; the depth limits
+// keep BurntSushi/toml's cost, quadratic in a key's depth, small (see tomlguard).
+const (
+	maxConfigSize    = 64 << 10
+	maxConfigDepth   = 8
+	maxConfigNesting = 4
 )
 
 // Config is config.toml in the state directory. Every key is optional; unknown keys
@@ -29,14 +40,28 @@ const AnalyticsEnv = "WFPSANDBOX_ANALYTICS"
 
 // LoadConfig reads a config file. A missing file is an empty Config. Errors name the
 // file and line: "C:\ProgramData\wfpsandbox\config.toml:3: unknown key "analytic"".
+//
+// The file must be a regular file (not a link: it lives in the state directory) of at
+// most maxConfigSize bytes, nested at most maxConfigDepth deep; anything else is an
+// error naming the file and the limit, and nothing else is read.
 func LoadConfig(path string) (Config, error) {
 	var c Config
-	data, err := os.ReadFile(path)
+	data, err := safefile.ReadNoFollow(path, maxConfigSize)
 	if errors.Is(err, os.ErrNotExist) {
 		return c, nil
 	}
 	if err != nil {
 		return c, fmt.Errorf("read config: %w", err)
+	}
+	return parseConfig(path, data)
+}
+
+// parseConfig decodes config.toml's content; path is for errors.
+func parseConfig(path string, data []byte) (Config, error) {
+	var c Config
+	var deep *tomlguard.Error
+	if err := tomlguard.Check(data, maxConfigDepth, maxConfigNesting); errors.As(err, &deep) {
+		return Config{}, fmt.Errorf("%s:%d: %w", path, deep.Line, err)
 	}
 	md, err := toml.Decode(string(data), &c)
 	if err != nil {

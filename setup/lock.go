@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wfpsandbox/wfpsandbox/internal/safefile"
 )
 
 // errLocked is returned by tryLock when another process holds the lock.
@@ -33,7 +35,9 @@ type Lock struct {
 // It gives up when ctx is done.
 func AcquireLock(ctx context.Context, dir string, logger *slog.Logger) (*Lock, error) {
 	path := filepath.Join(dir, LockFile)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	// Never through a link planted in the state directory: the elevated setup would
+	// truncate and write the link's target (safefile.OpenFile refuses it).
+	f, err := safefile.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open setup lock: %w", err)
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"sync"
+
+	"github.com/wfpsandbox/wfpsandbox/internal/safefile"
 )
 
 // Log file rotation defaults.
@@ -14,7 +16,8 @@ const (
 
 // rotatingFile is an append-only log file that, before a write would take it past
 // maxBytes, renames path to path.1 (path.1 to path.2, …, dropping the oldest) and
-// starts a new file. The size is re-read from the file before each rotation decision,
+// starts a new file (opened without following links: see safefile.OpenFile). The size
+// is re-read from the file before each rotation decision,
 // so several processes appending to it keep roughly to the cap.
 type rotatingFile struct {
 	mu       sync.Mutex
@@ -40,7 +43,7 @@ func openRotatingFile(path string, maxBytes int64, backups int) (*rotatingFile, 
 }
 
 func (r *rotatingFile) open() error {
-	f, err := os.OpenFile(r.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	f, err := safefile.OpenFile(r.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		return fmt.Errorf("open log file: %w", err)
 	}
@@ -64,7 +67,9 @@ func (r *rotatingFile) Write(p []byte) (int, error) {
 }
 
 // rotate shifts the backups and reopens path. A failed rename keeps writing to the
-// current file rather than losing records.
+// current file rather than losing records. The backups are only ever renamed, never
+// opened: a link planted as wfpsandbox.log.N is moved or replaced, not written through;
+// the log itself is opened with safefile.OpenFile.
 func (r *rotatingFile) rotate() error {
 	r.f.Close()
 	r.f = nil

@@ -142,9 +142,10 @@ func (r *runner) run(ctx context.Context) error {
 	// Only the platform's default directory (%ProgramData%\wfpsandbox) gets the
 	// protected DACL: a directory the caller chose may hold other files whose
 	// inherited permissions a protected DACL would replace; its ACL is the caller's.
+	// Failing to secure it is fatal: one someone else owns could hold a forged marker.
 	if isDefaultStateDir(o.StateDir) {
 		if err := secureStateDir(o.StateDir); err != nil {
-			r.log.Warn("could not protect the state directory: "+err.Error(), "stateDir", o.StateDir)
+			return err
 		}
 	}
 	on, warning, err := AnalyticsEnabled(o.Analytics, o.StateDir)

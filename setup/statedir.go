@@ -1,6 +1,7 @@
 package setup
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +15,11 @@ const (
 	LogFile    = "wfpsandbox.log" // JSON-lines log, rotated to wfpsandbox.log.1
 	ConfigFile = "config.toml"    // optional configuration (analytics = true)
 )
+
+// ErrStateDirOwner: on Windows, the default state directory exists but is not owned by
+// Administrators or SYSTEM, or is not a plain directory (a junction, a symbolic link);
+// setup refuses to use it. Never returned on other systems.
+var ErrStateDirOwner = errors.New("state directory not owned by Administrators or SYSTEM")
 
 // StateDirEnv overrides the default state directory when it holds an absolute path
 // (tests, portable installs); the CLI's --state-dir overrides both.
@@ -32,8 +38,16 @@ func DefaultStateDir() (string, error) {
 	return defaultStateDir()
 }
 
-// makeStateDir creates dir (and its parents) if needed.
+// makeStateDir creates dir (and its parents) if needed. The platform's default
+// directory is created by createDefaultStateDir: on Windows with its protected DACL
+// and owner from the start, and only by an elevated administrator.
 func makeStateDir(dir string) error {
+	if isDefaultStateDir(dir) {
+		if err := createDefaultStateDir(dir); err != nil {
+			return fmt.Errorf("create state directory: %w", err)
+		}
+		return nil
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create state directory: %w", err)
 	}

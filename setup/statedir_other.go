@@ -11,6 +11,9 @@ import (
 
 func defaultStateDir() (string, error) { return xdgStateDir() }
 
+// createDefaultStateDir creates the default state directory (and its parents).
+func createDefaultStateDir(dir string) error { return os.MkdirAll(dir, 0o755) }
+
 // secureStateDir does nothing on Unix: the directory's mode and its parent's
 // ownership already decide who may write there.
 func secureStateDir(string) error { return nil }

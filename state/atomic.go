@@ -4,14 +4,18 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/wfpsandbox/wfpsandbox/internal/safefile"
 )
 
 // writeFileAtomic replaces path with data: a temporary file in the same directory is
 // written and fsynced, renamed over path (atomic on the same volume), and the
-// directory is fsynced so the rename itself survives a crash.
+// directory is fsynced so the rename itself survives a crash. The temporary file is
+// created with safefile.CreateTemp (O_EXCL, no links followed); a link at path itself is
+// replaced by the rename, never written through.
 func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
+	tmp, err := safefile.CreateTemp(dir, filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}

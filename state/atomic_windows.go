@@ -19,7 +19,8 @@ const renameRetryFor = 2 * time.Second
 //
 // Replacing a file fails with ERROR_ACCESS_DENIED or ERROR_SHARING_VIOLATION while
 // another process has it open without FILE_SHARE_DELETE — which is how Go (os.Open)
-// opens files, so an unelevated ensure reading a record, or a virus scanner, can
+// opens files. wfpsandbox itself reads records through internal/safefile, which
+// shares delete access, but an older wfpsandbox's ensure or a virus scanner can still
 // make the rename fail for a moment. Those errors are retried for up to
 // renameRetryFor.
 func renameReplace(from, to string) error {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wfpsandbox/wfpsandbox/account"
+	"github.com/wfpsandbox/wfpsandbox/internal/safefile"
 )
 
 // Names in the state directory.
@@ -43,16 +43,13 @@ func Path(dir, sid string) string {
 	return filepath.Join(dir, AccountsDir, sid+".json")
 }
 
-// readFile reads at most MaxSize+1 bytes of path. Every read of a record goes through
+// readFile reads at most MaxSize bytes of path. Every read of a record goes through
 // it, so that how a record file is opened (regular files only, no links) is decided
 // in one place.
 func readFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, MaxSize+1))
+	// A regular file only, no link followed, bounded: a FIFO here used to block setup
+	// forever while it held the lock, /dev/zero to exhaust memory.
+	return safefile.ReadNoFollow(path, MaxSize)
 }
 
 // load reads and decodes the record at path. wantSID, when not empty, is the account
@@ -159,8 +156,13 @@ func Write(dir string, r *Record) error {
 	if err != nil {
 		return fmt.Errorf("setup record: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Join(dir, AccountsDir), 0o755); err != nil {
-		return fmt.Errorf("setup record: create %s: %w", filepath.Join(dir, AccountsDir), err)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("setup record: create %s: %w", dir, err)
+	}
+	// accounts/ itself must be a real directory: a record renamed into a planted link
+	// or junction would land wherever it points.
+	if err := safefile.MkdirNoFollow(filepath.Join(dir, AccountsDir), 0o755); err != nil {
+		return fmt.Errorf("setup record: %w", err)
 	}
 	return writeFileAtomic(Path(dir, r.Account.SID), append(data, '\n'), 0o644)
 }

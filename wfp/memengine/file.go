@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"time"
+
+	"github.com/wfpsandbox/wfpsandbox/internal/safefile"
 )
 
 // stateFile is the JSON file behind a file-backed BFE, and its lock file.
@@ -17,7 +19,13 @@ type stateFile struct {
 
 func (f *stateFile) lockPath() string { return f.path + ".lock" }
 
-// read loads the state; a missing file is an empty host.
+// maxStateFileSize bounds what read reads: a filter takes about 1.3 KB of JSON, so
+// 64 MiB holds some 50,000 of them (a host with 10,000 foreign filters is about 13 MB).
+const maxStateFileSize = 64 << 20
+
+// read loads the state; a missing file is an empty host. Only a regular file is read
+// (a symbolic link to one is followed), at most maxStateFileSize bytes: a FIFO or a
+// device given as --engine memory:PATH is refused instead of hanging or filling memory.
 func (f *stateFile) read() (*state, error) {
 	data, err := f.readRaw()
 	if err != nil {
@@ -28,7 +36,7 @@ func (f *stateFile) read() (*state, error) {
 
 // readRaw returns the file's bytes, nil for a missing file.
 func (f *stateFile) readRaw() ([]byte, error) {
-	data, err := os.ReadFile(f.path)
+	data, err := safefile.Read(f.path, maxStateFileSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
