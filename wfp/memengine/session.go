@@ -43,6 +43,7 @@ type Session struct {
 	timeout time.Duration
 	closed  bool
 	txn     *state   // the open explicit transaction's copy, or nil
+	txnRO   bool     // txn is read-only (BeginReadTransaction): writes fail, commit applies nothing
 	hold    *txnHold // the transaction lock while txn is open
 	fault   func(Call) error
 	stats   Stats
@@ -115,7 +116,9 @@ func (s *Session) done(err error) error {
 }
 
 // BeginTransaction implements wfp.Engine (FwpmTransactionBegin0).
-func (s *Session) BeginTransaction() error {
+func (s *Session) BeginTransaction() error { return s.begin(false) }
+
+func (s *Session) begin(readOnly bool) error {
 	const call = "FwpmTransactionBegin0"
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -132,12 +135,16 @@ func (s *Session) BeginTransaction() error {
 	if code != 0 {
 		return s.done(fail(call, "", code))
 	}
-	st, err := s.bfe.load()
+	load := s.bfe.load
+	if readOnly {
+		load = s.bfe.view
+	}
+	st, err := load()
 	if err != nil {
 		hold.release()
 		return s.done(fmt.Errorf("%s: %w", call, err))
 	}
-	s.txn, s.hold = st, hold
+	s.txn, s.hold, s.txnRO = st, hold, readOnly
 	return nil
 }
 
@@ -154,7 +161,10 @@ func (s *Session) CommitTransaction() error {
 	if s.txn == nil {
 		return s.done(fail(call, "", wfp.ErrNoTxnInProgress))
 	}
-	err := s.bfe.store(s.txn)
+	var err error
+	if !s.txnRO {
+		err = s.bfe.store(s.txn)
+	}
 	s.endTxn()
 	if err != nil {
 		return s.done(fmt.Errorf("%s: %w", call, err))
@@ -179,12 +189,15 @@ func (s *Session) AbortTransaction() error {
 
 func (s *Session) endTxn() {
 	s.hold.release()
-	s.txn, s.hold = nil, nil
+	s.txn, s.hold, s.txnRO = nil, nil, false
 }
 
 // write runs op on the explicit transaction's state, or in an implicit transaction.
 func (s *Session) write(call string, op func(*state) error) error {
 	if s.txn != nil {
+		if s.txnRO {
+			return fail(call, "", wfp.ErrIncompatibleTxn)
+		}
 		return op(s.txn)
 	}
 	hold, code, err := s.bfe.acquire(s.gen, s.timeout)
@@ -213,7 +226,7 @@ func (s *Session) read(call string, op func(*state) error) error {
 	if s.txn != nil {
 		return op(s.txn)
 	}
-	st, err := s.bfe.load()
+	st, err := s.bfe.view()
 	if err != nil {
 		return fmt.Errorf("%s: %w", call, err)
 	}
@@ -228,6 +241,9 @@ func (s *Session) AddProvider(p *wfp.Provider) error {
 	if err := s.enter(call, &s.stats.Adds); err != nil {
 		return s.done(err)
 	}
+	if err := checkObjectSD(call, wfp.ObjectName("provider", p.Key, p.Name), p.SecurityDescriptor); err != nil {
+		return s.done(err)
+	}
 	return s.done(s.write(call, func(st *state) error { return st.addProvider(p) }))
 }
 
@@ -239,6 +255,9 @@ func (s *Session) AddSublayer(sl *wfp.Sublayer) error {
 	if err := s.enter(call, &s.stats.Adds); err != nil {
 		return s.done(err)
 	}
+	if err := checkObjectSD(call, wfp.ObjectName("sublayer", sl.Key, sl.Name), sl.SecurityDescriptor); err != nil {
+		return s.done(err)
+	}
 	return s.done(s.write(call, func(st *state) error { return st.addSublayer(sl) }))
 }
 
@@ -248,6 +267,9 @@ func (s *Session) AddFilter(f *wfp.Filter) (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.enter(call, &s.stats.Adds); err != nil {
+		return 0, s.done(err)
+	}
+	if err := checkObjectSD(call, wfp.ObjectName("filter", f.Key, f.Name), f.SecurityDescriptor); err != nil {
 		return 0, s.done(err)
 	}
 	var id uint64

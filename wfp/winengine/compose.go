@@ -285,3 +285,17 @@ func checkSID(b []byte) error {
 	}
 	return nil
 }
+
+// composeSD copies an object's security descriptor into the arena for the sd argument
+// of Fwpm*Add0 ([in, optional] PSECURITY_DESCRIPTOR): nil — "the system assigns a
+// default security descriptor" — when sd is empty. The bytes must be a self-relative
+// security descriptor (the engine fails an invalid one with
+// ERROR_INVALID_SECURITY_DESCR); they are passed as they are, with no alignment
+// requirement beyond the arena's 8 bytes (SECURITY_DESCRIPTOR_RELATIVE is 4-aligned).
+// https://learn.microsoft.com/windows/win32/api/fwpmu/nf-fwpmu-fwpmfilteradd0
+func composeSD(a *arena, sd []byte) unsafe.Pointer {
+	if len(sd) == 0 {
+		return nil
+	}
+	return unsafe.Pointer(a.bytes(sd))
+}

@@ -21,9 +21,12 @@ const (
 	// https://learn.microsoft.com/windows/win32/api/fwpmu/nf-fwpmu-fwpmengineopen0
 	rpcCAuthnDefault = 0xFFFFFFFF
 
-	// fwpmTxnReadWrite is the flags value of a read-write FwpmTransactionBegin0
-	// (FWPM_TXN_READ_ONLY is 0x1).
+	// fwpmTxnReadWrite is the flags value of a read-write FwpmTransactionBegin0.
 	fwpmTxnReadWrite = 0x0
+	// fwpmTxnReadOnly is FWPM_TXN_READ_ONLY (fwpmu.h: #define FWPM_TXN_READ_ONLY
+	// (0x00000001)), a read-only FwpmTransactionBegin0: it needs only
+	// FWPM_ACTRL_BEGIN_READ_TXN on the engine (DOC:fwp/access-control).
+	fwpmTxnReadOnly = 0x1
 )
 
 // errInvalidHandle is ERROR_INVALID_HANDLE, returned for calls on a closed Engine (as
@@ -157,6 +160,12 @@ func (e *Engine) BeginTransaction() error {
 	return e.simple("FwpmTransactionBegin0", func(h windows.Handle) error { return fwpmTransactionBegin0(h, fwpmTxnReadWrite) })
 }
 
+// BeginReadTransaction implements wfp.Engine (FwpmTransactionBegin0 with
+// FWPM_TXN_READ_ONLY). Adds and deletes inside it fail with FWP_E_INCOMPATIBLE_TXN.
+func (e *Engine) BeginReadTransaction() error {
+	return e.simple("FwpmTransactionBegin0", func(h windows.Handle) error { return fwpmTransactionBegin0(h, fwpmTxnReadOnly) })
+}
+
 // CommitTransaction implements wfp.Engine (FwpmTransactionCommit0).
 func (e *Engine) CommitTransaction() error {
 	return e.simple("FwpmTransactionCommit0", fwpmTransactionCommit0)
@@ -176,7 +185,8 @@ func (e *Engine) simple(call string, fn func(windows.Handle) error) error {
 	})
 }
 
-// AddProvider implements wfp.Engine (FwpmProviderAdd0, default security descriptor).
+// AddProvider implements wfp.Engine (FwpmProviderAdd0). p.SecurityDescriptor is the sd
+// argument; empty passes NULL (the default security descriptor).
 func (e *Engine) AddProvider(p *wfp.Provider) error {
 	const call = "FwpmProviderAdd0"
 	obj := wfp.ObjectName("provider", p.Key, p.Name)
@@ -187,14 +197,15 @@ func (e *Engine) AddProvider(p *wfp.Provider) error {
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", call, obj, err)
 		}
-		if ret := fwpmProviderAdd0(h, c, nil); ret != nil {
+		if ret := fwpmProviderAdd0(h, c, composeSD(a, p.SecurityDescriptor)); ret != nil {
 			return callError(call, obj, ret)
 		}
 		return nil
 	})
 }
 
-// AddSublayer implements wfp.Engine (FwpmSubLayerAdd0, default security descriptor).
+// AddSublayer implements wfp.Engine (FwpmSubLayerAdd0). s.SecurityDescriptor is the sd
+// argument; empty passes NULL (the default security descriptor).
 func (e *Engine) AddSublayer(s *wfp.Sublayer) error {
 	const call = "FwpmSubLayerAdd0"
 	obj := wfp.ObjectName("sublayer", s.Key, s.Name)
@@ -205,15 +216,16 @@ func (e *Engine) AddSublayer(s *wfp.Sublayer) error {
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", call, obj, err)
 		}
-		if ret := fwpmSubLayerAdd0(h, c, nil); ret != nil {
+		if ret := fwpmSubLayerAdd0(h, c, composeSD(a, s.SecurityDescriptor)); ret != nil {
 			return callError(call, obj, ret)
 		}
 		return nil
 	})
 }
 
-// AddFilter implements wfp.Engine (FwpmFilterAdd0, default security descriptor) and
-// returns the run-time filter ID.
+// AddFilter implements wfp.Engine (FwpmFilterAdd0) and returns the run-time filter ID.
+// f.SecurityDescriptor is the sd argument; empty passes NULL (the default security
+// descriptor).
 func (e *Engine) AddFilter(f *wfp.Filter) (uint64, error) {
 	const call = "FwpmFilterAdd0"
 	obj := wfp.ObjectName("filter", f.Key, f.Name)
@@ -225,7 +237,7 @@ func (e *Engine) AddFilter(f *wfp.Filter) (uint64, error) {
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", call, obj, err)
 		}
-		if ret := fwpmFilterAdd0(h, c, nil, &id); ret != nil {
+		if ret := fwpmFilterAdd0(h, c, composeSD(a, f.SecurityDescriptor), &id); ret != nil {
 			return callError(call, obj, ret)
 		}
 		return nil

@@ -362,3 +362,23 @@ func TestTxnWaitMillis(t *testing.T) {
 		t.Errorf("a huge timeout: %#x ms, want 0xFFFFFFFE", got)
 	}
 }
+
+// The sd argument of Fwpm*Add0: NULL for no descriptor (the documented default), else
+// a copy of the self-relative bytes outside the Go heap.
+func TestComposeSD(t *testing.T) {
+	a := newArena()
+	defer a.Dispose()
+	if p := composeSD(a, nil); p != nil {
+		t.Fatalf("composeSD(nil) = %p, want NULL (the default security descriptor)", p)
+	}
+	p := composeSD(a, testSD)
+	if p == nil {
+		t.Fatal("composeSD(testSD) = NULL")
+	}
+	if got := unsafe.Slice((*byte)(p), len(testSD)); string(got) != string(testSD) {
+		t.Fatalf("composeSD copied % x, want % x", got, testSD)
+	}
+	if uintptr(p)%4 != 0 {
+		t.Fatalf("sd at %p is not 4-aligned (SECURITY_DESCRIPTOR_RELATIVE)", p)
+	}
+}
