@@ -327,6 +327,9 @@ func (r *runner) prepare(prev *Marker, readErr error) (*policy.Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInput, err)
 	}
+	if err := applyReaders(o, plan); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInput, err)
+	}
 	rep.Profile, rep.UserMatch = string(plan.Profile), string(plan.UserMatch)
 	rep.PlanHash, rep.FilterCount = plan.Hash(), len(plan.Filters)
 	rep.Reasons = NeedsSetup(prev, readErr, Want{

@@ -343,8 +343,9 @@ type Provider struct {
 	// passed as the sd argument of FwpmProviderAdd0 ("Security information about the
 	// provider object"; NULL makes the system assign a default one). It is input only:
 	// the Fwpm*GetByKey0 structures do not carry it, so engines return it empty, and it
-	// is not compared by reconcile (see reconcile.CheckLive).
-	SecurityDescriptor []byte
+	// is not compared by reconcile (see reconcile.CheckLive). It is left out of JSON
+	// (json:"-"), so plan hashes do not depend on it.
+	SecurityDescriptor []byte `json:"-"`
 }
 
 // Sublayer is FWPM_SUBLAYER0.
@@ -357,7 +358,7 @@ type Sublayer struct {
 	Data        []byte
 	Weight      uint16
 	// SecurityDescriptor is the sd argument of FwpmSubLayerAdd0 (see Provider).
-	SecurityDescriptor []byte
+	SecurityDescriptor []byte `json:"-"`
 }
 
 // Filter is FWPM_FILTER0. ID and EffectiveWeight are assigned by the engine and are
@@ -378,7 +379,7 @@ type Filter struct {
 	EffectiveWeight uint64
 	// SecurityDescriptor is the sd argument of FwpmFilterAdd0 (see Provider). Like ID
 	// it is not part of FWPM_FILTER0's identity for reconcile.
-	SecurityDescriptor []byte
+	SecurityDescriptor []byte `json:"-"`
 }
 
 // Clone returns a deep copy of p.

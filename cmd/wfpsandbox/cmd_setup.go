@@ -24,7 +24,7 @@ func init() {
 		name:    "setup",
 		summary: "full setup for the sandbox account (elevated): install the WFP policy, write the marker (exit 3: WFP step failed, retried next run)",
 		usage: "--sid SID | --account NAME [--profile P] [--user-match M] [--proxy-port N] [--policy FILE] " +
-			"[--engine windows|memory:PATH] [--state-dir DIR] [--analytics] [--dry-run] [--verbose] [--format text|json]",
+			"[--engine windows|memory:PATH] [--state-dir DIR] [--reader SID]... [--analytics] [--dry-run] [--verbose] [--format text|json]",
 		run: runSetup,
 	})
 }
@@ -111,6 +111,12 @@ func runSetup(ctx context.Context, c *cli, args []string) int {
 	fs := c.flags("setup")
 	sf := addSetupFlags(fs)
 	dryRun := fs.Bool("dry-run", false, "compute the WFP change set and change nothing (no marker, lock, log file or metric)")
+	var readers []string
+	fs.Func("reader", "a SID (or SDDL alias such as BU) granted FWPM_ACTRL_READ on the WFP objects setup adds, so an unelevated ensure "+
+		"run by it can read the live policy (repeat; default: 'readers' in config.toml, else S-1-5-32-545, BUILTIN\\Users)", func(s string) error {
+		readers = append(readers, s)
+		return nil
+	})
 	if !c.parse(fs, args) {
 		return exitError
 	}
@@ -143,7 +149,7 @@ func runSetup(ctx context.Context, c *cli, args []string) int {
 	rep, err := setup.Run(ctx, setup.Options{
 		Account: acct, Profile: popts.Profile, UserMatch: popts.UserMatch, ProxyPorts: popts.ProxyPorts, Extra: popts.Extra,
 		StateDir: stateDir, Open: open, Logger: log, Analytics: *sf.analytics, DryRun: *dryRun,
-		ToolVersion: version.Get().Version,
+		ToolVersion: version.Get().Version, Readers: readers,
 	})
 	if err != nil {
 		return c.fail("setup", err)
