@@ -61,7 +61,7 @@ type recorder struct {
 
 func (r *recorder) rec(name string) { r.calls = append(r.calls, name) }
 
-func (r *recorder) BeginTransaction() error  { r.rec("Begin"); return r.Engine.BeginTransaction() }
+func (r *recorder) BeginTransaction() error { r.rec("Begin"); return r.Engine.BeginTransaction() }
 func (r *recorder) BeginReadTransaction() error {
 	r.rec("BeginRead")
 	return r.Engine.BeginReadTransaction()
