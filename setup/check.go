@@ -25,9 +25,9 @@ type CheckOptions struct {
 	Extra      []policy.Rule
 
 	StateDir string
-	// Open, when set, is used to read the live policy (reconcile.Verify; read-only).
-	// Failing to open it — the usual case for an unelevated caller — is not an
-	// error: Check then relies on the marker alone.
+	// Open, when set, is used to read the live policy (reconcile.CheckLive: by key,
+	// read-only). Failing to open or read it is not an error: Check then relies on
+	// the marker alone and says so (CheckResult.Live false, LiveReason).
 	Open   Opener
 	Logger *slog.Logger
 
@@ -60,10 +60,13 @@ type CheckResult struct {
 	Account  MarkerAccount `json:"account"`
 	Profile  string        `json:"profile,omitempty"`
 	PlanHash string        `json:"planHash,omitempty"`
-	// Live is true when the live policy was read; LiveError says why not.
-	Live      bool              `json:"live"`
-	LiveError string            `json:"liveError,omitempty"`
-	Verify    *reconcile.Report `json:"verify,omitempty"`
+	// Live is true when the live policy was read (reconcile.CheckLive, by key);
+	// otherwise LiveReason says why not in one word (LiveNoEngine, LiveUnavailable,
+	// LiveAccessDenied, LivePartialPlan, LiveReadFailed) and LiveError in a sentence.
+	Live       bool                  `json:"live"`
+	LiveReason string                `json:"liveReason,omitempty"`
+	LiveError  string                `json:"liveError,omitempty"`
+	LiveCheck  *reconcile.LiveResult `json:"liveCheck,omitempty"`
 	// PartialPlan is true when the last setup used rules this check was not given (a
 	// policy file's extra rules): the plan hash was not compared and the live policy
 	// not verified, and a setup run with only the options the marker records would
@@ -176,6 +179,7 @@ func Check(ctx context.Context, o CheckOptions) (*CheckResult, error) {
 		want.PlanHash = ""
 		comparable = false
 		res.PartialPlan = true
+		res.LiveReason = LivePartialPlan
 		res.LiveError = "the last setup used rules this check was not given (pass the same policy options)"
 	}
 	reasons := NeedsSetup(m, readErr, want)
@@ -183,6 +187,8 @@ func Check(ctx context.Context, o CheckOptions) (*CheckResult, error) {
 
 	if o.Open != nil && comparable {
 		checkLive(o, plan, res)
+	} else if o.Open == nil && res.LiveReason == "" {
+		res.LiveReason, res.LiveError = LiveNoEngine, "no WFP engine to read (pass --engine)"
 	}
 	return res, nil
 }
@@ -195,35 +201,40 @@ func reproducible(m *Marker) bool {
 	return err == nil && p.Hash() == m.PlanHash
 }
 
-// checkLive verifies the live policy, read-only. Any failure to read it is recorded in
-// res.LiveError and otherwise ignored.
+// checkLive reads the live policy by key (reconcile.CheckLive: no enumeration, a
+// read-only transaction when the caller may begin one), which an unelevated caller
+// can do when setup granted it FWPM_ACTRL_READ on the objects (account.ObjectSD). Any
+// failure to read it is recorded in res.LiveReason and res.LiveError and otherwise
+// ignored: the marker decides (ensure --require-live refuses that).
 func checkLive(o CheckOptions, plan *policy.Plan, res *CheckResult) {
 	e, err := o.Open()
 	if err != nil {
-		res.LiveError = "cannot open the WFP engine (normal when not elevated): " + err.Error()
-		o.Logger.Debug("live policy not read; relying on the marker", "error", err.Error())
+		res.LiveReason = liveReason(err)
+		res.LiveError = "cannot open the WFP engine: " + err.Error()
+		o.Logger.Debug("live policy not read; relying on the marker", "reason", res.LiveReason, "error", err.Error())
 		return
 	}
 	defer e.Close()
-	rep, err := reconcile.Verify(e, plan)
+	live, err := reconcile.CheckLive(e, plan)
 	if err != nil {
+		res.LiveReason = liveReason(err)
 		res.LiveError = "cannot read the live policy: " + err.Error()
-		o.Logger.Debug("live policy not read; relying on the marker", "error", err.Error())
+		o.Logger.Debug("live policy not read; relying on the marker", "reason", res.LiveReason, "error", err.Error())
 		return
 	}
-	res.Live, res.Verify = true, rep
-	if !rep.Compliant {
+	res.Live, res.LiveCheck = true, live
+	if !live.Current {
 		var parts []string
-		for i, f := range rep.Findings {
+		for i, f := range live.Findings {
 			if i == 3 {
-				parts = append(parts, fmt.Sprintf("and %d more", len(rep.Findings)-3))
+				parts = append(parts, fmt.Sprintf("and %d more", len(live.Findings)-3))
 				break
 			}
 			parts = append(parts, fmt.Sprintf("%s %s %s", f.Kind, f.Name, f.Problem))
 		}
 		res.Reasons = append(res.Reasons, Reason{Code: ReasonPolicyDrift,
 			Detail: fmt.Sprintf("installed WFP policy differs from the plan (%d of %d filters as planned): %s",
-				rep.Matching, rep.Planned, strings.Join(parts, "; "))})
+				live.Matching, live.Planned, strings.Join(parts, "; "))})
 	}
 }
 

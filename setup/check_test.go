@@ -51,7 +51,7 @@ func TestCheck(t *testing.T) {
 			}
 		}
 		c := h.check(CheckOptions{Open: h.open})
-		if !c.Live || !c.Verify.Compliant {
+		if !c.Live || !c.LiveCheck.Current {
 			t.Errorf("live policy not read: %+v", c)
 		}
 	})

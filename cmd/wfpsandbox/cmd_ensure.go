@@ -23,15 +23,20 @@ func init() {
 		summary: "unelevated: exit 0 if setup is current, else run setup (elevating via UAC on Windows) " +
 			"or, with --no-elevate or while a failed step's retry is deferred, exit 4 with the reasons",
 		usage: "[--sid SID | --account NAME] [--profile P] [--user-match M] [--proxy-port N] [--policy FILE] " +
-			"[--engine windows|memory:PATH] [--state-dir DIR] [--no-elevate] [--retry-backoff D] [--analytics] [--format text|json]",
+			"[--engine windows|memory:PATH] [--state-dir DIR] [--no-elevate] [--require-live] [--retry-backoff D] [--analytics] [--format text|json]",
 		run: runEnsure,
 	})
 }
 
 // ensureDoc is ensure's JSON output.
 type ensureDoc struct {
-	Current  bool               `json:"current"`
-	Action   string             `json:"action"` // "none", "setup-needed", "retry-deferred", "elevated-setup-ran"
+	Current bool `json:"current"`
+	// Live is whether the live WFP policy was read (by key); LiveReason says why not
+	// (setup.LiveAccessDenied, …). Copies of Check's fields, at the top so that a
+	// caller sees at once whether "current" rests on the marker alone.
+	Live       bool               `json:"live"`
+	LiveReason string             `json:"liveReason,omitempty"`
+	Action     string             `json:"action"` // "none", "setup-needed", "retry-deferred", "live-unreadable", "elevated-setup-ran"
 	Check    *setup.CheckResult `json:"check"`
 	Deferred []setup.Deferred   `json:"deferred,omitempty"`
 	ExitCode int                `json:"exitCode"`
@@ -43,6 +48,8 @@ func runEnsure(ctx context.Context, c *cli, args []string) int {
 	noElevate := fs.Bool("no-elevate", false, "never elevate or run setup: exit 4 with the reasons when setup is needed")
 	backoff := fs.Duration("retry-backoff", setup.DefaultRetryBackoff,
 		"wait this long (doubling per consecutive failure, up to 6h) before retrying a failed WFP step; 0 retries at once")
+	requireLive := fs.Bool("require-live", false,
+		"exit 4 (reason live-unreadable) instead of 0 when the marker says current but the live WFP policy could not be read")
 	if !c.parse(fs, args) {
 		return exitError
 	}
@@ -83,7 +90,17 @@ func runEnsure(ctx context.Context, c *cli, args []string) int {
 		return c.fail("ensure", err)
 	}
 	current := res.Current() && len(res.Deferred) == 0
-	doc := &ensureDoc{Current: current, Action: "none", Check: res, Deferred: res.Deferred}
+	doc := &ensureDoc{Current: current, Live: res.Live, LiveReason: res.LiveReason, Action: "none", Check: res, Deferred: res.Deferred}
+	if current && *requireLive && !res.Live {
+		// Only the marker says current. Running setup would not make the policy
+		// readable (it does not rewrite the security of objects already installed), so
+		// this does not elevate: it reports, and the caller decides.
+		res.Reasons = append(res.Reasons, setup.Reason{Code: setup.ReasonLiveUnreadable,
+			Detail: fmt.Sprintf("the live WFP policy could not be read (%s): %s", res.LiveReason, res.LiveError)})
+		doc.Current, doc.Action, doc.ExitCode = false, "live-unreadable", exitSetupNeeded
+		c.emit(doc, func(w io.Writer) { printCheck(w, res) })
+		return exitSetupNeeded
+	}
 	if current {
 		c.emit(doc, func(w io.Writer) { printCheck(w, res) })
 		return exitOK
@@ -208,6 +225,6 @@ func printCheck(w io.Writer, res *setup.CheckResult) {
 		fmt.Fprintf(w, "retry of a failed step deferred until %s: %s\n", d.Due.Local().Format(time.RFC3339), d.Reason.Detail)
 	}
 	if !res.Live && res.LiveError != "" {
-		fmt.Fprintf(w, "(live policy not checked: %s)\n", res.LiveError)
+		fmt.Fprintf(w, "live: false (%s): the live WFP policy was not read, so this rests on the marker alone: %s\n", res.LiveReason, res.LiveError)
 	}
 }
