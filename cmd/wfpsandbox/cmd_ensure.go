@@ -37,9 +37,9 @@ type ensureDoc struct {
 	Live       bool               `json:"live"`
 	LiveReason string             `json:"liveReason,omitempty"`
 	Action     string             `json:"action"` // "none", "setup-needed", "retry-deferred", "live-unreadable", "elevated-setup-ran"
-	Check    *setup.CheckResult `json:"check"`
-	Deferred []setup.Deferred   `json:"deferred,omitempty"`
-	ExitCode int                `json:"exitCode"`
+	Check      *setup.CheckResult `json:"check"`
+	Deferred   []setup.Deferred   `json:"deferred,omitempty"`
+	ExitCode   int                `json:"exitCode"`
 }
 
 func runEnsure(ctx context.Context, c *cli, args []string) int {
