@@ -30,16 +30,17 @@ func init() {
 
 // ensureDoc is ensure's JSON output.
 type ensureDoc struct {
-	Current bool `json:"current"`
+	Current  bool               `json:"current"`
+	Action   string             `json:"action"` // "none", "setup-needed", "retry-deferred", "live-unreadable", "elevated-setup-ran"
+	Check    *setup.CheckResult `json:"check"`
+	Deferred []setup.Deferred   `json:"deferred,omitempty"`
+	ExitCode int                `json:"exitCode"`
+
 	// Live is whether the live WFP policy was read (by key); LiveReason says why not
-	// (setup.LiveAccessDenied, …). Copies of Check's fields, at the top so that a
-	// caller sees at once whether "current" rests on the marker alone.
-	Live       bool               `json:"live"`
-	LiveReason string             `json:"liveReason,omitempty"`
-	Action     string             `json:"action"` // "none", "setup-needed", "retry-deferred", "live-unreadable", "elevated-setup-ran"
-	Check      *setup.CheckResult `json:"check"`
-	Deferred   []setup.Deferred   `json:"deferred,omitempty"`
-	ExitCode   int                `json:"exitCode"`
+	// (setup.LiveAccessDenied, …). Copies of Check's fields, so that a caller sees at
+	// once whether "current" rests on the marker alone.
+	Live       bool   `json:"live"`
+	LiveReason string `json:"liveReason,omitempty"`
 }
 
 func runEnsure(ctx context.Context, c *cli, args []string) int {
