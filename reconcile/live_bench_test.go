@@ -1,10 +1,13 @@
 package reconcile
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/wfpsandbox/wfpsandbox/policy"
 	"github.com/wfpsandbox/wfpsandbox/wfp"
+	"github.com/wfpsandbox/wfpsandbox/wfp/memengine"
 )
 
 // BenchmarkLiveCheck runs the live check (CheckLive, by key) and Verify (which
@@ -31,18 +34,44 @@ func BenchmarkLiveCheck(b *testing.B) {
 	}
 	for _, h := range hosts {
 		bfe := liveHost(b, p, h.foreign)
-		for _, c := range checks {
-			b.Run(c.name+"/"+h.name, func(b *testing.B) {
-				cc := &callCounter{Engine: bfe.Open()}
-				defer cc.Close()
-				b.ResetTimer()
-				for range b.N {
-					if err := c.run(cc, p); err != nil {
-						b.Fatal(err)
-					}
+		// The same host as a state file (the CLI's --engine memory:PATH): every session
+		// has to read and parse the whole file once, which is the simulation's cost,
+		// not WFP's.
+		path := filepath.Join(b.TempDir(), "host.json")
+		snap, err := bfe.Snapshot()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(snap), 0o600); err != nil {
+			b.Fatal(err)
+		}
+		engines := []struct {
+			name string
+			open func() wfp.Engine
+		}{
+			{"memory", func() wfp.Engine { return bfe.Open() }},
+			{"file", func() wfp.Engine {
+				s, err := memengine.OpenFile(path)
+				if err != nil {
+					b.Fatal(err)
 				}
-				b.ReportMetric(float64(cc.n)/float64(b.N), "calls/op")
-			})
+				return s
+			}},
+		}
+		for _, en := range engines {
+			for _, c := range checks {
+				b.Run(c.name+"/"+en.name+"/"+h.name, func(b *testing.B) {
+					cc := &callCounter{Engine: en.open()}
+					defer cc.Close()
+					b.ResetTimer()
+					for range b.N {
+						if err := c.run(cc, p); err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.ReportMetric(float64(cc.n)/float64(b.N), "calls/op")
+				})
+			}
 		}
 	}
 }
