@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/wfpsandbox/wfpsandbox/account"
+	"github.com/wfpsandbox/wfpsandbox/wfp"
 	"github.com/wfpsandbox/wfpsandbox/wfp/memengine"
 )
 
@@ -31,17 +32,24 @@ func objectSDs(t *testing.T, h *host) map[string]string {
 		}
 		out[what] = sd.SDDL()
 	}
+	sdOf := func(kind string, key wfp.GUID) []byte {
+		b, err := s.SecurityDescriptor(kind, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
 	ps, _ := s.Providers()
 	for _, p := range ps {
-		add("provider "+p.Name, p.SecurityDescriptor)
+		add("provider "+p.Name, sdOf("provider", p.Key))
 	}
 	ss, _ := s.Sublayers(nil)
 	for _, x := range ss {
-		add("sublayer "+x.Name, x.SecurityDescriptor)
+		add("sublayer "+x.Name, sdOf("sublayer", x.Key))
 	}
 	fs, _ := s.Filters(nil)
 	for _, f := range fs {
-		add("filter "+f.Key.String(), f.SecurityDescriptor)
+		add("filter "+f.Key.String(), sdOf("filter", f.Key))
 	}
 	return out
 }

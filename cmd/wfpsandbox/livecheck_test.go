@@ -86,7 +86,11 @@ func TestSetupReaderFlag(t *testing.T) {
 	if err != nil || len(fs) == 0 {
 		t.Fatalf("filters: %d, %v", len(fs), err)
 	}
-	sd, err := account.ParseSD(fs[0].SecurityDescriptor)
+	b, err := s.SecurityDescriptor("filter", fs[0].Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd, err := account.ParseSD(b)
 	if err != nil {
 		t.Fatalf("filter sd: %v", err)
 	}

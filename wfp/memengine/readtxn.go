@@ -1,6 +1,8 @@
 package memengine
 
 import (
+	"bytes"
+
 	"github.com/wfpsandbox/wfpsandbox/account"
 	"github.com/wfpsandbox/wfpsandbox/wfp"
 )
@@ -53,4 +55,67 @@ func checkObjectSD(call, object string, sd []byte) error {
 		return fail(call, object, wfp.ErrInvalidSecurityDescr)
 	}
 	return nil
+}
+
+// clearSD drops the security descriptor from an object about to be returned by a Get
+// or an enumeration: FWPM_PROVIDER0, FWPM_SUBLAYER0 and FWPM_FILTER0 have no member
+// for it, so the real engine's Fwpm*GetByKey0 and Fwpm*Enum0 cannot return it, and
+// code that works here must not come to depend on it. SecurityDescriptor reads it.
+func clearSD(x any) {
+	switch o := x.(type) {
+	case *wfp.Provider:
+		o.SecurityDescriptor = nil
+	case *wfp.Sublayer:
+		o.SecurityDescriptor = nil
+	case *wfp.Filter:
+		o.SecurityDescriptor = nil
+	}
+}
+
+// SecurityDescriptor returns the sd argument the object of kind ("provider",
+// "sublayer" or "filter") with key was added with — nil when it was added with NULL —
+// or the kind's not-found error. It stands in for Fwpm*GetSecurityInfoByKey0, with a
+// difference: this engine models no default security and no inheritance, so it returns
+// exactly the bytes given to Add, where BFE would return the descriptor it built from
+// them (DACL for a New Object). It is not part of wfp.Engine; tests use it to see what
+// setup asked for.
+func (s *Session) SecurityDescriptor(kind string, key wfp.GUID) ([]byte, error) {
+	const call = "Fwpm*GetSecurityInfoByKey0"
+	var out []byte
+	err := s.get(call, func(st *state) error {
+		var sd []byte
+		var ok bool
+		var notFound wfp.Code
+		switch kind {
+		case "provider":
+			var p *wfp.Provider
+			p, ok = st.providers[key]
+			if ok {
+				sd = p.SecurityDescriptor
+			}
+			notFound = wfp.ErrProviderNotFound
+		case "sublayer":
+			var x *wfp.Sublayer
+			x, ok = st.sublayers[key]
+			if ok {
+				sd = x.SecurityDescriptor
+			}
+			notFound = wfp.ErrSublayerNotFound
+		case "filter":
+			var f *wfp.Filter
+			f, ok = st.filters[key]
+			if ok {
+				sd = f.SecurityDescriptor
+			}
+			notFound = wfp.ErrFilterNotFound
+		default:
+			return fail(call, kind, wfp.ErrInvalidParameterWin32)
+		}
+		if !ok {
+			return fail(call, wfp.ObjectName(kind, key, ""), notFound)
+		}
+		out = bytes.Clone(sd)
+		return nil
+	})
+	return out, err
 }

@@ -82,16 +82,28 @@ func TestAddKeepsSecurityDescriptor(t *testing.T) {
 
 	again, err := memengine.OpenFile(path) // read back from the file
 	must(t, err)
+	for _, o := range []struct {
+		kind string
+		key  wfp.GUID
+	}{{"provider", provA}, {"sublayer", subA}, {"filter", guid(1)}} {
+		got, err := again.SecurityDescriptor(o.kind, o.key)
+		must(t, err)
+		if !bytes.Equal(got, sd) {
+			t.Errorf("%s read back with sd % x, want % x", o.kind, got, sd)
+		}
+	}
+	// Like FWPM_FILTER0 & co., what Get and Enum return carries no descriptor.
 	gp, err := again.Provider(provA)
-	must(t, err)
-	gs, err := again.Sublayer(subA)
 	must(t, err)
 	gf, err := again.Filter(guid(1))
 	must(t, err)
-	for name, got := range map[string][]byte{"provider": gp.SecurityDescriptor, "sublayer": gs.SecurityDescriptor, "filter": gf.SecurityDescriptor} {
-		if !bytes.Equal(got, sd) {
-			t.Errorf("%s read back with sd % x, want % x", name, got, sd)
-		}
+	fs, err := again.Filters(nil)
+	must(t, err)
+	if gp.SecurityDescriptor != nil || gf.SecurityDescriptor != nil || len(fs) != 1 || fs[0].SecurityDescriptor != nil {
+		t.Error("a Get or an enumeration returned the security descriptor, which the real engine cannot")
+	}
+	if _, err := again.SecurityDescriptor("filter", guid(9)); err == nil {
+		t.Error("SecurityDescriptor of a missing filter succeeded")
 	}
 }
 

@@ -323,6 +323,7 @@ func getByKey[T interface{ Clone() T }](s *Session, call, kind string, key wfp.G
 	err = s.get(call, func(st *state) error {
 		if x, ok := objects(st)[key]; ok {
 			out = x.Clone()
+			clearSD(any(out))
 			return nil
 		}
 		return fail(call, wfp.ObjectName(kind, key, ""), notFound)
@@ -355,6 +356,7 @@ func (s *Session) FilterByID(id uint64) (f *wfp.Filter, err error) {
 		for _, x := range st.filters {
 			if x.ID == id {
 				f = x.Clone()
+				f.SecurityDescriptor = nil
 				return nil
 			}
 		}
@@ -384,12 +386,18 @@ func (s *Session) enum(call string, provider *wfp.GUID, op func(*state)) error {
 // Providers implements wfp.Engine (FwpmProviderEnum0), sorted by key.
 func (s *Session) Providers() (out []*wfp.Provider, err error) {
 	err = s.enum("FwpmProviderEnum0", nil, func(st *state) { out = st.sortedProviders() })
+	for _, p := range out {
+		p.SecurityDescriptor = nil
+	}
 	return out, err
 }
 
 // Sublayers implements wfp.Engine (FwpmSubLayerEnum0), sorted by key.
 func (s *Session) Sublayers(provider *wfp.GUID) (out []*wfp.Sublayer, err error) {
 	err = s.enum("FwpmSubLayerEnum0", provider, func(st *state) { out = st.sortedSublayers(provider) })
+	for _, x := range out {
+		x.SecurityDescriptor = nil
+	}
 	return out, err
 }
 
@@ -397,6 +405,9 @@ func (s *Session) Sublayers(provider *wfp.GUID) (out []*wfp.Sublayer, err error)
 // only that provider's filters.
 func (s *Session) Filters(provider *wfp.GUID) (out []*wfp.Filter, err error) {
 	err = s.enum("FwpmFilterEnum0", provider, func(st *state) { out = st.sortedFilters(provider) })
+	for _, f := range out {
+		f.SecurityDescriptor = nil
+	}
 	return out, err
 }
 
