@@ -5,6 +5,8 @@ import (
 
 	"github.com/wfpsandbox/wfpsandbox/account"
 	"github.com/wfpsandbox/wfpsandbox/policy"
+	"github.com/wfpsandbox/wfpsandbox/reconcile"
+	"github.com/wfpsandbox/wfpsandbox/wfp"
 )
 
 // applyReaders gives the plan's provider, sublayer and filters the security descriptor
@@ -13,10 +15,9 @@ import (
 // read none of them (WFP's default security gives non-admins only OPEN and CLASSIFY),
 // and would have to trust the marker.
 //
-// The descriptor is input to Fwpm*Add0 only: it is not part of the plan hash or of
-// reconcile's comparison, so changing the readers does not rewrite objects already
-// installed (their descriptor is changed only when they are added again; see README,
-// "Live check").
+// The descriptor is input to Fwpm*Add0, and grantReaders sets it on objects already
+// installed after the install commits; it is not part of the plan hash or of
+// reconcile's comparison (see README, "The live check").
 func applyReaders(o *Options, plan *policy.Plan) error {
 	names := o.Readers
 	if len(names) == 0 {
@@ -40,4 +41,20 @@ func applyReaders(o *Options, plan *policy.Plan) error {
 		f.SecurityDescriptor = sd
 	}
 	return nil
+}
+
+// grantReaders brings the DACL of every installed object of the plan up to date
+// (reconcile.ApplySecurity), so that objects installed before the read grant existed,
+// or before the readers changed, become readable too. It is not part of the WFP
+// step's outcome: a failure changes who may read the policy, not what it blocks, so it
+// is logged as a warning (ensure then reports live: false, access-denied) and the next
+// setup tries again.
+func (r *runner) grantReaders(e wfp.Engine, plan *policy.Plan) {
+	n, err := reconcile.ApplySecurity(e, plan)
+	if err != nil {
+		r.log.Warn("could not grant read access to the WFP objects (ensure may not be able to read the live policy): "+err.Error(),
+			"set", n)
+		return
+	}
+	r.log.Debug("read access to the WFP objects set", "objects", n)
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/wfpsandbox/wfpsandbox/account"
+	"github.com/wfpsandbox/wfpsandbox/reconcile"
 	"github.com/wfpsandbox/wfpsandbox/wfp"
 	"github.com/wfpsandbox/wfpsandbox/wfp/memengine"
 )
@@ -115,4 +116,30 @@ func TestRunBadReaderChangesNothing(t *testing.T) {
 	if _, err := os.Stat(h.engine); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("engine file exists after a bad reader: %v", err)
 	}
+}
+
+// A host installed before the read grant (objects with no descriptor) gets it from the
+// next setup, although nothing else about the objects changed.
+func TestRunGrantsReadToAnOldInstall(t *testing.T) {
+	h := newHost(t)
+	s, err := memengine.OpenFile(h.engine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := planFor(&Options{}, sidA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reconcile.Install(s, plan, reconcile.Options{}); err != nil { // no descriptors
+		t.Fatal(err)
+	}
+	s.Close()
+	if got := objectSDs(t, h); got["provider "+plan.Provider.Name] != "" {
+		t.Fatalf("the old install already has a descriptor: %v", got)
+	}
+	rep := h.run(h.opts(sidA))
+	if rep.Writes != 0 {
+		t.Errorf("setup rewrote %d objects; the descriptor is set in place", rep.Writes)
+	}
+	wantSDs(t, objectSDs(t, h), account.BuiltinUsers)
 }

@@ -310,7 +310,11 @@ func (r *runner) installOnce(plan *policy.Plan) (res *reconcile.Result, err erro
 	}()
 	// reconcile logs every change at Info; the report lists them, so on the console
 	// they are detail (Debug), while the JSON log file keeps them all.
-	return reconcile.Install(e, plan, reconcile.Options{Logger: slog.New(demote{r.log.Handler()}), DryRun: r.o.DryRun})
+	res, err = reconcile.Install(e, plan, reconcile.Options{Logger: slog.New(demote{r.log.Handler()}), DryRun: r.o.DryRun})
+	if err == nil && !r.o.DryRun {
+		r.grantReaders(e, plan) // after the commit: not allowed inside a transaction
+	}
+	return res, err
 }
 
 // prepare runs the account step, builds the plan for the account, and records in the

@@ -119,3 +119,59 @@ func (s *Session) SecurityDescriptor(kind string, key wfp.GUID) ([]byte, error) 
 	})
 	return out, err
 }
+
+var _ wfp.SecuritySetter = (*Session)(nil)
+
+// SetDACL implements wfp.SecuritySetter (Fwpm*SetSecurityInfoByKey0 with
+// DACL_SECURITY_INFORMATION). Inside an explicit transaction it fails with
+// FWP_E_TXN_IN_PROGRESS (WFP documents that the call is not allowed there, not which
+// code it returns). This engine keeps the whole descriptor it is given in place of the
+// object's (wfpsandbox's descriptors carry only a DACL) and models no inheritance.
+func (s *Session) SetDACL(kind wfp.ObjectKind, key wfp.GUID, sd []byte) error {
+	call := map[wfp.ObjectKind]string{
+		wfp.ObjectProvider: "FwpmProviderSetSecurityInfoByKey0",
+		wfp.ObjectSublayer: "FwpmSubLayerSetSecurityInfoByKey0",
+		wfp.ObjectFilter:   "FwpmFilterSetSecurityInfoByKey0",
+	}[kind]
+	if call == "" {
+		return fail("Fwpm*SetSecurityInfoByKey0", string(kind), wfp.ErrInvalidParameterWin32)
+	}
+	object := wfp.ObjectName(string(kind), key, "")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.enter(call, nil); err != nil {
+		return s.done(err)
+	}
+	if s.txn != nil {
+		return s.done(fail(call, object, wfp.ErrTxnInProgress))
+	}
+	if len(sd) == 0 {
+		return s.done(fail(call, object, wfp.ErrInvalidSecurityDescr))
+	}
+	if err := checkObjectSD(call, object, sd); err != nil {
+		return s.done(err)
+	}
+	return s.done(s.write(call, func(st *state) error {
+		c := bytes.Clone(sd)
+		switch kind {
+		case wfp.ObjectProvider:
+			if p, ok := st.providers[key]; ok {
+				p.SecurityDescriptor = c
+				return nil
+			}
+			return fail(call, object, wfp.ErrProviderNotFound)
+		case wfp.ObjectSublayer:
+			if x, ok := st.sublayers[key]; ok {
+				x.SecurityDescriptor = c
+				return nil
+			}
+			return fail(call, object, wfp.ErrSublayerNotFound)
+		default:
+			if f, ok := st.filters[key]; ok {
+				f.SecurityDescriptor = c
+				return nil
+			}
+			return fail(call, object, wfp.ErrFilterNotFound)
+		}
+	}))
+}

@@ -248,6 +248,47 @@ func (e *Engine) AddFilter(f *wfp.Filter) (uint64, error) {
 	return id, nil
 }
 
+// daclSecurityInformation is DACL_SECURITY_INFORMATION (winnt.h).
+const daclSecurityInformation = 0x00000004
+
+var _ wfp.SecuritySetter = (*Engine)(nil)
+
+// SetDACL implements wfp.SecuritySetter: Fwpm{Provider,SubLayer,Filter}SetSecurityInfoByKey0
+// with DACL_SECURITY_INFORMATION and the DACL of sd (owner, group and SACL NULL). WFP
+// refuses it inside an explicit transaction. The functions are resolved on first use,
+// not at Open, so an fwpuclnt.dll without them (none is known) fails only this call.
+func (e *Engine) SetDACL(kind wfp.ObjectKind, key wfp.GUID, sd []byte) error {
+	var call string
+	var fn func(windows.Handle, *wfpGUID, uint32, unsafe.Pointer, unsafe.Pointer, unsafe.Pointer, unsafe.Pointer) error
+	var proc *windows.LazyProc
+	switch kind {
+	case wfp.ObjectProvider:
+		call, fn, proc = "FwpmProviderSetSecurityInfoByKey0", fwpmProviderSetSecurityInfoByKey0, procFwpmProviderSetSecurityInfoByKey0
+	case wfp.ObjectSublayer:
+		call, fn, proc = "FwpmSubLayerSetSecurityInfoByKey0", fwpmSubLayerSetSecurityInfoByKey0, procFwpmSubLayerSetSecurityInfoByKey0
+	case wfp.ObjectFilter:
+		call, fn, proc = "FwpmFilterSetSecurityInfoByKey0", fwpmFilterSetSecurityInfoByKey0, procFwpmFilterSetSecurityInfoByKey0
+	default:
+		return &wfp.CallError{Call: "Fwpm*SetSecurityInfoByKey0", Object: string(kind), Code: wfp.ErrInvalidParameterWin32}
+	}
+	obj := wfp.ObjectName(string(kind), key, "")
+	if err := proc.Find(); err != nil {
+		return fmt.Errorf("%w: %w", wfp.ErrUnavailable, &wfp.CallError{Call: "GetProcAddress", Object: modfwpuclnt.Name + "!" + proc.Name, Code: dllErrorCode(err, wfp.ErrProcNotFound)})
+	}
+	return e.withHandle(call, func(h windows.Handle) error {
+		a := newArena()
+		defer a.Dispose()
+		dacl, err := composeDACL(a, sd)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", call, obj, err)
+		}
+		if ret := fn(h, &key, daclSecurityInformation, nil, nil, dacl, nil); ret != nil {
+			return callError(call, obj, ret)
+		}
+		return nil
+	})
+}
+
 // DeleteProvider implements wfp.Engine (FwpmProviderDeleteByKey0).
 func (e *Engine) DeleteProvider(key wfp.GUID) error {
 	return e.deleteByKey("FwpmProviderDeleteByKey0", "provider", key, fwpmProviderDeleteByKey0)

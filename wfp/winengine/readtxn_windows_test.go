@@ -56,4 +56,26 @@ func TestIntegrationSecurityDescriptorAndReadTransaction(t *testing.T) {
 	if _, err := e.Filter(o.filter.Key); err != nil {
 		t.Errorf("the filter is gone after the read-only transaction: %v", err)
 	}
+
+	// The DACL of existing objects can be set again outside a transaction (the call
+	// setup makes after its commit), and not inside one.
+	for _, x := range []struct {
+		kind wfp.ObjectKind
+		key  wfp.GUID
+	}{{wfp.ObjectProvider, o.provider.Key}, {wfp.ObjectSublayer, o.sublayer.Key}, {wfp.ObjectFilter, o.filter.Key}} {
+		if err := e.SetDACL(x.kind, x.key, sd); err != nil {
+			t.Errorf("SetDACL(%s): %v", x.kind, err)
+		}
+	}
+	if err := e.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.SetDACL(wfp.ObjectFilter, o.filter.Key, sd); err == nil {
+		t.Error("SetDACL inside an explicit transaction succeeded; WFP documents that it cannot be called there")
+	} else {
+		t.Logf("SetDACL inside a transaction: %v (the code is undocumented)", err)
+	}
+	if err := e.AbortTransaction(); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -67,6 +67,45 @@ func TestSetupPassesReadableSD(t *testing.T) {
 		t.Fatalf("%d adds checked, want %d", adds, 2+len(baseline))
 	}
 
+	// After the commit, setup sets the same DACL on every object again (which is what
+	// brings an older install up to date): DACL_SECURITY_INFORMATION only, outside the
+	// transaction.
+	commits := r.log.calls("FwpmTransactionCommit0")
+	if len(commits) != 1 {
+		t.Fatalf("%d commits", len(commits))
+	}
+	sets := 0
+	for _, fn := range []string{"FwpmProviderSetSecurityInfoByKey0", "FwpmSubLayerSetSecurityInfoByKey0", "FwpmFilterSetSecurityInfoByKey0"} {
+		for _, c := range r.log.calls(fn) {
+			sets++
+			a := decode[struct {
+				SecurityInfo uint32
+				Owner, Group bool
+				Sacl         bool
+				Dacl         *struct {
+					Valid bool
+					Bytes string
+				}
+			}](t, c.Args)
+			if c.Status != statusOK || c.Seq < commits[0].Seq || c.Txn != "none" || a.SecurityInfo != 0x4 || a.Owner || a.Group || a.Sacl || a.Dacl == nil || !a.Dacl.Valid {
+				t.Errorf("%s (seq %d, commit %d, txn %s): status %s, args %+v; want DACL_SECURITY_INFORMATION with a valid DACL only, after the commit",
+					fn, c.Seq, commits[0].Seq, c.Txn, c.Status, a)
+				continue
+			}
+			// The DACL is the one of the descriptor the objects were added with.
+			sd, err := account.ObjectSD(account.DefaultObjectReaders)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := hex.EncodeToString(sd[20:]); a.Dacl.Bytes != want {
+				t.Errorf("%s: DACL %s, want %s", fn, a.Dacl.Bytes, want)
+			}
+		}
+	}
+	if sets != 2+len(baseline) {
+		t.Errorf("%d Set*SecurityInfoByKey0 calls, want %d", sets, 2+len(baseline))
+	}
+
 	ens := h.run(t, o("ensure"), exe, "ensure", "--no-elevate", "--format", "json")
 	if ens.code != 0 {
 		t.Fatalf("ensure: %s", ens.describe())
