@@ -1,7 +1,6 @@
 package reconcile
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/wfpsandbox/wfpsandbox/policy"
@@ -35,7 +34,8 @@ type LiveResult struct {
 // the way Install does. It enumerates nothing, so the number of engine calls is
 // 1 + 1 + len(plan.Filters) Gets plus the transaction's begin and abort, whatever else
 // the host holds; a caller that may read only wfpsandbox's objects (setup grants
-// FWPM_ACTRL_READ on them, account.ObjectSD) can make it. It writes nothing.
+// FWPM_ACTRL_READ on them, account.ObjectSD; "The caller needs FWPM_ACTRL_READ access
+// to the filter", FwpmFilterGetByKey0) can make it. It writes nothing.
 //
 // Unlike Verify it does not look for extra or foreign filters (that needs an
 // enumeration of every filter, which an unelevated caller cannot make: enumerations
@@ -151,7 +151,7 @@ func endReadTransaction(e wfp.Engine, fn func() error) error {
 // fn runs without an explicit transaction; inTxn says which happened.
 func inReadTransactionIfAllowed(e wfp.Engine, fn func() error) (inTxn bool, err error) {
 	if err := e.BeginReadTransaction(); err != nil {
-		if errors.Is(err, wfp.ErrAccessDenied) {
+		if wfp.IsAccessDenied(err) {
 			return false, fn()
 		}
 		return false, fmt.Errorf("begin read-only transaction: %w", err)

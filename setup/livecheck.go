@@ -35,7 +35,7 @@ const (
 // liveReason classifies a failure to open the engine or read the policy.
 func liveReason(err error) string {
 	switch {
-	case errors.Is(err, wfp.ErrAccessDenied):
+	case wfp.IsAccessDenied(err):
 		return LiveAccessDenied
 	case errors.Is(err, wfp.ErrUnavailable):
 		return LiveUnavailable

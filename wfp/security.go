@@ -25,3 +25,17 @@ type SecuritySetter interface {
 	// self-relative security descriptor (its owner, group and SACL are not used).
 	SetDACL(kind ObjectKind, key GUID, sd []byte) error
 }
+
+// errAccessDeniedHRESULT is E_ACCESSDENIED, HRESULT_FROM_WIN32(ERROR_ACCESS_DENIED).
+const errAccessDeniedHRESULT Code = 0x80070005
+
+// IsAccessDenied reports whether err is a refusal for lack of access rights. WFP's
+// pages document that a call needs a right (FwpmFilterGetByKey0: "The caller needs
+// FWPM_ACTRL_READ access to the filter") but not the code a missing right returns; it
+// is taken to be ERROR_ACCESS_DENIED (5), the Win32 code the access check returns, or
+// the same as an HRESULT (0x80070005), which some WFP calls use for Win32 errors
+// (ERROR_INVALID_SECURITY_DESCR comes as 0x8007053A).
+func IsAccessDenied(err error) bool {
+	c, ok := CodeOf(err)
+	return ok && (c == ErrAccessDenied || c == errAccessDeniedHRESULT)
+}
