@@ -62,7 +62,7 @@
 //     (account.ObjectSD) — the ground of ensure's unelevated live check. Whether that
 //     user may also begin a read-only transaction (it should not: the documented
 //     engine default grants Everyone only OPEN and CLASSIFY) is logged, not asserted.
-//     Not checked yet: whether BFE merges the container's inherited ACEs into an sd
-//     given to Fwpm*Add0 (DACL for a New Object says the system does; the WFP pages
-//     do not say), which needs Fwpm*GetSecurityInfoByKey0.
+//     So is the DACL BFE then holds for the objects (Fwpm*GetSecurityInfoByKey0), which
+//     shows whether it merged the container's inheritable ACEs into the sd given to
+//     Fwpm*Add0 (DACL for a New Object says the system does; the WFP pages do not say).
 package integration

@@ -49,6 +49,7 @@ func readAttempts(plan *policy.Plan) []probeproto.Attempt {
 // is recorded, not asserted: reconcile.CheckLive reads without one when refused.
 func testLiveReadAsNonAdmin(t *testing.T, p *prober, plan *policy.Plan) {
 	t.Helper()
+	logObjectSecurity(t, plan)
 	saved := p.attempts
 	p.attempts = readAttempts(plan)
 	defer func() { p.attempts = saved }()
