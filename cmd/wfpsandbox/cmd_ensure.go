@@ -93,9 +93,10 @@ func runEnsure(ctx context.Context, c *cli, args []string) int {
 	current := res.Current() && len(res.Deferred) == 0
 	doc := &ensureDoc{Current: current, Live: res.Live, LiveReason: res.LiveReason, Action: "none", Check: res, Deferred: res.Deferred}
 	if current && *requireLive && !res.Live {
-		// Only the marker says current. Running setup would not make the policy
-		// readable (it does not rewrite the security of objects already installed), so
-		// this does not elevate: it reports, and the caller decides.
+		// Only the marker says current. A setup fixes this only when the cause is a
+		// missing read grant (it re-applies it), not when BFE is down or the readers
+		// leave the caller out; elevating on every start for those would prompt
+		// forever. So this does not elevate: it reports, and the caller decides.
 		res.Reasons = append(res.Reasons, setup.Reason{Code: setup.ReasonLiveUnreadable,
 			Detail: fmt.Sprintf("the live WFP policy could not be read (%s): %s", res.LiveReason, res.LiveError)})
 		doc.Current, doc.Action, doc.ExitCode = false, "live-unreadable", exitSetupNeeded
