@@ -218,7 +218,11 @@ func printCheck(w io.Writer, res *setup.CheckResult) {
 		}
 		fmt.Fprintln(w)
 	default:
-		fmt.Fprintln(w, "setup needed:")
+		if len(res.Reasons) == 1 && res.Reasons[0].Code == setup.ReasonLiveUnreadable {
+			fmt.Fprintln(w, "not current (--require-live): the marker says current, but the live policy could not be read:")
+		} else {
+			fmt.Fprintln(w, "setup needed:")
+		}
 		for _, r := range res.Reasons {
 			fmt.Fprintf(w, "  %s: %s\n", r.Code, r.Detail)
 		}

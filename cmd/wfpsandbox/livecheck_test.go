@@ -57,6 +57,10 @@ func TestEnsureRequireLive(t *testing.T) {
 	if code != exitOK || !strings.Contains(text, "live: false (no-engine)") {
 		t.Fatalf("ensure text: exit %d:\n%s", code, text)
 	}
+	code, text, _ = wfpsandbox(t, "ensure", "--state-dir", h.state, "--no-elevate", "--require-live")
+	if code != exitSetupNeeded || !strings.Contains(text, "not current (--require-live)") || !strings.Contains(text, "live-unreadable") {
+		t.Fatalf("ensure --require-live text: exit %d:\n%s", code, text)
+	}
 	if after, _ := os.ReadFile(filepath.Join(h.state, setup.MarkerFile)); string(after) != string(before) {
 		t.Error("ensure --require-live ran setup: an unreadable policy is reported, not \"fixed\" by elevating")
 	}
