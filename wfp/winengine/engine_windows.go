@@ -255,7 +255,10 @@ var _ wfp.SecuritySetter = (*Engine)(nil)
 
 // SetDACL implements wfp.SecuritySetter: Fwpm{Provider,SubLayer,Filter}SetSecurityInfoByKey0
 // with DACL_SECURITY_INFORMATION and the DACL of sd (owner, group and SACL NULL). WFP
-// refuses it inside an explicit transaction. The functions are resolved on first use,
+// refuses it inside an explicit transaction, and in a dynamic session for anything but
+// a dynamic object of that session ("The Fwpm*SetSecurityInfo0 functions can only be
+// called from within a dynamic session if they are being used to manage a dynamic
+// object created within the same session", Access control). The functions are resolved on first use,
 // not at Open, so an fwpuclnt.dll without them (none is known) fails only this call.
 func (e *Engine) SetDACL(kind wfp.ObjectKind, key wfp.GUID, sd []byte) error {
 	var call string
