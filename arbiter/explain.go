@@ -18,7 +18,17 @@ func FromPlan(p *policy.Plan) Set {
 // FromEngine reads every provider's filters and sublayers from an engine (Filters(nil),
 // Sublayers(nil)), so that filters of other providers — a third-party hard permit in a
 // higher sublayer, say — take part in the evaluation.
-func FromEngine(e wfp.Engine) (Set, error) {
+func FromEngine(e wfp.Engine) (set Set, err error) {
+	// One read-only transaction (FWPM_TXN_READ_ONLY) around both enumerations, so the
+	// sublayers and filters are one snapshot; it is aborted, having nothing to commit.
+	if err := e.BeginReadTransaction(); err != nil {
+		return Set{}, fmt.Errorf("explain: begin read-only transaction: %w", err)
+	}
+	defer func() {
+		if aerr := e.AbortTransaction(); aerr != nil && err == nil {
+			set, err = Set{}, fmt.Errorf("explain: end read-only transaction (abort): %w", aerr)
+		}
+	}()
 	subs, err := e.Sublayers(nil)
 	if err != nil {
 		return Set{}, fmt.Errorf("explain: enumerate sublayers: %w", err)

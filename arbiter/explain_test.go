@@ -2,6 +2,7 @@ package arbiter_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/wfpsandbox/wfpsandbox/arbiter"
@@ -16,10 +17,17 @@ type fakeEngine struct {
 	filters   []*wfp.Filter
 	sublayers []*wfp.Sublayer
 	providers []*wfp.GUID // the provider argument of each enumeration
+	txn       []string    // transaction calls, and "enum" for each enumeration
 }
+
+// BeginReadTransaction and AbortTransaction record the read-only transaction
+// (BeginTransaction, read-write, still panics).
+func (e *fakeEngine) BeginReadTransaction() error { e.txn = append(e.txn, "begin-read"); return nil }
+func (e *fakeEngine) AbortTransaction() error     { e.txn = append(e.txn, "abort"); return nil }
 
 func (e *fakeEngine) Filters(p *wfp.GUID) ([]*wfp.Filter, error) {
 	e.providers = append(e.providers, p)
+	e.txn = append(e.txn, "enum")
 	var out []*wfp.Filter
 	for _, f := range e.filters {
 		if p == nil || wfp.SameProvider(p, f.ProviderKey) {
@@ -31,6 +39,7 @@ func (e *fakeEngine) Filters(p *wfp.GUID) ([]*wfp.Filter, error) {
 
 func (e *fakeEngine) Sublayers(p *wfp.GUID) ([]*wfp.Sublayer, error) {
 	e.providers = append(e.providers, p)
+	e.txn = append(e.txn, "enum")
 	var out []*wfp.Sublayer
 	for _, s := range e.sublayers {
 		if p == nil || wfp.SameProvider(p, s.ProviderKey) {
@@ -53,6 +62,9 @@ func TestFromEngineSeesOtherProviders(t *testing.T) {
 	set, err := arbiter.FromEngine(e)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got := strings.Join(e.txn, " "); got != "begin-read enum enum abort" {
+		t.Errorf("calls %q: want both enumerations inside one read-only transaction, then abort", got)
 	}
 	for _, pk := range e.providers {
 		if pk != nil {

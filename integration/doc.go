@@ -54,5 +54,15 @@
 //  6. a provider-scoped filter enumeration returns what a full one does (§10.5);
 //  7. CreateProcessWithLogonW works from the runner's session, and a process of a
 //     standard account may start a restricted copy of its own token with
-//     CreateProcessAsUser and an AppContainer child without any privilege.
+//     CreateProcessAsUser and an AppContainer child without any privilege;
+//  8. wfp-facts §11: a standard user's process (the sandbox account, via the probe's
+//     wfp-read-by-key attempts) can FwpmEngineOpen0 and read wfpsandbox's provider,
+//     sublayer and every planned filter by key (Fwpm*GetByKey0), because they were
+//     added with a security descriptor granting FWPM_ACTRL_READ to BUILTIN\Users
+//     (account.ObjectSD) — the ground of ensure's unelevated live check. Whether that
+//     user may also begin a read-only transaction (it should not: the documented
+//     engine default grants Everyone only OPEN and CLASSIFY) is logged, not asserted.
+//     So is the DACL BFE then holds for the objects (Fwpm*GetSecurityInfoByKey0), which
+//     shows whether it merged the container's inheritable ACEs into the sd given to
+//     Fwpm*Add0 (DACL for a New Object says the system does; the WFP pages do not say).
 package integration

@@ -170,6 +170,7 @@ func installPlan(t *testing.T, sid string, shape policy.UserMatch) *policy.Plan 
 	if err != nil {
 		t.Fatalf("policy.Build(%s, %s): %v", sid, shape, err)
 	}
+	grantRead(t, plan) // as setup does: a standard user may read the objects
 	e := openEngine(t)
 	res, err := reconcile.Install(e, plan, reconcile.Options{Logger: testLogger(t)})
 	if err != nil {

@@ -55,7 +55,7 @@ func TestLiveBFE(t *testing.T) {
 		phase := "policy-" + string(shape)
 		installed := false
 		t.Run("install-"+string(shape), func(t *testing.T) {
-			installPlan(t, user.SID, shape)
+			plan := installPlan(t, user.SID, shape)
 			installed = true
 			self := p.run(t, phase, whoSelf, probeproto.AsPlain)
 			requireNoneBlocked(t, p, self, "the test's own account, policy for another account installed")
@@ -63,6 +63,7 @@ func TestLiveBFE(t *testing.T) {
 			sandbox := p.run(t, phase, whoSandbox, probeproto.AsPlain)
 			requireAllBlocked(t, p, sandbox, control[probeproto.AsPlain])
 			p.checkArrival(t, sandbox, false)
+			t.Run("live-read-nonadmin", func(t *testing.T) { testLiveReadAsNonAdmin(t, p, plan) })
 		})
 		if !installed {
 			t.FailNow() // the phases below assume the plan is installed

@@ -63,7 +63,11 @@ type recorder struct {
 
 func (r *recorder) rec(name string) { r.calls = append(r.calls, name) }
 
-func (r *recorder) BeginTransaction() error  { r.rec("Begin"); return r.Engine.BeginTransaction() }
+func (r *recorder) BeginTransaction() error { r.rec("Begin"); return r.Engine.BeginTransaction() }
+func (r *recorder) BeginReadTransaction() error {
+	r.rec("BeginRead")
+	return r.Engine.BeginReadTransaction()
+}
 func (r *recorder) CommitTransaction() error { r.rec("Commit"); return r.Engine.CommitTransaction() }
 func (r *recorder) AbortTransaction() error  { r.rec("Abort"); return r.Engine.AbortTransaction() }
 func (r *recorder) AddProvider(p *wfp.Provider) error {

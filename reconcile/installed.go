@@ -47,23 +47,23 @@ func (s *State) FilterCount() int {
 	return n
 }
 
-// Installed reads what the wfpsandbox provider owns on e, inside a transaction that it
-// aborts: the provider, the sublayer, other sublayers of the provider, and the
+// Installed reads what the wfpsandbox provider owns on e, inside a read-only
+// transaction that it aborts: the provider, the sublayer, other sublayers of the provider, and the
 // provider's filters grouped by owner SID (and untagged).
 func Installed(e wfp.Engine) (*State, error) {
 	st := &State{Accounts: map[string][]*wfp.Filter{}, AccountSublayers: map[string]*wfp.Sublayer{}, OtherSublayers: []*wfp.Sublayer{}, Untagged: []*wfp.Filter{}}
 	pk := policy.ProviderKey
-	err := inTransaction(e, func() (bool, error) {
+	err := inReadTransaction(e, func() error {
 		var err error
 		if st.Provider, err = getProvider(e, pk); err != nil {
-			return false, err
+			return err
 		}
 		if st.Sublayer, err = getSublayer(e, policy.SublayerKey); err != nil {
-			return false, err
+			return err
 		}
 		subs, err := listSublayers(e, pk)
 		if err != nil {
-			return false, err
+			return err
 		}
 		slices.SortFunc(subs, func(a, b *wfp.Sublayer) int { return compareGUID(a.Key, b.Key) })
 		for _, s := range subs {
@@ -78,7 +78,7 @@ func Installed(e wfp.Engine) (*State, error) {
 		}
 		filters, err := listFilters(e, &pk)
 		if err != nil {
-			return false, err
+			return err
 		}
 		sortByKey(filters)
 		for _, f := range filters {
@@ -88,7 +88,7 @@ func Installed(e wfp.Engine) (*State, error) {
 				st.Untagged = append(st.Untagged, f)
 			}
 		}
-		return false, nil
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read installed wfpsandbox objects: %w", err)

@@ -211,8 +211,8 @@ func TestVerifyEmptyEngine(t *testing.T) {
 	if !hasFinding(rep, policy.ProviderKey, ProblemMissing) || !hasFinding(rep, policy.SublayerKey, ProblemMissing) {
 		t.Fatalf("provider and sublayer should be missing: %+v", rep.Findings)
 	}
-	if got := w.rec.calls; got[0] != "Begin" || got[len(got)-1] != "Abort" {
-		t.Fatalf("calls %v: want a transaction that is aborted", got)
+	if got := w.rec.calls; got[0] != "BeginRead" || got[len(got)-1] != "Abort" {
+		t.Fatalf("calls %v: want a read-only transaction that is aborted", got)
 	}
 }
 

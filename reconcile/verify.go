@@ -8,7 +8,7 @@ import (
 )
 
 // Verify compares what e holds with plan and writes nothing: it reads inside a
-// transaction that it aborts. The report is compliant when there are no findings:
+// read-only transaction (FWPM_TXN_READ_ONLY) that it aborts. The report is compliant when there are no findings:
 //   - the provider, the sublayer or one of the plan's filters is missing, drifted (see
 //     Install for how objects are compared) or held by an object of another owner;
 //   - a filter of the plan's account that the plan does not have is installed (extra),
@@ -29,9 +29,7 @@ func Verify(e wfp.Engine, plan *policy.Plan) (*Report, error) {
 		return nil, err
 	}
 	rep := &Report{SID: plan.SID, Planned: len(plan.Filters), Findings: []Finding{}}
-	err := inTransaction(e, func() (bool, error) {
-		return false, verifyInto(e, plan, rep)
-	})
+	err := inReadTransaction(e, func() error { return verifyInto(e, plan, rep) })
 	if err != nil {
 		return nil, fmt.Errorf("verify wfpsandbox policy for %s: %w", plan.SID, err)
 	}

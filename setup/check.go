@@ -28,9 +28,9 @@ type CheckOptions struct {
 	Policy *policy.File
 
 	StateDir string
-	// Open, when set, is used to read the live policy (reconcile.Verify; read-only).
-	// Failing to open it — the usual case for an unelevated caller — is not an
-	// error: Check then relies on the record alone.
+	// Open, when set, is used to read the live policy (reconcile.CheckLive: by key,
+	// read-only). Failing to open or read it is not an error: Check then relies on
+	// the record alone and says so (CheckResult.Live false, LiveReason).
 	Open   Opener
 	Logger *slog.Logger
 
@@ -68,19 +68,20 @@ type CheckResult struct {
 	Account  Account `json:"account"`
 	Profile  string  `json:"profile,omitempty"`
 	PlanHash string  `json:"planHash,omitempty"`
-	// Live is true when the live policy was read; LiveError says why not.
-	Live      bool              `json:"live"`
-	LiveError string            `json:"liveError,omitempty"`
-	Verify    *reconcile.Report `json:"verify,omitempty"`
+	// Live is true when the live policy was read (reconcile.CheckLive, by key);
+	// otherwise LiveReason says why not in one word (LiveNoEngine, LiveUnavailable,
+	// LiveAccessDenied, LiveReadFailed) and LiveError in a sentence. The live check
+	// tells whether our objects are in place as planned; whether another owner's
+	// filter overrides them is verify's question (it needs every provider's filters,
+	// which an unelevated caller cannot enumerate, and its cost grows with the host).
+	Live       bool                  `json:"live"`
+	LiveReason string                `json:"liveReason,omitempty"`
+	LiveError  string                `json:"liveError,omitempty"`
+	LiveCheck  *reconcile.LiveResult `json:"liveCheck,omitempty"`
 	// AccountMissing is true when the record's SID is no account on this host
 	// (deleted, or a state directory copied from another machine): setup cannot run
 	// for it, so ensure must not ask for elevation; 'uninstall --sid' forgets it.
 	AccountMissing bool `json:"accountMissing,omitempty"`
-	// Overrides are the live policy's override findings (reconcile.ProblemOverride):
-	// other owners' filters that let a flow the account's blocks target through.
-	// Setup cannot remove them, so they are not Reasons; the policy is not effective
-	// while they are there (the CLI's ensure exits 4, action "policy-overridden").
-	Overrides []string `json:"overrides,omitempty"`
 }
 
 // Deferred is a failed step whose retry is not due yet.
@@ -239,6 +240,8 @@ func checkAccount(o CheckOptions, acct Account, rec *state.Record, readErr error
 	res.Reasons, res.Deferred = deferFailed(reasons, rec, o)
 	if o.Open != nil {
 		checkLive(o, plan, res)
+	} else if o.Open == nil && res.LiveReason == "" {
+		res.LiveReason, res.LiveError = LiveNoEngine, "no WFP engine to read (pass --engine)"
 	}
 	return res, nil
 }
@@ -265,46 +268,40 @@ func recordPlan(rec *state.Record, sid string, g Given) (plan *policy.Plan, used
 	return plan, nil, recErr, err
 }
 
-// checkLive verifies the live policy, read-only. Any failure to read it is recorded in
-// res.LiveError and otherwise ignored.
+// checkLive reads the live policy by key (reconcile.CheckLive: no enumeration, a
+// read-only transaction when the caller may begin one), which an unelevated caller
+// can do when setup granted it FWPM_ACTRL_READ on the objects (account.ObjectSD). Any
+// failure to read it is recorded in res.LiveReason and res.LiveError and otherwise
+// ignored: the record decides (ensure --require-live refuses that).
 func checkLive(o CheckOptions, plan *policy.Plan, res *CheckResult) {
 	e, err := o.Open()
 	if err != nil {
-		res.LiveError = "cannot open the WFP engine (normal when not elevated): " + err.Error()
-		o.Logger.Debug("live policy not read; relying on the record", "error", err.Error())
+		res.LiveReason = liveReason(err)
+		res.LiveError = "cannot open the WFP engine: " + err.Error()
+		o.Logger.Debug("live policy not read; relying on the record", "reason", res.LiveReason, "error", err.Error())
 		return
 	}
 	defer e.Close()
-	rep, err := reconcile.Verify(e, plan)
+	live, err := reconcile.CheckLive(e, plan)
 	if err != nil {
+		res.LiveReason = liveReason(err)
 		res.LiveError = "cannot read the live policy: " + err.Error()
-		o.Logger.Debug("live policy not read; relying on the record", "error", err.Error())
+		o.Logger.Debug("live policy not read; relying on the record", "reason", res.LiveReason, "error", err.Error())
 		return
 	}
-	res.Live, res.Verify = true, rep
-	// Another owner's filter that overrides a block is not something setup can
-	// remove: it is reported, not a reason to run setup (which would prompt again on
-	// every start).
-	var drift []reconcile.Finding
-	for _, f := range rep.Findings {
-		if f.Problem == reconcile.ProblemOverride {
-			res.Overrides = append(res.Overrides, fmt.Sprintf("%s {%s}: %s", f.Name, f.Key, f.Detail))
-		} else {
-			drift = append(drift, f)
-		}
-	}
-	if len(drift) > 0 {
+	res.Live, res.LiveCheck = true, live
+	if !live.Current {
 		var parts []string
-		for i, f := range drift {
+		for i, f := range live.Findings {
 			if i == 3 {
-				parts = append(parts, fmt.Sprintf("and %d more", len(drift)-3))
+				parts = append(parts, fmt.Sprintf("and %d more", len(live.Findings)-3))
 				break
 			}
 			parts = append(parts, fmt.Sprintf("%s %s %s", f.Kind, f.Name, f.Problem))
 		}
 		res.Reasons = append(res.Reasons, Reason{Code: ReasonPolicyDrift,
 			Detail: fmt.Sprintf("installed WFP policy differs from the plan (%d of %d filters as planned): %s",
-				rep.Matching, rep.Planned, strings.Join(parts, "; "))})
+				live.Matching, live.Planned, strings.Join(parts, "; "))})
 	}
 }
 

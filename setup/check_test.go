@@ -56,7 +56,7 @@ func TestCheck(t *testing.T) {
 			}
 		}
 		c := h.check(CheckOptions{Open: h.open})
-		if !c.Live || !c.Verify.Compliant {
+		if !c.Live || !c.LiveCheck.Current {
 			t.Errorf("live policy not read: %+v", c)
 		}
 	})
@@ -214,8 +214,8 @@ func TestCheckAfterSetupWithPolicyFile(t *testing.T) {
 		t.Fatalf("recorded rules %+v", rules)
 	}
 	c := h.check(CheckOptions{Open: h.open})
-	if !c.Current() || !c.Live || c.Verify.Planned != 18 {
-		t.Errorf("bare check: reasons %v live %v (%s) planned %d", c.Reasons, c.Live, c.LiveError, c.Verify.Planned)
+	if !c.Current() || !c.Live || c.LiveCheck.Planned != 18 {
+		t.Errorf("bare check: reasons %v live %v (%s) planned %d", c.Reasons, c.Live, c.LiveError, c.LiveCheck.Planned)
 	}
 	if c := h.check(CheckOptions{Open: h.open, Policy: extraFile(t)}); !c.Current() || !c.Live {
 		t.Errorf("check with the same file: reasons %v live %v (%s)", c.Reasons, c.Live, c.LiveError)
@@ -240,7 +240,7 @@ func TestCheckAfterSetupWithPolicyFile(t *testing.T) {
 	}
 	e.Close()
 	c = h.check(CheckOptions{Open: h.open})
-	if !slices.Equal(reasonCodes(c.Reasons), []ReasonCode{ReasonPolicyDrift}) || c.Verify.Matching != 16 {
+	if !slices.Equal(reasonCodes(c.Reasons), []ReasonCode{ReasonPolicyDrift}) || c.LiveCheck.Matching != 16 {
 		t.Errorf("after deleting the file's filters: reasons %v", c.Reasons)
 	}
 	// ensure's setup, FromRecord, reinstalls them without the file.

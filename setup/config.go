@@ -29,9 +29,13 @@ const (
 //
 //	# config.toml
 //	analytics = true   # send OpenTelemetry metrics (see package telemetry)
+//	readers = ["S-1-5-32-545"]   # who may read wfpsandbox's WFP objects (Options.Readers)
 type Config struct {
 	// Analytics turns metrics on.
 	Analytics bool `toml:"analytics"`
+	// Readers are the SIDs granted FWPM_ACTRL_READ on the WFP objects setup adds
+	// (Options.Readers; BUILTIN\Users when absent).
+	Readers []string `toml:"readers"`
 }
 
 // AnalyticsEnv is the environment variable that turns analytics on ("1", "true",
@@ -80,7 +84,7 @@ func parseConfig(path string, data []byte) (Config, error) {
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		k := und[0]
-		return Config{}, fmt.Errorf("%s:%d: unknown key %q (known keys: analytics)", path, keyLine(data, k), k.String())
+		return Config{}, fmt.Errorf("%s:%d: unknown key %q (known keys: analytics, readers)", path, keyLine(data, k), k.String())
 	}
 	return c, nil
 }

@@ -71,6 +71,12 @@ type Options struct {
 	// zero).
 	LockWait time.Duration
 
+	// Readers are the principals (SIDs, or SDDL aliases such as BU) granted
+	// FWPM_ACTRL_READ on the WFP objects setup adds, so that ensure run by them can
+	// read the live policy (account.ObjectSD). Empty: config.toml's readers key, else
+	// account.DefaultObjectReaders (BUILTIN\Users).
+	Readers []string
+
 	// Resolve replaces account.Resolve (tests).
 	Resolve Resolver
 	// Now replaces time.Now (tests).

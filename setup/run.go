@@ -343,7 +343,11 @@ func (r *runner) installOnce(plan *policy.Plan) (res *reconcile.Result, err erro
 	}()
 	// reconcile logs every change at Info; the report lists them, so on the console
 	// they are detail (Debug), while the JSON log file keeps them all.
-	return reconcile.Install(e, plan, reconcile.Options{Logger: slog.New(demote{r.log.Handler()}), DryRun: r.o.DryRun})
+	res, err = reconcile.Install(e, plan, reconcile.Options{Logger: slog.New(demote{r.log.Handler()}), DryRun: r.o.DryRun})
+	if err == nil && !r.o.DryRun {
+		r.grantReaders(e, plan) // after the commit: not allowed inside a transaction
+	}
+	return res, err
 }
 
 // prepare runs the account step, reads the account's record, builds the plan (from
@@ -378,6 +382,9 @@ func (r *runner) planAndReasons() (plan *policy.Plan, prev *state.Record, readEr
 		plan, err = c.Plan(acct.SID)
 	}
 	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: %w", ErrInput, err)
+	}
+	if err := applyReaders(o, plan); err != nil {
 		return nil, nil, nil, fmt.Errorf("%w: %w", ErrInput, err)
 	}
 	r.choice = c

@@ -15,6 +15,14 @@ package wfp
 type Engine interface {
 	// BeginTransaction starts a read-write transaction (FwpmTransactionBegin0).
 	BeginTransaction() error
+	// BeginReadTransaction starts a read-only transaction (FwpmTransactionBegin0 with
+	// FWPM_TXN_READ_ONLY, 0x1, fwpmu.h). It needs only FWPM_ACTRL_BEGIN_READ_TXN on the
+	// engine (part of FWPM_GENERIC_READ), not BEGIN_WRITE_TXN; Add and Delete calls
+	// inside it fail with FWP_E_INCOMPATIBLE_TXN ("This function cannot be called from
+	// within a read-only transaction", FwpmFilterAdd0's documentation). End it with
+	// AbortTransaction (or CommitTransaction, which applies nothing).
+	// https://learn.microsoft.com/windows/win32/api/fwpmu/nf-fwpmu-fwpmtransactionbegin0
+	BeginReadTransaction() error
 	// CommitTransaction commits it (FwpmTransactionCommit0).
 	CommitTransaction() error
 	// AbortTransaction discards it (FwpmTransactionAbort0).

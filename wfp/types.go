@@ -339,6 +339,13 @@ type Provider struct {
 	Flags       ProviderFlags
 	Data        []byte
 	ServiceName string
+	// SecurityDescriptor, when not empty, is the self-relative security descriptor
+	// passed as the sd argument of FwpmProviderAdd0 ("Security information about the
+	// provider object"; NULL makes the system assign a default one). It is input only:
+	// the Fwpm*GetByKey0 structures do not carry it, so engines return it empty, and it
+	// is not compared by reconcile (see reconcile.CheckLive). It is left out of JSON
+	// (json:"-"), so plan hashes do not depend on it.
+	SecurityDescriptor []byte `json:"-"`
 }
 
 // Sublayer is FWPM_SUBLAYER0.
@@ -350,6 +357,8 @@ type Sublayer struct {
 	ProviderKey *GUID
 	Data        []byte
 	Weight      uint16
+	// SecurityDescriptor is the sd argument of FwpmSubLayerAdd0 (see Provider).
+	SecurityDescriptor []byte `json:"-"`
 }
 
 // Filter is FWPM_FILTER0. ID and EffectiveWeight are assigned by the engine and are
@@ -368,12 +377,16 @@ type Filter struct {
 	Action          Action
 	ID              uint64
 	EffectiveWeight uint64
+	// SecurityDescriptor is the sd argument of FwpmFilterAdd0 (see Provider). Like ID
+	// it is not part of FWPM_FILTER0's identity for reconcile.
+	SecurityDescriptor []byte `json:"-"`
 }
 
 // Clone returns a deep copy of p.
 func (p *Provider) Clone() *Provider {
 	c := *p
 	c.Data = bytes.Clone(p.Data)
+	c.SecurityDescriptor = bytes.Clone(p.SecurityDescriptor)
 	return &c
 }
 
@@ -381,6 +394,7 @@ func (p *Provider) Clone() *Provider {
 func (s *Sublayer) Clone() *Sublayer {
 	c := *s
 	c.Data = bytes.Clone(s.Data)
+	c.SecurityDescriptor = bytes.Clone(s.SecurityDescriptor)
 	if s.ProviderKey != nil {
 		k := *s.ProviderKey
 		c.ProviderKey = &k
@@ -392,6 +406,7 @@ func (s *Sublayer) Clone() *Sublayer {
 func (f *Filter) Clone() *Filter {
 	c := *f
 	c.ProviderData = bytes.Clone(f.ProviderData)
+	c.SecurityDescriptor = bytes.Clone(f.SecurityDescriptor)
 	if f.ProviderKey != nil {
 		k := *f.ProviderKey
 		c.ProviderKey = &k

@@ -22,7 +22,7 @@ func init() {
 		summary: "unelevated: exit 0 if setup is current, else run setup (elevating via UAC on Windows) " +
 			"or, with --no-elevate or while a failed step's retry is deferred, exit 4 with the reasons",
 		usage: "[--sid SID | --account NAME] [--profile P] [--user-match M] [--proxy-port N] [--policy FILE] " +
-			"[--engine windows|memory:PATH] [--state-dir DIR] [--no-elevate] [--retry-backoff D] [--analytics] [--format text|json]",
+			"[--engine windows|memory:PATH] [--state-dir DIR] [--no-elevate] [--require-live] [--retry-backoff D] [--analytics] [--format text|json]",
 		run: runEnsure,
 	})
 }
@@ -30,7 +30,7 @@ func init() {
 // ensureDoc is ensure's JSON output.
 type ensureDoc struct {
 	Current bool   `json:"current"`
-	Action  string `json:"action"` // "none", "setup-needed", "retry-deferred", "policy-overridden", "elevated-setup-ran"
+	Action  string `json:"action"` // "none", "setup-needed", "retry-deferred", "live-unreadable", "elevated-setup-ran"
 	// Check is the account ensure acted on: the one named, the only recorded one, or
 	// the recorded one that needs setup (the first when all are current).
 	Check *setup.CheckResult `json:"check"`
@@ -39,6 +39,13 @@ type ensureDoc struct {
 	Checks   []*setup.CheckResult `json:"checks,omitempty"`
 	Deferred []setup.Deferred     `json:"deferred,omitempty"`
 	ExitCode int                  `json:"exitCode"`
+
+	// Live is whether the live WFP policy was read (by key) for every account
+	// checked; LiveReason says why not (setup.LiveAccessDenied, …), for the first
+	// that was not. Copies of the checks' fields, so that a caller sees at once
+	// whether "current" rests on the record alone.
+	Live       bool   `json:"live"`
+	LiveReason string `json:"liveReason,omitempty"`
 }
 
 func runEnsure(ctx context.Context, c *cli, args []string) int {
@@ -47,6 +54,8 @@ func runEnsure(ctx context.Context, c *cli, args []string) int {
 	noElevate := fs.Bool("no-elevate", false, "never elevate or run setup: exit 4 with the reasons when setup is needed")
 	backoff := durationFlag(fs, "retry-backoff", setup.DefaultRetryBackoff,
 		"wait this long (doubling per consecutive failure, up to 6h) before retrying a failed WFP step; 0 retries at once (default "+setup.DefaultRetryBackoff.String()+")")
+	requireLive := fs.Bool("require-live", false,
+		"exit 4 (reason live-unreadable) instead of 0 when the record says current but the live WFP policy could not be read")
 	if !c.parse(fs, args) {
 		return exitError
 	}
@@ -83,19 +92,31 @@ func runEnsure(ctx context.Context, c *cli, args []string) int {
 	if err != nil {
 		return c.fail("ensure", err)
 	}
-	doc := &ensureDoc{Action: "none", Check: all[0]}
+	doc := &ensureDoc{Action: "none", Check: all[0], Live: true}
+	for _, r := range all {
+		if !r.Live && doc.Live {
+			doc.Live, doc.LiveReason = false, r.LiveReason
+		}
+	}
 	if len(all) > 1 {
 		doc.Checks = all
 	}
-	var needs, deferred, overridden []*setup.CheckResult
+	var needs, deferred, unreadable []*setup.CheckResult
 	for _, r := range all {
 		switch {
 		case !r.Current():
 			needs = append(needs, r)
 		case len(r.Deferred) > 0:
 			deferred = append(deferred, r)
-		case len(r.Overrides) > 0:
-			overridden = append(overridden, r)
+		case *requireLive && !r.Live:
+			// Only the record says current. A setup fixes this only when the cause
+			// is a missing read grant (it re-applies it), not when BFE is down or the
+			// readers leave the caller out; elevating on every start for those would
+			// prompt forever. So this does not elevate: it reports, and the caller
+			// decides.
+			r.Reasons = append(r.Reasons, setup.Reason{Code: setup.ReasonLiveUnreadable,
+				Detail: fmt.Sprintf("the live WFP policy could not be read (%s): %s", r.LiveReason, r.LiveError)})
+			unreadable = append(unreadable, r)
 		}
 		doc.Deferred = append(doc.Deferred, r.Deferred...)
 	}
@@ -108,15 +129,12 @@ func runEnsure(ctx context.Context, c *cli, args []string) int {
 		}
 	}
 	switch {
-	case len(needs) == 0 && len(deferred) == 0 && len(overridden) == 0:
+	case len(needs) == 0 && len(deferred) == 0 && len(unreadable) == 0:
 		doc.Current = true
 		c.emit(doc, show)
 		return exitOK
 	case len(needs) == 0 && len(deferred) == 0:
-		// Only overrides: another owner's filters, which setup cannot remove. Running
-		// it would change nothing and prompt again on every start; calling the host
-		// current would hide that the policy is not effective.
-		doc.Action, doc.ExitCode, doc.Check = "policy-overridden", exitSetupNeeded, overridden[0]
+		doc.Action, doc.ExitCode, doc.Check = "live-unreadable", exitSetupNeeded, unreadable[0]
 		c.emit(doc, show)
 		return exitSetupNeeded
 	case len(needs) == 0:
@@ -229,35 +247,29 @@ func printCheck(w io.Writer, res *setup.CheckResult) {
 	switch {
 	case res.Current() && len(res.Deferred) > 0:
 		fmt.Fprintln(w, "setup needed: a step of the last setup failed; its retry is deferred (no elevation before then)")
-	case res.Current() && len(res.Overrides) > 0:
-		fmt.Fprintln(w, "policy overridden: setup is current, but other owners' filters override the account's blocks (setup cannot remove them; see verify):")
-		for _, o := range res.Overrides {
-			fmt.Fprintf(w, "  %s\n", o)
-		}
 	case res.Current():
 		fmt.Fprintf(w, "current: setup version %d", setup.SetupVersion)
 		if res.Account.SID != "" {
 			fmt.Fprintf(w, " for %s, profile %s", res.Account.SID, res.Profile)
 		}
 		if res.Live {
-			fmt.Fprint(w, ", live policy verified")
+			fmt.Fprint(w, ", live policy read back by key as planned")
 		}
 		fmt.Fprintln(w)
 	default:
-		fmt.Fprintln(w, "setup needed:")
+		if len(res.Reasons) == 1 && res.Reasons[0].Code == setup.ReasonLiveUnreadable {
+			fmt.Fprintln(w, "not current (--require-live): the record says current, but the live policy could not be read:")
+		} else {
+			fmt.Fprintln(w, "setup needed:")
+		}
 		for _, r := range res.Reasons {
 			fmt.Fprintf(w, "  %s: %s\n", r.Code, r.Detail)
-		}
-	}
-	if !(res.Current() && len(res.Deferred) == 0) {
-		for _, o := range res.Overrides {
-			fmt.Fprintf(w, "also overridden (setup cannot remove it): %s\n", o)
 		}
 	}
 	for _, d := range res.Deferred {
 		fmt.Fprintf(w, "retry of a failed step deferred until %s: %s\n", d.Due.Local().Format(time.RFC3339), d.Reason.Detail)
 	}
 	if !res.Live && res.LiveError != "" {
-		fmt.Fprintf(w, "(live policy not checked: %s)\n", res.LiveError)
+		fmt.Fprintf(w, "live: false (%s): the live WFP policy was not read, so this rests on the record alone: %s\n", res.LiveReason, res.LiveError)
 	}
 }

@@ -27,7 +27,7 @@ func init() {
 		name:    "setup",
 		summary: "full setup for the sandbox account (elevated): install the WFP policy, write the account's record (exit 3: WFP step failed, retried next run)",
 		usage: "--sid SID | --account NAME [--profile P] [--user-match M] [--proxy-port N] [--policy FILE] [--recorded-plan] " +
-			"[--engine windows|memory:PATH] [--state-dir DIR] [--analytics] [--dry-run] [--verbose] [--format text|json]",
+			"[--engine windows|memory:PATH] [--state-dir DIR] [--reader SID]... [--analytics] [--dry-run] [--verbose] [--format text|json]",
 		run: runSetup,
 	})
 }
@@ -142,6 +142,12 @@ func runSetup(ctx context.Context, c *cli, args []string) int {
 	dryRun := fs.Bool("dry-run", false, "compute the WFP change set and change nothing (no record, lock, log file or metric)")
 	fromRecord := fs.Bool("recorded-plan", false,
 		"start from the plan the account's record holds (profile, user-match, proxy ports, a policy file's rules); plan flags given override it (ensure passes this)")
+	var readers []string
+	fs.Func("reader", "a SID (or SDDL alias such as BU) granted FWPM_ACTRL_READ on the WFP objects setup adds, so an unelevated ensure "+
+		"run by it can read the live policy (repeat; default: 'readers' in config.toml, else S-1-5-32-545, BUILTIN\\Users)", func(s string) error {
+		readers = append(readers, s)
+		return nil
+	})
 	if !c.parse(fs, args) {
 		return exitError
 	}
@@ -174,7 +180,7 @@ func runSetup(ctx context.Context, c *cli, args []string) int {
 	so := setup.Options{
 		Account: acct, Profile: given.Profile, UserMatch: given.UserMatch, ProxyPorts: given.ProxyPorts, Policy: given.Policy,
 		FromRecord: *fromRecord, StateDir: stateDir, Open: open, Analytics: *sf.analytics, DryRun: *dryRun,
-		ToolVersion: version.Get().Version,
+		ToolVersion: version.Get().Version, Readers: readers,
 	}
 	// Refused input creates nothing: checked before the log file (and with it the state
 	// directory) is created.

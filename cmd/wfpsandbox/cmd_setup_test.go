@@ -80,7 +80,7 @@ func TestEnsure(t *testing.T) {
 	if code, _, stderr := wfpsandbox(t, h.args("setup", "--sid", sid)...); code != exitOK {
 		t.Fatalf("setup: %s", stderr)
 	}
-	if code, out, _ := wfpsandbox(t, h.args("ensure", "--no-elevate")...); code != exitOK || !strings.Contains(out, "live policy verified") {
+	if code, out, _ := wfpsandbox(t, h.args("ensure", "--no-elevate")...); code != exitOK || !strings.Contains(out, "live policy read back by key as planned") {
 		t.Fatalf("after setup: exit %d: %s", code, out)
 	}
 	if code, out, _ := wfpsandbox(t, h.args("ensure", "--no-elevate", "--profile", "strict")...); code != exitSetupNeeded || !strings.Contains(out, "profile-changed") {

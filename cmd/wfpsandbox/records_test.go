@@ -152,7 +152,7 @@ func TestEnsureChecksTheRecordedPolicy(t *testing.T) {
 	if code, _, stderr := wfpsandbox(t, h.args("setup", "--sid", sid, "--policy", pol)...); code != exitOK {
 		t.Fatalf("setup: %s", stderr)
 	}
-	if code, doc, out := ensureJSON(t, h, "--no-elevate"); code != exitOK || !doc.Check.Live || doc.Check.Verify.Planned != 18 {
+	if code, doc, out := ensureJSON(t, h, "--no-elevate"); code != exitOK || !doc.Check.Live || doc.Check.LiveCheck.Planned != 18 {
 		t.Fatalf("bare ensure after setup: exit %d: %s", code, out)
 	}
 	if n := deleteEverything(t, h); n != 20 {

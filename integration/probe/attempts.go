@@ -16,6 +16,7 @@ import (
 
 	"github.com/wfpsandbox/wfpsandbox/integration/internal/probeproto"
 	"github.com/wfpsandbox/wfpsandbox/integration/internal/winapi"
+	"github.com/wfpsandbox/wfpsandbox/wfp"
 )
 
 // attempt makes one network attempt and describes its outcome.
@@ -35,6 +36,8 @@ func attempt(plan *probeproto.Plan, a probeproto.Attempt) probeproto.Record {
 		err = rawICMP(a)
 	case probeproto.KindICMPEchoAPI:
 		rec.Detail, err = icmpEchoAPI(a, timeout)
+	case probeproto.KindWFPReadByKey:
+		rec.Detail, err = wfpReadByKey(a)
 	default:
 		err = fmt.Errorf("unknown attempt kind %q", a.Kind)
 	}
@@ -50,6 +53,9 @@ func attempt(plan *probeproto.Plan, a probeproto.Attempt) probeproto.Record {
 // whether the error was a timeout.
 func describeError(rec *probeproto.Record, err error) {
 	rec.Error = err.Error()
+	if c, ok := wfp.CodeOf(err); ok {
+		rec.Errno = uint32(c)
+	}
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
 		rec.Errno = uint32(errno)

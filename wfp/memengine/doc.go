@@ -59,6 +59,15 @@
 //     FWP_E_TIMEOUT. Calls outside an explicit transaction run in an implicit one (writes
 //     take the lock, so they can time out too; reads see the committed state). Close
 //     aborts an open transaction; calls on a closed session fail with ERROR_INVALID_HANDLE.
+//     A read-only transaction (BeginReadTransaction, FWPM_TXN_READ_ONLY) takes the lock
+//     too (undocumented either way; see readtxn.go) and refuses every Add and Delete
+//     with FWP_E_INCOMPATIBLE_TXN.
+//   - Security: the sd argument of an Add must be empty or a valid self-relative
+//     descriptor (ERROR_INVALID_SECURITY_DESCR otherwise); it is kept with the object and
+//     in the state file, never returned by Get or Enum (the FWPM_*0 structures have no
+//     member for it), read back by Session.SecurityDescriptor and replaced by SetDACL
+//     (wfp.SecuritySetter; FWP_E_TXN_IN_PROGRESS inside a transaction). No access check,
+//     default descriptor or inheritance is modelled: every session may read everything.
 //   - Restart: non-persistent objects vanish, persistent ones stay; sessions opened before
 //     it fail every call with FWP_E_SESSION_ABORTED ("The session has been canceled"). On
 //     real Windows a client whose BFE went away more likely sees an RPC status such as

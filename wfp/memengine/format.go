@@ -32,39 +32,42 @@ type fileState struct {
 }
 
 type fileProvider struct {
-	Key         wfp.GUID `json:"key"`
-	Name        string   `json:"name"`
-	Description string   `json:"description,omitempty"`
-	Flags       uint32   `json:"flags"`
-	Data        []byte   `json:"data,omitempty"`
-	ServiceName string   `json:"serviceName,omitempty"`
+	Key                wfp.GUID `json:"key"`
+	Name               string   `json:"name"`
+	Description        string   `json:"description,omitempty"`
+	Flags              uint32   `json:"flags"`
+	Data               []byte   `json:"data,omitempty"`
+	ServiceName        string   `json:"serviceName,omitempty"`
+	SecurityDescriptor []byte   `json:"securityDescriptor,omitempty"` // the sd argument of the Add call (readtxn.go)
 }
 
 type fileSublayer struct {
-	Key         wfp.GUID  `json:"key"`
-	Name        string    `json:"name"`
-	Description string    `json:"description,omitempty"`
-	Flags       uint32    `json:"flags"`
-	ProviderKey *wfp.GUID `json:"providerKey,omitempty"`
-	Data        []byte    `json:"data,omitempty"`
-	Weight      uint16    `json:"weight"`
+	Key                wfp.GUID  `json:"key"`
+	Name               string    `json:"name"`
+	Description        string    `json:"description,omitempty"`
+	Flags              uint32    `json:"flags"`
+	ProviderKey        *wfp.GUID `json:"providerKey,omitempty"`
+	Data               []byte    `json:"data,omitempty"`
+	Weight             uint16    `json:"weight"`
+	SecurityDescriptor []byte    `json:"securityDescriptor,omitempty"` // the sd argument of the Add call (readtxn.go)
 }
 
 type fileFilter struct {
-	Key             wfp.GUID        `json:"key"`
-	Name            string          `json:"name"`
-	Description     string          `json:"description,omitempty"`
-	Flags           uint32          `json:"flags"`
-	ProviderKey     *wfp.GUID       `json:"providerKey,omitempty"`
-	ProviderData    []byte          `json:"providerData,omitempty"`
-	Layer           wfp.GUID        `json:"layer"`
-	Sublayer        wfp.GUID        `json:"sublayer"`
-	Weight          fileValue       `json:"weight"`
-	Conditions      []fileCondition `json:"conditions"`
-	Action          string          `json:"action"`
-	CalloutKey      *wfp.GUID       `json:"calloutKey,omitempty"`
-	ID              uint64          `json:"id"`
-	EffectiveWeight uint64          `json:"effectiveWeight"`
+	Key                wfp.GUID        `json:"key"`
+	Name               string          `json:"name"`
+	Description        string          `json:"description,omitempty"`
+	Flags              uint32          `json:"flags"`
+	ProviderKey        *wfp.GUID       `json:"providerKey,omitempty"`
+	ProviderData       []byte          `json:"providerData,omitempty"`
+	Layer              wfp.GUID        `json:"layer"`
+	Sublayer           wfp.GUID        `json:"sublayer"`
+	Weight             fileValue       `json:"weight"`
+	Conditions         []fileCondition `json:"conditions"`
+	Action             string          `json:"action"`
+	CalloutKey         *wfp.GUID       `json:"calloutKey,omitempty"`
+	ID                 uint64          `json:"id"`
+	EffectiveWeight    uint64          `json:"effectiveWeight"`
+	SecurityDescriptor []byte          `json:"securityDescriptor,omitempty"` // the sd argument of the Add call (readtxn.go)
 }
 
 type fileCondition struct {
@@ -135,10 +138,10 @@ func encodeState(st *state) ([]byte, error) {
 		Filters:          []fileFilter{},
 	}
 	for _, p := range st.sortedProviders() {
-		fs.Providers = append(fs.Providers, fileProvider{p.Key, p.Name, p.Description, uint32(p.Flags), p.Data, p.ServiceName})
+		fs.Providers = append(fs.Providers, fileProvider{p.Key, p.Name, p.Description, uint32(p.Flags), p.Data, p.ServiceName, p.SecurityDescriptor})
 	}
 	for _, s := range st.sortedSublayers(nil) {
-		fs.Sublayers = append(fs.Sublayers, fileSublayer{s.Key, s.Name, s.Description, uint32(s.Flags), s.ProviderKey, s.Data, s.Weight})
+		fs.Sublayers = append(fs.Sublayers, fileSublayer{s.Key, s.Name, s.Description, uint32(s.Flags), s.ProviderKey, s.Data, s.Weight, s.SecurityDescriptor})
 	}
 	for _, f := range st.sortedFilters(nil) {
 		ff := fileFilter{
@@ -146,6 +149,7 @@ func encodeState(st *state) ([]byte, error) {
 			ProviderKey: f.ProviderKey, ProviderData: f.ProviderData, Layer: wfp.GUID(f.Layer),
 			Sublayer: f.Sublayer, Weight: toFileValue(f.Weight), Conditions: []fileCondition{},
 			Action: f.Action.Type.String(), ID: f.ID, EffectiveWeight: f.EffectiveWeight,
+			SecurityDescriptor: f.SecurityDescriptor,
 		}
 		if !f.Action.CalloutKey.IsZero() {
 			k := f.Action.CalloutKey
@@ -195,7 +199,7 @@ func decodeState(data []byte) (*state, error) {
 			return nil, fmt.Errorf("provider {%s} appears twice", p.Key)
 		}
 		st.providers[p.Key] = &wfp.Provider{Key: p.Key, Name: p.Name, Description: p.Description,
-			Flags: wfp.ProviderFlags(p.Flags), Data: p.Data, ServiceName: p.ServiceName}
+			Flags: wfp.ProviderFlags(p.Flags), Data: p.Data, ServiceName: p.ServiceName, SecurityDescriptor: p.SecurityDescriptor}
 	}
 	for _, s := range fs.Sublayers {
 		if _, dup := st.sublayers[s.Key]; dup {
@@ -211,7 +215,8 @@ func decodeState(data []byte) (*state, error) {
 			return nil, fmt.Errorf("persistent sublayer {%s} refers to non-persistent provider {%s}", s.Key, *s.ProviderKey)
 		}
 		st.sublayers[s.Key] = &wfp.Sublayer{Key: s.Key, Name: s.Name, Description: s.Description,
-			Flags: wfp.SublayerFlags(s.Flags), ProviderKey: s.ProviderKey, Data: s.Data, Weight: s.Weight}
+			Flags: wfp.SublayerFlags(s.Flags), ProviderKey: s.ProviderKey, Data: s.Data, Weight: s.Weight,
+			SecurityDescriptor: s.SecurityDescriptor}
 	}
 	ids := map[uint64]bool{}
 	for _, ff := range fs.Filters {
@@ -252,7 +257,7 @@ func fromFileFilter(ff fileFilter) (*wfp.Filter, error) {
 		Key: ff.Key, Name: ff.Name, Description: ff.Description, Flags: wfp.FilterFlags(ff.Flags),
 		ProviderKey: ff.ProviderKey, ProviderData: ff.ProviderData, Layer: wfp.LayerID(ff.Layer),
 		Sublayer: ff.Sublayer, Weight: weight, Action: wfp.Action{Type: action},
-		ID: ff.ID, EffectiveWeight: ff.EffectiveWeight,
+		ID: ff.ID, EffectiveWeight: ff.EffectiveWeight, SecurityDescriptor: ff.SecurityDescriptor,
 	}
 	if ff.CalloutKey != nil {
 		f.Action.CalloutKey = *ff.CalloutKey

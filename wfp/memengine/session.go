@@ -43,6 +43,7 @@ type Session struct {
 	timeout time.Duration
 	closed  bool
 	txn     *state   // the open explicit transaction's copy, or nil
+	txnRO   bool     // txn is read-only (BeginReadTransaction): writes fail, commit applies nothing
 	hold    *txnHold // the transaction lock while txn is open
 	fault   func(Call) error
 	stats   Stats
@@ -115,7 +116,9 @@ func (s *Session) done(err error) error {
 }
 
 // BeginTransaction implements wfp.Engine (FwpmTransactionBegin0).
-func (s *Session) BeginTransaction() error {
+func (s *Session) BeginTransaction() error { return s.begin(false) }
+
+func (s *Session) begin(readOnly bool) error {
 	const call = "FwpmTransactionBegin0"
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -132,12 +135,18 @@ func (s *Session) BeginTransaction() error {
 	if code != 0 {
 		return s.done(fail(call, "", code))
 	}
-	st, err := s.bfe.loadTxn(hold)
+	var st *state
+	if readOnly {
+		// Nothing is written in a read-only transaction: a view of the committed state.
+		st, err = s.bfe.view()
+	} else {
+		st, err = s.bfe.loadTxn(hold)
+	}
 	if err != nil {
 		hold.release()
 		return s.done(fmt.Errorf("%s: %w", call, err))
 	}
-	s.txn, s.hold = st, hold
+	s.txn, s.hold, s.txnRO = st, hold, readOnly
 	return nil
 }
 
@@ -155,7 +164,8 @@ func (s *Session) CommitTransaction() error {
 		return s.done(fail(call, "", wfp.ErrNoTxnInProgress))
 	}
 	var err error
-	if !s.hold.deferred { // deferred: nothing was written, the file stays as it is
+	// Read-only, or deferred (nothing was written): the state stays as it is.
+	if !s.txnRO && !s.hold.deferred {
 		err = s.bfe.store(s.txn)
 	}
 	s.endTxn()
@@ -182,12 +192,15 @@ func (s *Session) AbortTransaction() error {
 
 func (s *Session) endTxn() {
 	s.hold.release()
-	s.txn, s.hold = nil, nil
+	s.txn, s.hold, s.txnRO = nil, nil, false
 }
 
 // write runs op on the explicit transaction's state, or in an implicit transaction.
 func (s *Session) write(call string, op func(*state) error) error {
 	if s.txn != nil {
+		if s.txnRO {
+			return fail(call, "", wfp.ErrIncompatibleTxn)
+		}
 		if s.hold.deferred {
 			code, err := s.bfe.lockDeferred(s.hold, s.timeout)
 			if err != nil {
@@ -225,7 +238,7 @@ func (s *Session) read(call string, op func(*state) error) error {
 	if s.txn != nil {
 		return op(s.txn)
 	}
-	st, err := s.bfe.load()
+	st, err := s.bfe.view()
 	if err != nil {
 		return fmt.Errorf("%s: %w", call, err)
 	}
@@ -240,6 +253,9 @@ func (s *Session) AddProvider(p *wfp.Provider) error {
 	if err := s.enter(call, &s.stats.Adds); err != nil {
 		return s.done(err)
 	}
+	if err := checkObjectSD(call, wfp.ObjectName("provider", p.Key, p.Name), p.SecurityDescriptor); err != nil {
+		return s.done(err)
+	}
 	return s.done(s.write(call, func(st *state) error { return st.addProvider(p) }))
 }
 
@@ -251,6 +267,9 @@ func (s *Session) AddSublayer(sl *wfp.Sublayer) error {
 	if err := s.enter(call, &s.stats.Adds); err != nil {
 		return s.done(err)
 	}
+	if err := checkObjectSD(call, wfp.ObjectName("sublayer", sl.Key, sl.Name), sl.SecurityDescriptor); err != nil {
+		return s.done(err)
+	}
 	return s.done(s.write(call, func(st *state) error { return st.addSublayer(sl) }))
 }
 
@@ -260,6 +279,9 @@ func (s *Session) AddFilter(f *wfp.Filter) (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.enter(call, &s.stats.Adds); err != nil {
+		return 0, s.done(err)
+	}
+	if err := checkObjectSD(call, wfp.ObjectName("filter", f.Key, f.Name), f.SecurityDescriptor); err != nil {
 		return 0, s.done(err)
 	}
 	var id uint64
@@ -313,6 +335,7 @@ func getByKey[T interface{ Clone() T }](s *Session, call, kind string, key wfp.G
 	err = s.get(call, func(st *state) error {
 		if x, ok := objects(st)[key]; ok {
 			out = x.Clone()
+			clearSD(any(out))
 			return nil
 		}
 		return fail(call, wfp.ObjectName(kind, key, ""), notFound)
@@ -345,6 +368,7 @@ func (s *Session) FilterByID(id uint64) (f *wfp.Filter, err error) {
 		for _, x := range st.filters {
 			if x.ID == id {
 				f = x.Clone()
+				f.SecurityDescriptor = nil
 				return nil
 			}
 		}
@@ -374,12 +398,18 @@ func (s *Session) enum(call string, provider *wfp.GUID, op func(*state)) error {
 // Providers implements wfp.Engine (FwpmProviderEnum0), sorted by key.
 func (s *Session) Providers() (out []*wfp.Provider, err error) {
 	err = s.enum("FwpmProviderEnum0", nil, func(st *state) { out = st.sortedProviders() })
+	for _, p := range out {
+		p.SecurityDescriptor = nil
+	}
 	return out, err
 }
 
 // Sublayers implements wfp.Engine (FwpmSubLayerEnum0), sorted by key.
 func (s *Session) Sublayers(provider *wfp.GUID) (out []*wfp.Sublayer, err error) {
 	err = s.enum("FwpmSubLayerEnum0", provider, func(st *state) { out = st.sortedSublayers(provider) })
+	for _, x := range out {
+		x.SecurityDescriptor = nil
+	}
 	return out, err
 }
 
@@ -387,6 +417,9 @@ func (s *Session) Sublayers(provider *wfp.GUID) (out []*wfp.Sublayer, err error)
 // only that provider's filters.
 func (s *Session) Filters(provider *wfp.GUID) (out []*wfp.Filter, err error) {
 	err = s.enum("FwpmFilterEnum0", provider, func(st *state) { out = st.sortedFilters(provider) })
+	for _, f := range out {
+		f.SecurityDescriptor = nil
+	}
 	return out, err
 }
 

@@ -285,3 +285,43 @@ func checkSID(b []byte) error {
 	}
 	return nil
 }
+
+// composeSD copies an object's security descriptor into the arena for the sd argument
+// of Fwpm*Add0 ([in, optional] PSECURITY_DESCRIPTOR): nil — "the system assigns a
+// default security descriptor" — when sd is empty. The bytes must be a self-relative
+// security descriptor (the engine fails an invalid one with
+// ERROR_INVALID_SECURITY_DESCR); they are passed as they are, with no alignment
+// requirement beyond the arena's 8 bytes (SECURITY_DESCRIPTOR_RELATIVE is 4-aligned).
+// https://learn.microsoft.com/windows/win32/api/fwpmu/nf-fwpmu-fwpmfilteradd0
+func composeSD(a *arena, sd []byte) unsafe.Pointer {
+	if len(sd) == 0 {
+		return nil
+	}
+	return unsafe.Pointer(a.bytes(sd))
+}
+
+// composeDACL copies a self-relative security descriptor into the arena and returns a
+// pointer to its DACL, for the dacl argument of Fwpm*SetSecurityInfoByKey0 (const ACL*).
+// In SECURITY_DESCRIPTOR_RELATIVE (winnt.h) the Control word is at offset 2 and the
+// DACL's offset from the start at 16; the ACL header's AclSize (offset 2 of the ACL)
+// bounds it. It fails for a descriptor without a DACL (SE_DACL_PRESENT, 0x0004, clear,
+// or a NULL DACL) or whose DACL lies outside it.
+func composeDACL(a *arena, sd []byte) (unsafe.Pointer, error) {
+	const (
+		seDACLPresent  = 0x0004
+		seSelfRelative = 0x8000
+	)
+	if len(sd) < 20 {
+		return nil, fmt.Errorf("security descriptor of %d bytes: too short", len(sd))
+	}
+	control := binary.LittleEndian.Uint16(sd[2:])
+	off := binary.LittleEndian.Uint32(sd[16:])
+	if control&seSelfRelative == 0 || control&seDACLPresent == 0 || off == 0 {
+		return nil, fmt.Errorf("security descriptor (control %#04x, DACL offset %d) is not self-relative with a DACL", control, off)
+	}
+	if uint64(off)+8 > uint64(len(sd)) || uint64(off)+uint64(binary.LittleEndian.Uint16(sd[off+2:])) > uint64(len(sd)) {
+		return nil, fmt.Errorf("security descriptor of %d bytes: DACL at %d runs past its end", len(sd), off)
+	}
+	p := a.bytes(sd)
+	return unsafe.Add(unsafe.Pointer(p), off), nil
+}

@@ -21,9 +21,12 @@ const (
 	// https://learn.microsoft.com/windows/win32/api/fwpmu/nf-fwpmu-fwpmengineopen0
 	rpcCAuthnDefault = 0xFFFFFFFF
 
-	// fwpmTxnReadWrite is the flags value of a read-write FwpmTransactionBegin0
-	// (FWPM_TXN_READ_ONLY is 0x1).
+	// fwpmTxnReadWrite is the flags value of a read-write FwpmTransactionBegin0.
 	fwpmTxnReadWrite = 0x0
+	// fwpmTxnReadOnly is FWPM_TXN_READ_ONLY (fwpmu.h: #define FWPM_TXN_READ_ONLY
+	// (0x00000001)), a read-only FwpmTransactionBegin0: it needs only
+	// FWPM_ACTRL_BEGIN_READ_TXN on the engine (DOC:fwp/access-control).
+	fwpmTxnReadOnly = 0x1
 )
 
 // errInvalidHandle is ERROR_INVALID_HANDLE, returned for calls on a closed Engine (as
@@ -157,6 +160,12 @@ func (e *Engine) BeginTransaction() error {
 	return e.simple("FwpmTransactionBegin0", func(h windows.Handle) error { return fwpmTransactionBegin0(h, fwpmTxnReadWrite) })
 }
 
+// BeginReadTransaction implements wfp.Engine (FwpmTransactionBegin0 with
+// FWPM_TXN_READ_ONLY). Adds and deletes inside it fail with FWP_E_INCOMPATIBLE_TXN.
+func (e *Engine) BeginReadTransaction() error {
+	return e.simple("FwpmTransactionBegin0", func(h windows.Handle) error { return fwpmTransactionBegin0(h, fwpmTxnReadOnly) })
+}
+
 // CommitTransaction implements wfp.Engine (FwpmTransactionCommit0).
 func (e *Engine) CommitTransaction() error {
 	return e.simple("FwpmTransactionCommit0", fwpmTransactionCommit0)
@@ -176,7 +185,8 @@ func (e *Engine) simple(call string, fn func(windows.Handle) error) error {
 	})
 }
 
-// AddProvider implements wfp.Engine (FwpmProviderAdd0, default security descriptor).
+// AddProvider implements wfp.Engine (FwpmProviderAdd0). p.SecurityDescriptor is the sd
+// argument; empty passes NULL (the default security descriptor).
 func (e *Engine) AddProvider(p *wfp.Provider) error {
 	const call = "FwpmProviderAdd0"
 	obj := wfp.ObjectName("provider", p.Key, p.Name)
@@ -187,14 +197,15 @@ func (e *Engine) AddProvider(p *wfp.Provider) error {
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", call, obj, err)
 		}
-		if ret := fwpmProviderAdd0(h, c, nil); ret != nil {
+		if ret := fwpmProviderAdd0(h, c, composeSD(a, p.SecurityDescriptor)); ret != nil {
 			return callError(call, obj, ret)
 		}
 		return nil
 	})
 }
 
-// AddSublayer implements wfp.Engine (FwpmSubLayerAdd0, default security descriptor).
+// AddSublayer implements wfp.Engine (FwpmSubLayerAdd0). s.SecurityDescriptor is the sd
+// argument; empty passes NULL (the default security descriptor).
 func (e *Engine) AddSublayer(s *wfp.Sublayer) error {
 	const call = "FwpmSubLayerAdd0"
 	obj := wfp.ObjectName("sublayer", s.Key, s.Name)
@@ -205,15 +216,16 @@ func (e *Engine) AddSublayer(s *wfp.Sublayer) error {
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", call, obj, err)
 		}
-		if ret := fwpmSubLayerAdd0(h, c, nil); ret != nil {
+		if ret := fwpmSubLayerAdd0(h, c, composeSD(a, s.SecurityDescriptor)); ret != nil {
 			return callError(call, obj, ret)
 		}
 		return nil
 	})
 }
 
-// AddFilter implements wfp.Engine (FwpmFilterAdd0, default security descriptor) and
-// returns the run-time filter ID.
+// AddFilter implements wfp.Engine (FwpmFilterAdd0) and returns the run-time filter ID.
+// f.SecurityDescriptor is the sd argument; empty passes NULL (the default security
+// descriptor).
 func (e *Engine) AddFilter(f *wfp.Filter) (uint64, error) {
 	const call = "FwpmFilterAdd0"
 	obj := wfp.ObjectName("filter", f.Key, f.Name)
@@ -225,7 +237,7 @@ func (e *Engine) AddFilter(f *wfp.Filter) (uint64, error) {
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", call, obj, err)
 		}
-		if ret := fwpmFilterAdd0(h, c, nil, &id); ret != nil {
+		if ret := fwpmFilterAdd0(h, c, composeSD(a, f.SecurityDescriptor), &id); ret != nil {
 			return callError(call, obj, ret)
 		}
 		return nil
@@ -234,6 +246,50 @@ func (e *Engine) AddFilter(f *wfp.Filter) (uint64, error) {
 		return 0, err
 	}
 	return id, nil
+}
+
+// daclSecurityInformation is DACL_SECURITY_INFORMATION (winnt.h).
+const daclSecurityInformation = 0x00000004
+
+var _ wfp.SecuritySetter = (*Engine)(nil)
+
+// SetDACL implements wfp.SecuritySetter: Fwpm{Provider,SubLayer,Filter}SetSecurityInfoByKey0
+// with DACL_SECURITY_INFORMATION and the DACL of sd (owner, group and SACL NULL). WFP
+// refuses it inside an explicit transaction, and in a dynamic session for anything but
+// a dynamic object of that session ("The Fwpm*SetSecurityInfo0 functions can only be
+// called from within a dynamic session if they are being used to manage a dynamic
+// object created within the same session", Access control). The functions are resolved on first use,
+// not at Open, so an fwpuclnt.dll without them (none is known) fails only this call.
+func (e *Engine) SetDACL(kind wfp.ObjectKind, key wfp.GUID, sd []byte) error {
+	var call string
+	var fn func(windows.Handle, *wfpGUID, uint32, unsafe.Pointer, unsafe.Pointer, unsafe.Pointer, unsafe.Pointer) error
+	var proc *windows.LazyProc
+	switch kind {
+	case wfp.ObjectProvider:
+		call, fn, proc = "FwpmProviderSetSecurityInfoByKey0", fwpmProviderSetSecurityInfoByKey0, procFwpmProviderSetSecurityInfoByKey0
+	case wfp.ObjectSublayer:
+		call, fn, proc = "FwpmSubLayerSetSecurityInfoByKey0", fwpmSubLayerSetSecurityInfoByKey0, procFwpmSubLayerSetSecurityInfoByKey0
+	case wfp.ObjectFilter:
+		call, fn, proc = "FwpmFilterSetSecurityInfoByKey0", fwpmFilterSetSecurityInfoByKey0, procFwpmFilterSetSecurityInfoByKey0
+	default:
+		return &wfp.CallError{Call: "Fwpm*SetSecurityInfoByKey0", Object: string(kind), Code: wfp.ErrInvalidParameterWin32}
+	}
+	obj := wfp.ObjectName(string(kind), key, "")
+	if err := proc.Find(); err != nil {
+		return fmt.Errorf("%w: %w", wfp.ErrUnavailable, &wfp.CallError{Call: "GetProcAddress", Object: modfwpuclnt.Name + "!" + proc.Name, Code: dllErrorCode(err, wfp.ErrProcNotFound)})
+	}
+	return e.withHandle(call, func(h windows.Handle) error {
+		a := newArena()
+		defer a.Dispose()
+		dacl, err := composeDACL(a, sd)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", call, obj, err)
+		}
+		if ret := fn(h, &key, daclSecurityInformation, nil, nil, dacl, nil); ret != nil {
+			return callError(call, obj, ret)
+		}
+		return nil
+	})
 }
 
 // DeleteProvider implements wfp.Engine (FwpmProviderDeleteByKey0).

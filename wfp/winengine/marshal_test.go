@@ -362,3 +362,45 @@ func TestTxnWaitMillis(t *testing.T) {
 		t.Errorf("a huge timeout: %#x ms, want 0xFFFFFFFE", got)
 	}
 }
+
+// The sd argument of Fwpm*Add0: NULL for no descriptor (the documented default), else
+// a copy of the self-relative bytes outside the Go heap.
+func TestComposeSD(t *testing.T) {
+	a := newArena()
+	defer a.Dispose()
+	if p := composeSD(a, nil); p != nil {
+		t.Fatalf("composeSD(nil) = %p, want NULL (the default security descriptor)", p)
+	}
+	p := composeSD(a, testSD)
+	if p == nil {
+		t.Fatal("composeSD(testSD) = NULL")
+	}
+	if got := unsafe.Slice((*byte)(p), len(testSD)); string(got) != string(testSD) {
+		t.Fatalf("composeSD copied % x, want % x", got, testSD)
+	}
+	if uintptr(p)%4 != 0 {
+		t.Fatalf("sd at %p is not 4-aligned (SECURITY_DESCRIPTOR_RELATIVE)", p)
+	}
+}
+
+// composeDACL points at the DACL inside a copy of the descriptor, and refuses one
+// without a DACL or whose DACL runs past its end.
+func TestComposeDACL(t *testing.T) {
+	a := newArena()
+	defer a.Dispose()
+	p, err := composeDACL(a, testSD)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := unsafe.Slice((*byte)(p), len(testSD)-20); string(got) != string(testSD[20:]) {
+		t.Fatalf("DACL % x, want % x", got, testSD[20:])
+	}
+	noDACL := append([]byte(nil), testSD[:20]...)
+	noDACL[2] = 0 // control: no SE_DACL_PRESENT, not self-relative
+	truncated := append([]byte(nil), testSD[:30]...)
+	for name, sd := range map[string][]byte{"short": testSD[:10], "no DACL": noDACL, "truncated": truncated} {
+		if _, err := composeDACL(a, sd); err == nil {
+			t.Errorf("%s: composeDACL accepted it", name)
+		}
+	}
+}

@@ -25,6 +25,17 @@ package winengine
 // https://learn.microsoft.com/windows/win32/api/fwpmu/nf-fwpmu-fwpmprovideradd0
 //sys	fwpmProviderAdd0(engineHandle windows.Handle, provider *fwpmProvider0, sd unsafe.Pointer) (ret error) [failretval!=0] = fwpuclnt.FwpmProviderAdd0
 
+// SECURITY_INFORMATION is a DWORD (winnt.h); sidOwner, sidGroup and sacl are passed as
+// NULL: only the DACL is set (DACL_SECURITY_INFORMATION).
+// https://learn.microsoft.com/windows/win32/api/fwpmu/nf-fwpmu-fwpmprovidersetsecurityinfobykey0
+//sys	fwpmProviderSetSecurityInfoByKey0(engineHandle windows.Handle, key *wfpGUID, securityInfo uint32, sidOwner unsafe.Pointer, sidGroup unsafe.Pointer, dacl unsafe.Pointer, sacl unsafe.Pointer) (ret error) [failretval!=0] = fwpuclnt.FwpmProviderSetSecurityInfoByKey0
+
+// https://learn.microsoft.com/windows/win32/api/fwpmu/nf-fwpmu-fwpmsublayersetsecurityinfobykey0
+//sys	fwpmSubLayerSetSecurityInfoByKey0(engineHandle windows.Handle, key *wfpGUID, securityInfo uint32, sidOwner unsafe.Pointer, sidGroup unsafe.Pointer, dacl unsafe.Pointer, sacl unsafe.Pointer) (ret error) [failretval!=0] = fwpuclnt.FwpmSubLayerSetSecurityInfoByKey0
+
+// https://learn.microsoft.com/windows/win32/api/fwpmu/nf-fwpmu-fwpmfiltersetsecurityinfobykey0
+//sys	fwpmFilterSetSecurityInfoByKey0(engineHandle windows.Handle, key *wfpGUID, securityInfo uint32, sidOwner unsafe.Pointer, sidGroup unsafe.Pointer, dacl unsafe.Pointer, sacl unsafe.Pointer) (ret error) [failretval!=0] = fwpuclnt.FwpmFilterSetSecurityInfoByKey0
+
 // https://learn.microsoft.com/windows/win32/api/fwpmu/nf-fwpmu-fwpmproviderdeletebykey0
 //sys	fwpmProviderDeleteByKey0(engineHandle windows.Handle, key *wfpGUID) (ret error) [failretval!=0] = fwpuclnt.FwpmProviderDeleteByKey0
 

@@ -40,45 +40,48 @@ func errnoErr(e syscall.Errno) error {
 var (
 	modfwpuclnt = windows.NewLazySystemDLL("fwpuclnt.dll")
 
-	procFwpmEngineClose0               = modfwpuclnt.NewProc("FwpmEngineClose0")
-	procFwpmEngineOpen0                = modfwpuclnt.NewProc("FwpmEngineOpen0")
-	procFwpmFilterAdd0                 = modfwpuclnt.NewProc("FwpmFilterAdd0")
-	procFwpmFilterCreateEnumHandle0    = modfwpuclnt.NewProc("FwpmFilterCreateEnumHandle0")
-	procFwpmFilterDeleteByKey0         = modfwpuclnt.NewProc("FwpmFilterDeleteByKey0")
-	procFwpmFilterDestroyEnumHandle0   = modfwpuclnt.NewProc("FwpmFilterDestroyEnumHandle0")
-	procFwpmFilterEnum0                = modfwpuclnt.NewProc("FwpmFilterEnum0")
-	procFwpmFilterGetById0             = modfwpuclnt.NewProc("FwpmFilterGetById0")
-	procFwpmFilterGetByKey0            = modfwpuclnt.NewProc("FwpmFilterGetByKey0")
-	procFwpmFreeMemory0                = modfwpuclnt.NewProc("FwpmFreeMemory0")
-	procFwpmNetEventCreateEnumHandle0  = modfwpuclnt.NewProc("FwpmNetEventCreateEnumHandle0")
-	procFwpmNetEventDestroyEnumHandle0 = modfwpuclnt.NewProc("FwpmNetEventDestroyEnumHandle0")
-	procFwpmNetEventEnum0              = modfwpuclnt.NewProc("FwpmNetEventEnum0")
-	procFwpmNetEventEnum1              = modfwpuclnt.NewProc("FwpmNetEventEnum1")
-	procFwpmNetEventEnum2              = modfwpuclnt.NewProc("FwpmNetEventEnum2")
-	procFwpmNetEventEnum3              = modfwpuclnt.NewProc("FwpmNetEventEnum3")
-	procFwpmNetEventEnum4              = modfwpuclnt.NewProc("FwpmNetEventEnum4")
-	procFwpmNetEventEnum5              = modfwpuclnt.NewProc("FwpmNetEventEnum5")
-	procFwpmNetEventSubscribe0         = modfwpuclnt.NewProc("FwpmNetEventSubscribe0")
-	procFwpmNetEventSubscribe1         = modfwpuclnt.NewProc("FwpmNetEventSubscribe1")
-	procFwpmNetEventSubscribe2         = modfwpuclnt.NewProc("FwpmNetEventSubscribe2")
-	procFwpmNetEventSubscribe3         = modfwpuclnt.NewProc("FwpmNetEventSubscribe3")
-	procFwpmNetEventSubscribe4         = modfwpuclnt.NewProc("FwpmNetEventSubscribe4")
-	procFwpmNetEventUnsubscribe0       = modfwpuclnt.NewProc("FwpmNetEventUnsubscribe0")
-	procFwpmProviderAdd0               = modfwpuclnt.NewProc("FwpmProviderAdd0")
-	procFwpmProviderCreateEnumHandle0  = modfwpuclnt.NewProc("FwpmProviderCreateEnumHandle0")
-	procFwpmProviderDeleteByKey0       = modfwpuclnt.NewProc("FwpmProviderDeleteByKey0")
-	procFwpmProviderDestroyEnumHandle0 = modfwpuclnt.NewProc("FwpmProviderDestroyEnumHandle0")
-	procFwpmProviderEnum0              = modfwpuclnt.NewProc("FwpmProviderEnum0")
-	procFwpmProviderGetByKey0          = modfwpuclnt.NewProc("FwpmProviderGetByKey0")
-	procFwpmSubLayerAdd0               = modfwpuclnt.NewProc("FwpmSubLayerAdd0")
-	procFwpmSubLayerCreateEnumHandle0  = modfwpuclnt.NewProc("FwpmSubLayerCreateEnumHandle0")
-	procFwpmSubLayerDeleteByKey0       = modfwpuclnt.NewProc("FwpmSubLayerDeleteByKey0")
-	procFwpmSubLayerDestroyEnumHandle0 = modfwpuclnt.NewProc("FwpmSubLayerDestroyEnumHandle0")
-	procFwpmSubLayerEnum0              = modfwpuclnt.NewProc("FwpmSubLayerEnum0")
-	procFwpmSubLayerGetByKey0          = modfwpuclnt.NewProc("FwpmSubLayerGetByKey0")
-	procFwpmTransactionAbort0          = modfwpuclnt.NewProc("FwpmTransactionAbort0")
-	procFwpmTransactionBegin0          = modfwpuclnt.NewProc("FwpmTransactionBegin0")
-	procFwpmTransactionCommit0         = modfwpuclnt.NewProc("FwpmTransactionCommit0")
+	procFwpmEngineClose0                  = modfwpuclnt.NewProc("FwpmEngineClose0")
+	procFwpmEngineOpen0                   = modfwpuclnt.NewProc("FwpmEngineOpen0")
+	procFwpmFilterAdd0                    = modfwpuclnt.NewProc("FwpmFilterAdd0")
+	procFwpmFilterCreateEnumHandle0       = modfwpuclnt.NewProc("FwpmFilterCreateEnumHandle0")
+	procFwpmFilterDeleteByKey0            = modfwpuclnt.NewProc("FwpmFilterDeleteByKey0")
+	procFwpmFilterDestroyEnumHandle0      = modfwpuclnt.NewProc("FwpmFilterDestroyEnumHandle0")
+	procFwpmFilterEnum0                   = modfwpuclnt.NewProc("FwpmFilterEnum0")
+	procFwpmFilterGetById0                = modfwpuclnt.NewProc("FwpmFilterGetById0")
+	procFwpmFilterGetByKey0               = modfwpuclnt.NewProc("FwpmFilterGetByKey0")
+	procFwpmFilterSetSecurityInfoByKey0   = modfwpuclnt.NewProc("FwpmFilterSetSecurityInfoByKey0")
+	procFwpmFreeMemory0                   = modfwpuclnt.NewProc("FwpmFreeMemory0")
+	procFwpmNetEventCreateEnumHandle0     = modfwpuclnt.NewProc("FwpmNetEventCreateEnumHandle0")
+	procFwpmNetEventDestroyEnumHandle0    = modfwpuclnt.NewProc("FwpmNetEventDestroyEnumHandle0")
+	procFwpmNetEventEnum0                 = modfwpuclnt.NewProc("FwpmNetEventEnum0")
+	procFwpmNetEventEnum1                 = modfwpuclnt.NewProc("FwpmNetEventEnum1")
+	procFwpmNetEventEnum2                 = modfwpuclnt.NewProc("FwpmNetEventEnum2")
+	procFwpmNetEventEnum3                 = modfwpuclnt.NewProc("FwpmNetEventEnum3")
+	procFwpmNetEventEnum4                 = modfwpuclnt.NewProc("FwpmNetEventEnum4")
+	procFwpmNetEventEnum5                 = modfwpuclnt.NewProc("FwpmNetEventEnum5")
+	procFwpmNetEventSubscribe0            = modfwpuclnt.NewProc("FwpmNetEventSubscribe0")
+	procFwpmNetEventSubscribe1            = modfwpuclnt.NewProc("FwpmNetEventSubscribe1")
+	procFwpmNetEventSubscribe2            = modfwpuclnt.NewProc("FwpmNetEventSubscribe2")
+	procFwpmNetEventSubscribe3            = modfwpuclnt.NewProc("FwpmNetEventSubscribe3")
+	procFwpmNetEventSubscribe4            = modfwpuclnt.NewProc("FwpmNetEventSubscribe4")
+	procFwpmNetEventUnsubscribe0          = modfwpuclnt.NewProc("FwpmNetEventUnsubscribe0")
+	procFwpmProviderAdd0                  = modfwpuclnt.NewProc("FwpmProviderAdd0")
+	procFwpmProviderCreateEnumHandle0     = modfwpuclnt.NewProc("FwpmProviderCreateEnumHandle0")
+	procFwpmProviderDeleteByKey0          = modfwpuclnt.NewProc("FwpmProviderDeleteByKey0")
+	procFwpmProviderDestroyEnumHandle0    = modfwpuclnt.NewProc("FwpmProviderDestroyEnumHandle0")
+	procFwpmProviderEnum0                 = modfwpuclnt.NewProc("FwpmProviderEnum0")
+	procFwpmProviderGetByKey0             = modfwpuclnt.NewProc("FwpmProviderGetByKey0")
+	procFwpmProviderSetSecurityInfoByKey0 = modfwpuclnt.NewProc("FwpmProviderSetSecurityInfoByKey0")
+	procFwpmSubLayerAdd0                  = modfwpuclnt.NewProc("FwpmSubLayerAdd0")
+	procFwpmSubLayerCreateEnumHandle0     = modfwpuclnt.NewProc("FwpmSubLayerCreateEnumHandle0")
+	procFwpmSubLayerDeleteByKey0          = modfwpuclnt.NewProc("FwpmSubLayerDeleteByKey0")
+	procFwpmSubLayerDestroyEnumHandle0    = modfwpuclnt.NewProc("FwpmSubLayerDestroyEnumHandle0")
+	procFwpmSubLayerEnum0                 = modfwpuclnt.NewProc("FwpmSubLayerEnum0")
+	procFwpmSubLayerGetByKey0             = modfwpuclnt.NewProc("FwpmSubLayerGetByKey0")
+	procFwpmSubLayerSetSecurityInfoByKey0 = modfwpuclnt.NewProc("FwpmSubLayerSetSecurityInfoByKey0")
+	procFwpmTransactionAbort0             = modfwpuclnt.NewProc("FwpmTransactionAbort0")
+	procFwpmTransactionBegin0             = modfwpuclnt.NewProc("FwpmTransactionBegin0")
+	procFwpmTransactionCommit0            = modfwpuclnt.NewProc("FwpmTransactionCommit0")
 )
 
 func fwpmEngineClose0(engineHandle windows.Handle) (ret error) {
@@ -147,6 +150,14 @@ func fwpmFilterGetById0(engineHandle windows.Handle, id uint64, filter **fwpmFil
 
 func fwpmFilterGetByKey0(engineHandle windows.Handle, key *wfpGUID, filter **fwpmFilter0) (ret error) {
 	r0, _, _ := syscall.SyscallN(procFwpmFilterGetByKey0.Addr(), uintptr(engineHandle), uintptr(unsafe.Pointer(key)), uintptr(unsafe.Pointer(filter)))
+	if uint32(r0) != 0 {
+		ret = syscall.Errno(uint32(r0))
+	}
+	return
+}
+
+func fwpmFilterSetSecurityInfoByKey0(engineHandle windows.Handle, key *wfpGUID, securityInfo uint32, sidOwner unsafe.Pointer, sidGroup unsafe.Pointer, dacl unsafe.Pointer, sacl unsafe.Pointer) (ret error) {
+	r0, _, _ := syscall.SyscallN(procFwpmFilterSetSecurityInfoByKey0.Addr(), uintptr(engineHandle), uintptr(unsafe.Pointer(key)), uintptr(securityInfo), uintptr(sidOwner), uintptr(sidGroup), uintptr(dacl), uintptr(sacl))
 	if uint32(r0) != 0 {
 		ret = syscall.Errno(uint32(r0))
 	}
@@ -318,6 +329,14 @@ func fwpmProviderGetByKey0(engineHandle windows.Handle, key *wfpGUID, provider *
 	return
 }
 
+func fwpmProviderSetSecurityInfoByKey0(engineHandle windows.Handle, key *wfpGUID, securityInfo uint32, sidOwner unsafe.Pointer, sidGroup unsafe.Pointer, dacl unsafe.Pointer, sacl unsafe.Pointer) (ret error) {
+	r0, _, _ := syscall.SyscallN(procFwpmProviderSetSecurityInfoByKey0.Addr(), uintptr(engineHandle), uintptr(unsafe.Pointer(key)), uintptr(securityInfo), uintptr(sidOwner), uintptr(sidGroup), uintptr(dacl), uintptr(sacl))
+	if uint32(r0) != 0 {
+		ret = syscall.Errno(uint32(r0))
+	}
+	return
+}
+
 func fwpmSubLayerAdd0(engineHandle windows.Handle, subLayer *fwpmSublayer0, sd unsafe.Pointer) (ret error) {
 	r0, _, _ := syscall.SyscallN(procFwpmSubLayerAdd0.Addr(), uintptr(engineHandle), uintptr(unsafe.Pointer(subLayer)), uintptr(sd))
 	if uint32(r0) != 0 {
@@ -360,6 +379,14 @@ func fwpmSubLayerEnum0(engineHandle windows.Handle, enumHandle windows.Handle, n
 
 func fwpmSubLayerGetByKey0(engineHandle windows.Handle, key *wfpGUID, subLayer **fwpmSublayer0) (ret error) {
 	r0, _, _ := syscall.SyscallN(procFwpmSubLayerGetByKey0.Addr(), uintptr(engineHandle), uintptr(unsafe.Pointer(key)), uintptr(unsafe.Pointer(subLayer)))
+	if uint32(r0) != 0 {
+		ret = syscall.Errno(uint32(r0))
+	}
+	return
+}
+
+func fwpmSubLayerSetSecurityInfoByKey0(engineHandle windows.Handle, key *wfpGUID, securityInfo uint32, sidOwner unsafe.Pointer, sidGroup unsafe.Pointer, dacl unsafe.Pointer, sacl unsafe.Pointer) (ret error) {
+	r0, _, _ := syscall.SyscallN(procFwpmSubLayerSetSecurityInfoByKey0.Addr(), uintptr(engineHandle), uintptr(unsafe.Pointer(key)), uintptr(securityInfo), uintptr(sidOwner), uintptr(sidGroup), uintptr(dacl), uintptr(sacl))
 	if uint32(r0) != 0 {
 		ret = syscall.Errno(uint32(r0))
 	}

@@ -606,6 +606,83 @@ DWORD WINAPI FwpmFilterDeleteByKey0(HANDLE engineHandle, const GUID *key)
     return delete_by_key("FwpmFilterDeleteByKey0", engineHandle, key, store_delete_filter);
 }
 
+/* ---- security ---- */
+
+/* Fwpm*SetSecurityInfoByKey0: "cannot be called from within an explicit transaction"
+   (WFP, Access control); the code returned there is not documented, and this emulator
+   answers FWP_E_TXN_IN_PROGRESS. It keeps no security descriptors: it checks the
+   arguments, that the object exists, and logs what was asked — securityInfo and the
+   DACL's bytes (AclSize of them, from the ACL header) — for the Wine tests. */
+typedef int (*ExistsFn)(const Store *s, const GUID *key);
+static int provider_exists(const Store *s, const GUID *k) { return store_provider(s, k) != NULL; }
+static int sublayer_exists(const Store *s, const GUID *k) { return store_sublayer(s, k) != NULL; }
+static int filter_exists(const Store *s, const GUID *k) { return store_filter(s, k) != NULL; }
+
+static DWORD set_security(const char *fn, HANDLE engineHandle, const GUID *key, SECURITY_INFORMATION securityInfo,
+                          const SID *sidOwner, const SID *sidGroup, const ACL *dacl, const ACL *sacl,
+                          ExistsFn exists, DWORD notFound)
+{
+    Call c;
+    call_begin(&c, fn, engineHandle);
+    arg(&c.args, "key");
+    sb_guid(&c.args, key);
+    arg(&c.args, "securityInfo");
+    sb_printf(&c.args, "%lu", (unsigned long)securityInfo);
+    arg(&c.args, "owner");
+    sb_puts(&c.args, sidOwner ? "true" : "false");
+    arg(&c.args, "group");
+    sb_puts(&c.args, sidGroup ? "true" : "false");
+    arg(&c.args, "sacl");
+    sb_puts(&c.args, sacl ? "true" : "false");
+    arg(&c.args, "dacl");
+    if (!dacl) {
+        sb_puts(&c.args, "null");
+    } else if (!IsValidAcl((PACL)dacl)) {
+        sb_puts(&c.args, "{\"valid\":false}");
+    } else {
+        sb_puts(&c.args, "{\"valid\":true,\"bytes\":\"");
+        sb_hex(&c.args, (const BYTE *)dacl, dacl->AclSize);
+        sb_puts(&c.args, "\"}");
+    }
+    DWORD st;
+    if (call_injected(&c, &st))
+        return call_end(&c, st);
+    if (!c.s)
+        return call_end(&c, ERROR_INVALID_HANDLE);
+    if (!key)
+        return call_end(&c, ERROR_INVALID_PARAMETER);
+    if (c.s->txn)
+        return call_end(&c, (DWORD)FWP_E_TXN_IN_PROGRESS);
+    if ((securityInfo & DACL_SECURITY_INFORMATION) && dacl && !IsValidAcl((PACL)dacl))
+        return call_end(&c, ERROR_INVALID_ACL);
+    if (txn_holder())
+        return call_end(&c, (DWORD)FWP_E_TIMEOUT);
+    if (!exists(g_store, key))
+        return call_end(&c, notFound);
+    return call_end(&c, ERROR_SUCCESS);
+}
+
+DWORD WINAPI FwpmProviderSetSecurityInfoByKey0(HANDLE engineHandle, const GUID *key, SECURITY_INFORMATION securityInfo,
+                                               const SID *sidOwner, const SID *sidGroup, const ACL *dacl, const ACL *sacl)
+{
+    return set_security("FwpmProviderSetSecurityInfoByKey0", engineHandle, key, securityInfo, sidOwner, sidGroup, dacl,
+                        sacl, provider_exists, (DWORD)FWP_E_PROVIDER_NOT_FOUND);
+}
+
+DWORD WINAPI FwpmSubLayerSetSecurityInfoByKey0(HANDLE engineHandle, const GUID *key, SECURITY_INFORMATION securityInfo,
+                                               const SID *sidOwner, const SID *sidGroup, const ACL *dacl, const ACL *sacl)
+{
+    return set_security("FwpmSubLayerSetSecurityInfoByKey0", engineHandle, key, securityInfo, sidOwner, sidGroup, dacl,
+                        sacl, sublayer_exists, (DWORD)FWP_E_SUBLAYER_NOT_FOUND);
+}
+
+DWORD WINAPI FwpmFilterSetSecurityInfoByKey0(HANDLE engineHandle, const GUID *key, SECURITY_INFORMATION securityInfo,
+                                             const SID *sidOwner, const SID *sidGroup, const ACL *dacl, const ACL *sacl)
+{
+    return set_security("FwpmFilterSetSecurityInfoByKey0", engineHandle, key, securityInfo, sidOwner, sidGroup, dacl,
+                        sacl, filter_exists, (DWORD)FWP_E_FILTER_NOT_FOUND);
+}
+
 /* ---- gets ---- */
 
 DWORD WINAPI FwpmProviderGetByKey0(HANDLE engineHandle, const GUID *key, FWPM_PROVIDER0 **provider)

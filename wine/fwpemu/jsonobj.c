@@ -292,7 +292,24 @@ void js_sd_param(Sb *b, PSECURITY_DESCRIPTOR sd)
         return;
     }
     DWORD len = GetSecurityDescriptorLength(sd);
-    sb_printf(b, "{\"valid\":true,\"length\":%lu,\"sddlAdvapi\":", (unsigned long)len);
+    /* The bytes as passed, so a test can decode the descriptor itself (the DACL, the
+       rights of each ACE) instead of trusting advapi's SDDL rendering; and whether it is
+       self-relative (SE_SELF_RELATIVE, 0x8000, in the Control word at offset 2): the
+       form a caller can hand over as one block, which is what wfpsandbox builds. */
+    SECURITY_DESCRIPTOR_CONTROL control = 0;
+    DWORD revision = 0;
+    GetSecurityDescriptorControl(sd, &control, &revision);
+    BOOL selfRelative = (control & SE_SELF_RELATIVE) != 0;
+    sb_printf(b, "{\"valid\":true,\"length\":%lu,\"selfRelative\":%s,\"bytes\":",
+              (unsigned long)len, selfRelative ? "true" : "false");
+    if (selfRelative) {
+        sb_putc(b, '"');
+        sb_hex(b, (const BYTE *)sd, len);
+        sb_putc(b, '"');
+    } else {
+        sb_puts(b, "null");
+    }
+    sb_puts(b, ",\"sddlAdvapi\":");
     sb_sddl_advapi(b, sd);
     sb_putc(b, '}');
 }

@@ -23,6 +23,13 @@ const (
 	KindRawICMP = "raw-icmp"
 	// KindICMPEchoAPI calls IcmpSendEcho (iphlpapi), the path ping.exe uses. IPv4 only.
 	KindICMPEchoAPI = "icmp-echo-api"
+	// KindWFPReadByKey is not a network attempt: it opens a WFP session
+	// (FwpmEngineOpen0), tries a read-only transaction (FWPM_TXN_READ_ONLY; the record's
+	// Detail says whether the engine allowed it) and reads one object by key
+	// (Fwpm*GetByKey0). Network names the object kind ("provider", "sublayer",
+	// "filter"), Target its key. On failure Errno is the WFP or Win32 code. The
+	// unelevated live check of ensure rests on this working for a non-admin.
+	KindWFPReadByKey = "wfp-read-by-key"
 )
 
 // Token shapes the probe runs its attempts under. Every shape but As Plain is a child
