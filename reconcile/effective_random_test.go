@@ -17,9 +17,50 @@ import (
 // the filter's layer without it; permitted, and decided at that layer by it, with it),
 // the analysis reports the filter: its witness construction does not miss what a
 // search finds. The account's sublayer sits at 0x8000 so that sublayers above, tied
-// and below all occur; a random foreign block may sit above everything.
+// and below all occur; a random foreign block may sit above everything. It runs on both
+// layouts (deny: the account's own sublayer with guard permits and unconditioned
+// filters; allow: the shared sublayer with D:(A;;CC;;;SID) on every filter), for the
+// baseline and the strict profile (whose soft loopback permits sit between the blocks).
+//
+// The random conditions use only the match types Microsoft's FWP_MATCH_TYPE reference
+// allows for their value types (fwptypes.h,
+// https://learn.microsoft.com/windows/win32/api/fwptypes/ne-fwptypes-fwp_match_type),
+// which the contract engine enforces at add (wfp/memengine/matchtypes.go): EQUAL for
+// every type; NOT_EQUAL, GREATER, LESS and RANGE only for sortable ones (integers:
+// protocol, port, an IPv4 address as FWP_UINT32). An address mask takes only EQUAL
+// there, so "not in the prefix" (NOT_EQUAL on a mask before) is written as the two
+// FWP_UINT32 ranges around it, ORed (conditions on one field are ORed, wfp-facts §1):
+// the same set of flows.
 func TestOverridesAgainstExhaustiveSearch(t *testing.T) {
-	plan := clonePlan(buildPlan(t, sidA, policy.MatchDeny))
+	for _, tc := range []struct {
+		m       policy.UserMatch
+		profile policy.Profile
+		minimum int // of 100 cases, at least this many have an override
+	}{
+		{policy.MatchDeny, policy.Baseline, 8},
+		{policy.MatchAllow, policy.Baseline, 8},
+		{policy.MatchDeny, policy.Strict, 8},
+		{policy.MatchAllow, policy.Strict, 8},
+	} {
+		t.Run(string(tc.m)+"/"+string(tc.profile), func(t *testing.T) {
+			p, err := policy.Build(policy.Options{SID: sidA, Profile: tc.profile, UserMatch: tc.m})
+			if err != nil {
+				t.Fatal(err)
+			}
+			testOverridesAgainstExhaustiveSearch(t, p, tc.minimum)
+		})
+	}
+}
+
+// addrRange is the FWP_UINT32 range of the IPv4 prefix p.
+func addrRange(p netip.Prefix) (lo, hi uint32) {
+	b := p.Masked().Addr().As4()
+	lo = uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	return lo, lo | (1<<(32-p.Bits()) - 1)
+}
+
+func testOverridesAgainstExhaustiveSearch(t *testing.T, built *policy.Plan, minimum int) {
+	plan := clonePlan(built)
 	plan.Sublayer.Weight = 0x8000
 	r := rand.New(rand.NewPCG(7, 11))
 	ns := wfp.MustParseGUID("5e5e5e5e-0000-4000-8000-0000000000ff")
@@ -47,8 +88,21 @@ func TestOverridesAgainstExhaustiveSearch(t *testing.T) {
 			cs = append(cs, wfp.Condition{Field: wfp.FieldIPRemotePort, Match: m, Value: wfp.U16(ports[r.IntN(len(ports))])})
 		}
 		if layer != v4bind && r.IntN(3) == 0 {
-			p := []string{"10.0.0.0/8", "127.0.0.0/8", "203.0.113.0/24"}[r.IntN(3)]
-			cs = append(cs, wfp.Condition{Field: wfp.FieldIPRemoteAddress, Match: []wfp.MatchType{wfp.MatchEqual, wfp.MatchNotEqual}[r.IntN(2)], Value: wfp.AddrMask(netip.MustParsePrefix(p))})
+			p := netip.MustParsePrefix([]string{"10.0.0.0/8", "127.0.0.0/8", "203.0.113.0/24"}[r.IntN(3)])
+			lo, hi := addrRange(p)
+			field := wfp.FieldIPRemoteAddress
+			switch r.IntN(4) {
+			case 0: // in the prefix, as a mask
+				cs = append(cs, wfp.Condition{Field: field, Match: wfp.MatchEqual, Value: wfp.AddrMask(p)})
+			case 1: // in the prefix, as a range
+				cs = append(cs, wfp.Condition{Field: field, Match: wfp.MatchRange, Value: wfp.RangeOf(wfp.U32(lo), wfp.U32(hi))})
+			case 2: // not in the prefix: the ranges below and above it
+				cs = append(cs,
+					wfp.Condition{Field: field, Match: wfp.MatchRange, Value: wfp.RangeOf(wfp.U32(0), wfp.U32(lo-1))},
+					wfp.Condition{Field: field, Match: wfp.MatchRange, Value: wfp.RangeOf(wfp.U32(hi+1), wfp.U32(0xFFFFFFFF))})
+			case 3: // not the prefix's first host (10.0.0.1, 127.0.0.1, 203.0.113.1)
+				cs = append(cs, wfp.Condition{Field: field, Match: wfp.MatchNotEqual, Value: wfp.U32(lo + 1)})
+			}
 		}
 		if r.IntN(4) == 0 {
 			cs = append(cs, onlyUser(t, []string{sidA, sidB}[r.IntN(2)]))
@@ -171,8 +225,9 @@ func TestOverridesAgainstExhaustiveSearch(t *testing.T) {
 			found++
 		}
 	}
-	if found < 8 {
-		t.Fatalf("only %d of 100 random cases have an override: the test does not exercise the analysis", found)
+	t.Logf("%d of 100 random cases have an override", found)
+	if found < minimum {
+		t.Fatalf("only %d of 100 random cases have an override (want %d): the test does not exercise the analysis", found, minimum)
 	}
 }
 

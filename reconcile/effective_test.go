@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/wfpsandbox/wfpsandbox/account"
+	"github.com/wfpsandbox/wfpsandbox/arbiter"
 	"github.com/wfpsandbox/wfpsandbox/policy"
 	"github.com/wfpsandbox/wfpsandbox/wfp"
 )
@@ -119,22 +120,36 @@ func checkOverrides(t *testing.T, rep *Report, want map[string]wantOverride) {
 	}
 }
 
-// TestVerifyOverrides: on today's layout (one shared sublayer at 0xFFFF), which foreign
-// filters verify reports as able to override the account's blocks.
+// TestVerifyOverrides: which foreign filters verify reports as able to override the
+// account's blocks, on both layouts: deny (the account's own sublayer, guard permits,
+// unconditioned filters) and allow (the shared sublayer, D:(A;;CC;;;SID) on every
+// filter). Both sublayers have weight 0xFFFF, so the cases expect the same findings.
 func TestVerifyOverrides(t *testing.T) {
-	pa := buildPlan(t, sidA, policy.MatchDeny)
+	for _, m := range []policy.UserMatch{policy.MatchDeny, policy.MatchAllow} {
+		t.Run(string(m), func(t *testing.T) { testVerifyOverrides(t, m) })
+	}
+}
+
+func testVerifyOverrides(t *testing.T, m policy.UserMatch) {
+	pa := buildPlan(t, sidA, m)
 	tied, lower, wf := newVendor("vpn", 0xFFFF), newVendor("edr", 0x100), newVendor("windows firewall like", 0x8)
-	extra, err := policy.Build(policy.Options{SID: sidA, Extra: []policy.Rule{{
+	extra, err := policy.Build(policy.Options{SID: sidA, UserMatch: m, Extra: []policy.Rule{{
 		ID: "block-intranet", Name: "block the intranet", Layer: v4connect, Action: wfp.ActionBlock,
 		Conditions: []wfp.Condition{remote("203.0.113.0/24")},
 	}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	strict, err := policy.Build(policy.Options{SID: sidA, Profile: policy.Strict})
+	strict, err := policy.Build(policy.Options{SID: sidA, Profile: policy.Strict, UserMatch: m})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if pa.Sublayer.Key != extra.Sublayer.Key || pa.Sublayer.Key != strict.Sublayer.Key ||
+		(pa.Sublayer.Key == policy.SublayerKey) != (m == policy.MatchAllow) {
+		t.Fatalf("%s plans' sublayers %s, %s, %s: the cases assume one, the shared one only for allow",
+			m, pa.Sublayer.Key, extra.Sublayer.Key, strict.Sublayer.Key)
+	}
+	ourSublayer := pa.Sublayer.Key
 	cases := []struct {
 		name     string
 		plan     *policy.Plan
@@ -142,6 +157,11 @@ func TestVerifyOverrides(t *testing.T) {
 		filters  func(t *testing.T, e wfp.Engine) []*wfp.Filter
 		want     map[string]wantOverride
 		possible []string // names of the possible overrides
+		// alreadyOpen are remote ends that no block of ours stops at connect-v4 for any
+		// protocol the flow's other layers let through and any token kind: checked
+		// over the installed filters without the case's, so that a foreign permit for
+		// them only is rightly not reported.
+		alreadyOpen []string
 	}{
 		{
 			name: "hard permit at equal weight overlapping DNS", vendors: []vendor{tied},
@@ -220,7 +240,7 @@ func TestVerifyOverrides(t *testing.T) {
 				b := tied.filter("block in our sublayer", v4connect, wfp.ActionBlock, false, port(53))
 				low := tied.filter("permit below our blocks", v4connect, wfp.ActionPermit, false, port(139))
 				for _, f := range []*wfp.Filter{p, b, low} {
-					f.Sublayer, f.Flags = policy.SublayerKey, 0 // not persistent: it may sit in our persistent sublayer
+					f.Sublayer, f.Flags = ourSublayer, 0 // not persistent: it may sit in our persistent sublayer
 				}
 				p.Weight, b.Weight, low.Weight = wfp.U8(15), wfp.U8(15), wfp.U64(0)
 				return []*wfp.Filter{p, b, low}
@@ -246,19 +266,27 @@ func TestVerifyOverrides(t *testing.T) {
 					tied.filter("loopback", v4connect, wfp.ActionPermit, true, remote("127.0.0.0/8")),
 					tied.filter("all tcp", v4connect, wfp.ActionPermit, true, proto(policy.ProtoTCP)),
 					tied.filter("all inbound", wfp.LayerALEAuthRecvAcceptV4, wfp.ActionPermit, true),
-					// A permit for loopback port 8080 only: the account's normal token has
-					// it already, but the strict loopback permits are allow-shaped, so
-					// its deny-only, restricted and AppContainer children do not: for
-					// them it opens loopback.
+					// A permit for loopback port 8080 only is no override on either
+					// layout: the strict loopback permits are scoped like the blocks
+					// below them, so every token a block of ours stops at 127.0.0.1:8080
+					// is permitted there by our own loopback permit first. Deny: blocks
+					// and loopback permits are both unconditioned below the guard, so
+					// the account's normal token and its deny-only, restricted and
+					// AppContainer children reach the permit. Allow: both carry
+					// D:(A;;CC;;;SID), so the children match neither (the allow shape's
+					// known gap, not an override) and the normal token hits the permit.
+					// (Before issue 9 the deny shape put NOT_EQUAL on the blocks and
+					// allow-shaped permits, so the children were blocked and this
+					// filter opened loopback for them.) alreadyOpen checks it.
 					tied.filter("loopback 8080", v4connect, wfp.ActionPermit, true, remote("127.0.0.1/32"), port(8080)),
 				}
 			},
 			want: map[string]wantOverride{
-				"loopback":      {ProblemOverride, OverrideEqualWeight, "dns-v4", "out tcp 127.0.0.1:53 from the account's normal token", true},
-				"loopback 8080": {ProblemOverride, OverrideEqualWeight, "strict-block-connect-v4", "out tcp 127.0.0.1:8080 from the account's deny-only token", true},
-				"all tcp":       {ProblemOverride, OverrideEqualWeight, "strict-block-connect-v4", "out tcp 10.0.0.1:443", true},
-				"all inbound":   {ProblemOverride, OverrideEqualWeight, "strict-block-accept-v4", "in tcp 10.0.0.1:443", true},
+				"loopback":    {ProblemOverride, OverrideEqualWeight, "dns-v4", "out tcp 127.0.0.1:53 from the account's normal token", true},
+				"all tcp":     {ProblemOverride, OverrideEqualWeight, "strict-block-connect-v4", "out tcp 10.0.0.1:443", true},
+				"all inbound": {ProblemOverride, OverrideEqualWeight, "strict-block-accept-v4", "in tcp 10.0.0.1:443", true},
 			},
+			alreadyOpen: []string{"127.0.0.1:8080"},
 		},
 		{
 			name: "Windows-Firewall-like filters in a lower sublayer", vendors: []vendor{wf},
@@ -295,12 +323,15 @@ func TestVerifyOverrides(t *testing.T) {
 			checkOverrides(t, rep, tc.want)
 			inSublayer := 0
 			for _, f := range added {
-				if f.Sublayer == policy.SublayerKey {
+				if f.Sublayer == ourSublayer {
 					inSublayer++
 				}
 			}
 			if want := len(tc.want); rep.Compliant != (want == 0 && inSublayer == 0) || len(rep.Findings) != max(want, inSublayer) {
 				t.Errorf("compliant %v with %d findings, want %d: %+v", rep.Compliant, len(rep.Findings), max(want, inSublayer), rep.Findings)
+			}
+			for _, r := range tc.alreadyOpen {
+				checkAlreadyOpen(t, w.session(t), plan, added, netip.MustParseAddrPort(r))
 			}
 			var possible []string
 			for _, o := range rep.PossibleOverrides {
@@ -313,6 +344,48 @@ func TestVerifyOverrides(t *testing.T) {
 				t.Errorf("possible overrides %v, want %v", possible, tc.possible)
 			}
 		})
+	}
+}
+
+// checkAlreadyOpen fails t when, over e's filters without added, one of plan's blocks
+// decides a TCP or UDP connect to remote at ALE_AUTH_CONNECT for a token kind of the
+// plan's account: then a foreign permit for remote would override it.
+func checkAlreadyOpen(t *testing.T, e wfp.Engine, plan *policy.Plan, added []*wfp.Filter, remote netip.AddrPort) {
+	t.Helper()
+	all, err := e.Filters(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subs, err := e.Sublayers(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ours []*wfp.Filter
+	for _, f := range all {
+		if !slices.ContainsFunc(added, func(a *wfp.Filter) bool { return a.Key == f.Key }) {
+			ours = append(ours, f)
+		}
+	}
+	sid, err := account.ParseSID(plan.SID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range arbiter.TokenKinds {
+		tok, err := arbiter.TokenFor(kind, sid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []uint8{policy.ProtoTCP, policy.ProtoUDP} {
+			fl := arbiter.Flow{Protocol: p, Remote: remote, Token: tok}
+			d, err := arbiter.Evaluate(arbiter.Set{Filters: ours, Sublayers: subs}, fl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ld, _ := layerOf(d, v4connect)
+			if ld.Action == arbiter.Block && ld.Filter != nil && wfp.SameProvider(ld.Filter.ProviderKey, &plan.Provider.Key) {
+				t.Errorf("%s from the %s token is blocked at connect by %q: a permit for it would override that block", fl.String(), kind, ld.Filter.Name)
+			}
+		}
 	}
 }
 
@@ -479,9 +552,16 @@ func TestOverridesNewLayout(t *testing.T) {
 
 // TestOverridesEarlierSublayer: with our sublayer below another's (weight 0x8000 under
 // 0x9000), that sublayer's hard permit is evaluated first and wins; its soft permit is
-// overridden by our block; a hard permit in a sublayer below ours comes too late.
+// overridden by our block; a hard permit in a sublayer below ours comes too late. On
+// both layouts: the account's own sublayer (deny) and the shared one (allow).
 func TestOverridesEarlierSublayer(t *testing.T) {
-	plan := clonePlan(buildPlan(t, sidA, policy.MatchDeny))
+	for _, m := range []policy.UserMatch{policy.MatchDeny, policy.MatchAllow} {
+		t.Run(string(m), func(t *testing.T) { testOverridesEarlierSublayer(t, m) })
+	}
+}
+
+func testOverridesEarlierSublayer(t *testing.T, m policy.UserMatch) {
+	plan := clonePlan(buildPlan(t, sidA, m))
 	plan.Sublayer.Weight = 0x8000
 	top, above, below := newVendor("top", 0xA000), newVendor("above", 0x9000), newVendor("below", 0x7000)
 	w := newWorld(t)
@@ -516,7 +596,7 @@ func TestOverridesEarlierSublayer(t *testing.T) {
 		"hard 853": {ProblemOverride, OverrideEarlierSublayer, "dot-v4", "out udp 10.0.0.1:853", true},
 	})
 	if len(rep.Findings) != 2 {
-		t.Errorf("%d findings, want 1: %+v", len(rep.Findings), rep.Findings)
+		t.Errorf("%d findings, want 2: %+v", len(rep.Findings), rep.Findings)
 	}
 }
 
