@@ -144,8 +144,11 @@ func AccountSublayer(sid string) *wfp.Sublayer {
 }
 
 // FilterFlags are the flags of every wfpsandbox block: persistent (survives BFE
-// restarts and reboots) and CLEAR_ACTION_RIGHT (a hard action, so a soft permit of
-// another provider in another sublayer cannot override it; wfp-facts §1).
+// restarts and reboots) and CLEAR_ACTION_RIGHT. A filter's block is hard by default
+// ("Block is final (cannot be overridden)", Microsoft's Filter Arbitration page, which
+// lists filter blocks as hard and filter permits as soft), so the flag does not make
+// it hard; it is set anyway, as simplewall does since a block of its was reported beaten
+// (henrypp/simplewall#689), and changes nothing for a block by the same rules.
 const FilterFlags = wfp.FilterFlagPersistent | wfp.FilterFlagClearActionRight
 
 // PermitFlags are the flags of wfpsandbox's permits (the guard permits and the strict
