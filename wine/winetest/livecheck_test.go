@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/wfpsandbox/wfpsandbox/account"
+	"github.com/wfpsandbox/wfpsandbox/policy"
 )
 
 // logSD is the sd argument of Fwpm*Add0 as jsonobj.c's js_sd_param records it.
@@ -63,8 +64,8 @@ func TestSetupPassesReadableSD(t *testing.T) {
 			}
 		}
 	}
-	if adds != 2+len(baseline) {
-		t.Fatalf("%d adds checked, want %d", adds, 2+len(baseline))
+	if adds != 2+planned(policy.DefaultUserMatch) {
+		t.Fatalf("%d adds checked, want %d", adds, 2+planned(policy.DefaultUserMatch))
 	}
 
 	// After the commit, setup sets the same DACL on every object again (which is what
@@ -102,8 +103,8 @@ func TestSetupPassesReadableSD(t *testing.T) {
 			}
 		}
 	}
-	if sets != 2+len(baseline) {
-		t.Errorf("%d Set*SecurityInfoByKey0 calls, want %d", sets, 2+len(baseline))
+	if sets != 2+planned(policy.DefaultUserMatch) {
+		t.Errorf("%d Set*SecurityInfoByKey0 calls, want %d", sets, 2+planned(policy.DefaultUserMatch))
 	}
 
 	ens := h.run(t, o("ensure"), exe, "ensure", "--no-elevate", "--format", "json")
@@ -121,8 +122,8 @@ func TestSetupPassesReadableSD(t *testing.T) {
 	if n := len(ens.log.calls("FwpmFilterCreateEnumHandle0")) + len(ens.log.calls("FwpmSubLayerCreateEnumHandle0")); n != 0 {
 		t.Errorf("ensure enumerated (%d enum handles): the live check must read by key", n)
 	}
-	if n := len(ens.log.calls("FwpmFilterGetByKey0")); n != len(baseline) {
-		t.Errorf("ensure made %d FwpmFilterGetByKey0 calls, want one per planned filter (%d)", n, len(baseline))
+	if n := len(ens.log.calls("FwpmFilterGetByKey0")); n != planned(policy.DefaultUserMatch) {
+		t.Errorf("ensure made %d FwpmFilterGetByKey0 calls, want one per planned filter (%d)", n, planned(policy.DefaultUserMatch))
 	}
 	ens.log.checkMemory(t)
 
