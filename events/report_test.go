@@ -205,3 +205,43 @@ func TestRender(t *testing.T) {
 		t.Errorf("empty report: %q", empty.String())
 	}
 }
+
+// TestResolveNamesTheAccountSublayer: a drop by a filter of the default (deny) layout,
+// a guard permit's layer included, names the rule and says the filter sits in the
+// account's own sublayer; a filter in the shared sublayer (the allow shape) says
+// "shared".
+func TestResolveNamesTheAccountSublayer(t *testing.T) {
+	h := newHost(t)
+	res := NewResolver(h)
+	for _, rule := range []string{"guard-connect-v4", "dns-v4"} {
+		id, ok := h.ids[rule]
+		if !ok {
+			t.Fatalf("the default plan has no rule %s: %v", rule, h.ids)
+		}
+		e := Decode(drop(t, id))
+		res.Resolve(&e)
+		if !e.Ours || e.Filter == nil || e.Filter.Rule != rule || e.Filter.SID != sandboxSID || e.Filter.Sublayer != "account" {
+			t.Errorf("%s: resolved %+v, want ours, rule %s, sublayer \"account\"", rule, e.Filter, rule)
+		}
+	}
+
+	allow, err := policy.Build(policy.Options{SID: sandboxSID, Profile: policy.Baseline, UserMatch: policy.MatchAllow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := allow.Filters[0].Clone()
+	f.Key = policy.FilterKey(otherSID, "dns-v4")
+	f.ProviderData = policy.Owner{SID: otherSID, Rule: "dns-v4"}.Encode()
+	if err := h.e.AddSublayer(allow.Sublayer); err != nil {
+		t.Fatal(err)
+	}
+	id, err := h.e.AddFilter(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := Decode(drop(t, id))
+	res.Resolve(&e)
+	if e.Filter == nil || e.Filter.Sublayer != "shared" || e.Filter.SID != otherSID {
+		t.Errorf("a filter in the shared sublayer resolved as %+v, want sublayer \"shared\"", e.Filter)
+	}
+}
