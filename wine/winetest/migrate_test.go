@@ -171,8 +171,8 @@ func TestMigrateV1Store(t *testing.T) {
 // FWP_MATCH_TYPE documentation does (only sortable types support it): the first
 // NOT_EQUAL add fails, the transaction is aborted, nothing is committed, setup exits 3
 // naming the status — and the current wfpsandbox.exe then installs on the same host.
-// The refusal is the contract engines' change of issue 9 (part 1); with an emulator
-// that still accepts NOT_EQUAL the test says so and skips.
+// The refusal is the contract engines' change of issue 9 (part 1): an emulator that
+// accepts NOT_EQUAL fails the test.
 func TestV1SetupAgainstRefusingEmulator(t *testing.T) {
 	v1exe, exe, sandboxSID := h.v1Exe(t), h.wfpsandboxExe(t), h.userSID(t)
 	dir := t.TempDir()
@@ -182,7 +182,7 @@ func TestV1SetupAgainstRefusingEmulator(t *testing.T) {
 		t.Fatalf("setup of %s made no FwpmFilterAdd0 call: %s", v1Commit, r.describe())
 	}
 	if adds[0].Status == statusOK {
-		t.Skipf("this emulator accepted setup version 1's NOT_EQUAL filter (exit %d): it does not refuse FWP_MATCH_NOT_EQUAL on a security descriptor yet", r.code)
+		t.Fatalf("the emulator accepted setup version 1's NOT_EQUAL filter (exit %d): it must refuse FWP_MATCH_NOT_EQUAL on a security descriptor, as the FWP_MATCH_TYPE reference does", r.code)
 	}
 	if r.code != 3 || !strings.Contains(r.stderr+r.stdout, "FWP_E_MATCH_TYPE_MISMATCH") {
 		t.Errorf("setup %s against a refusing emulator: exit %d, want 3 naming FWP_E_MATCH_TYPE_MISMATCH\n%s", v1Commit, r.code, r.describe())
