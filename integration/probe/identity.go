@@ -8,8 +8,8 @@ import (
 
 	"golang.org/x/sys/windows"
 
-	"github.com/wfpsandbox/wfpsandbox/integration/internal/probeproto"
-	"github.com/wfpsandbox/wfpsandbox/integration/internal/winapi"
+	"github.com/wfpsandbox/wfpsandbox/selftest/probeproto"
+	"github.com/wfpsandbox/wfpsandbox/internal/winapi"
 )
 
 // identity describes the probe's own token, so the test can check that a child really

@@ -1,7 +1,7 @@
 //go:build windows && wfpintegration
 
 // Command probe makes the network attempts of an integration-test plan and appends one
-// JSON line per attempt (integration/internal/probeproto.Record) to an output file,
+// JSON line per attempt (selftest/probeproto.Record) to an output file,
 // preceded by one line describing its own token. The integration tests build it and
 // run it as themselves, as the temporary sandbox account, and — through its -as flag —
 // as a restricted-token or AppContainer child that the sandbox account starts itself.
@@ -29,7 +29,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/wfpsandbox/wfpsandbox/integration/internal/probeproto"
+	"github.com/wfpsandbox/wfpsandbox/selftest/probeproto"
 )
 
 func main() {

@@ -15,8 +15,8 @@ import (
 
 	"golang.org/x/sys/windows"
 
-	"github.com/wfpsandbox/wfpsandbox/integration/internal/probeproto"
-	"github.com/wfpsandbox/wfpsandbox/integration/internal/winapi"
+	"github.com/wfpsandbox/wfpsandbox/selftest/probeproto"
+	"github.com/wfpsandbox/wfpsandbox/internal/winapi"
 )
 
 // childTimeout bounds how long a child may run; its plan has a handful of attempts with

@@ -1,6 +1,7 @@
-// Package probeproto is the contract between the integration tests and the probe
-// program (integration/probe) they run as the sandbox account: the plan of network
-// attempts the test writes to a file, and the JSON lines the probe appends to its
+// Package probeproto is the contract between the selftest (and the integration tests)
+// and the probe helper they run as the sandbox account and as other identities (the
+// hidden `wfpsandbox selftest-probe` subcommand, package selftest/probe): the plan of
+// network attempts the caller writes to a file, and the JSON lines the probe appends to its
 // output file, one per attempt plus one describing the probe's own token.
 //
 // It is plain data with no build tags, so its encoding round-trips on any platform.
