@@ -15,7 +15,8 @@
 //
 //   - create a temporary local account (NetUserAdd, random password) and delete it and
 //     its profile afterwards, also when a test fails;
-//   - build the probe program (integration/probe) and the wfpsandbox CLI into a
+//   - build the wfpsandbox CLI (whose hidden selftest-probe subcommand is the probe
+//     helper, package selftest/probe) into a
 //     directory whose ACL lets the account and its AppContainer children run them;
 //   - open TCP and UDP listeners on 127.0.0.1 and ::1 for the blocked ports, so that
 //     an unblocked attempt succeeds instead of failing some other way;

@@ -1,6 +1,6 @@
-//go:build windows && wfpintegration
+//go:build windows
 
-package main
+package probe
 
 import (
 	"encoding/binary"
@@ -14,8 +14,11 @@ import (
 
 	"golang.org/x/sys/windows"
 
-	"github.com/wfpsandbox/wfpsandbox/selftest/probeproto"
+	"github.com/wfpsandbox/wfpsandbox/wfp"
+	"github.com/wfpsandbox/wfpsandbox/wfp/winengine"
+
 	"github.com/wfpsandbox/wfpsandbox/internal/winapi"
+	"github.com/wfpsandbox/wfpsandbox/selftest/probeproto"
 )
 
 // attempt makes one network attempt and describes its outcome.
@@ -35,6 +38,10 @@ func attempt(plan *probeproto.Plan, a probeproto.Attempt) probeproto.Record {
 		err = rawICMP(a)
 	case probeproto.KindICMPEchoAPI:
 		rec.Detail, err = icmpEchoAPI(a, timeout)
+	case probeproto.KindSMBKernel:
+		rec.Detail, err = smbKernel(a)
+	case probeproto.KindWFPRead:
+		rec.Detail, err = wfpRead(a)
 	default:
 		err = fmt.Errorf("unknown attempt kind %q", a.Kind)
 	}
@@ -158,4 +165,39 @@ func icmpEchoAPI(a probeproto.Attempt, timeout time.Duration) (string, error) {
 		return "", os.NewSyscallError("IcmpSendEcho reply status", windows.Errno(status))
 	}
 	return "echo reply", nil
+}
+
+// smbKernel lists \\Target\C$ so that the kernel SMB redirector (not a socket of
+// this process) connects to Target:445. Access denied and a logon failure are answers
+// from the SMB server, so the connection was made: they count as success, with the
+// answer in the detail.
+func smbKernel(a probeproto.Attempt) (string, error) {
+	path := `\\` + a.Target + `\C$`
+	_, err := os.ReadDir(path)
+	switch {
+	case err == nil:
+		return "listed " + path, nil
+	case errors.Is(err, windows.ERROR_ACCESS_DENIED), errors.Is(err, windows.ERROR_LOGON_FAILURE):
+		return "the SMB server answered: " + err.Error(), nil
+	}
+	return "", err
+}
+
+// wfpRead opens a WFP session as this process and reads filter a.Key
+// (FwpmFilterGetByKey0): can a non-administrator read the policy's objects?
+func wfpRead(a probeproto.Attempt) (string, error) {
+	key, err := wfp.ParseGUID(a.Key)
+	if err != nil {
+		return "", fmt.Errorf("filter key %q: %w", a.Key, err)
+	}
+	e, err := winengine.Open(winengine.Options{Name: "wfpsandbox selftest probe", Description: "reads one filter by key"})
+	if err != nil {
+		return "", err
+	}
+	defer e.Close()
+	f, err := e.Filter(key)
+	if err != nil {
+		return "", err
+	}
+	return "read " + f.Name, nil
 }
