@@ -1,0 +1,513 @@
+//go:build windows
+
+package selftest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/windows"
+	"golang.org/x/sys/windows/registry"
+
+	"github.com/wfpsandbox/wfpsandbox/internal/winapi"
+	"github.com/wfpsandbox/wfpsandbox/policy"
+	"github.com/wfpsandbox/wfpsandbox/selftest/probe"
+	"github.com/wfpsandbox/wfpsandbox/selftest/probeproto"
+	"github.com/wfpsandbox/wfpsandbox/wfp"
+	"github.com/wfpsandbox/wfpsandbox/wfp/winengine"
+)
+
+// probeTimeout bounds one probe run, children included.
+const probeTimeout = 3 * time.Minute
+
+// Run is the selftest (README "Check it on your host"). In order:
+//
+//  1. refuse unless elevated; read the host facts;
+//  2. open a FWPM_SESSION_FLAG_DYNAMIC session — everything added through it is deleted
+//     by BFE when the session ends, also when this process is killed — and refuse to go
+//     on while objects of the selftest's provider exist (another selftest is running);
+//  3. create the temporary account (deleted with its profile at the end, also on
+//     failure and Ctrl+C, unless KeepAccount), a work directory every token shape can
+//     use, a copy of this executable in it (the probe helper is its hidden
+//     selftest-probe subcommand), a loopback exemption for the probe's AppContainer
+//     (restored at the end), and listeners on this host's own addresses;
+//  4. control: every identity makes its attempts with nothing of ours installed;
+//  5. install the plan policy.Build makes for the account, as a DynamicPlan, in one
+//     transaction; read it back; compare a provider-scoped enumeration with a full one;
+//  6. every identity makes its attempts again;
+//  7. close the session (the plan vanishes), check nothing is left, clean up.
+//
+// The returned report is never nil once Run has started; err is the first step that
+// failed (also in the report's Errors). Whatever was not run is in the report's NotRun.
+func Run(ctx context.Context, opts RunOptions) (rep *Report, err error) {
+	log := opts.logger()
+	rep = NewReport(opts.Config, opts.Version, time.Now())
+	defer func() {
+		rep.Finished = time.Now()
+		rep.Evaluate()
+	}()
+	fail := func(e error) (*Report, error) {
+		rep.Errors = append(rep.Errors, e.Error())
+		return rep, e
+	}
+	rep.NotRun = append(rep.NotRun,
+		"inbound accepts (tcp-accept probes): the probe helper does not implement them yet",
+		"net event attribution: drops are not yet tied to filter IDs (events package); a WSAEACCES counts as the policy's block only because its control succeeded",
+		"Windows Firewall state per profile: not read yet",
+		"raw ICMP of the administrator and the SMB kernel path are attempted; IcmpSendEcho for the account is recorded only")
+	rep.Host = hostFacts()
+	if !rep.Host.Elevated {
+		return fail(errors.New("run the selftest from an elevated (administrator) prompt: it creates a temporary local account and adds WFP filters; nothing was changed"))
+	}
+
+	e, err := winengine.Open(winengine.Options{Name: "wfpsandbox selftest",
+		Description: "temporary objects of wfpsandbox selftest; removed when this session ends", Dynamic: true})
+	if err != nil {
+		return fail(fmt.Errorf("open a dynamic WFP session (FwpmEngineOpen0, FWPM_SESSION_FLAG_DYNAMIC): %w", err))
+	}
+	engineOpen := true
+	closeEngine := func() {
+		if engineOpen {
+			engineOpen = false
+			// FwpmEngineClose0 of a dynamic session: BFE deletes every object it added.
+			if cerr := e.Close(); cerr != nil {
+				rep.Errors = append(rep.Errors, fmt.Sprintf("FwpmEngineClose0: %v", cerr))
+			}
+		}
+	}
+	defer closeEngine()
+	if provs, err := e.Providers(); err == nil {
+		for _, p := range provs {
+			if p.Key == ProviderKey {
+				return fail(errors.New("objects of the wfpsandbox selftest provider exist: another selftest is running (they vanish when it ends); nothing was changed"))
+			}
+			if p.Key != policy.ProviderKey {
+				rep.Host.Providers = append(rep.Host.Providers, p.Name)
+			}
+		}
+	} else {
+		rep.NotRun = append(rep.NotRun, fmt.Sprintf("other WFP providers: FwpmProviderEnum0: %v", err))
+	}
+
+	addrs, own, err := localAddresses()
+	if err != nil {
+		return fail(err)
+	}
+	rep.Host.Addresses = addrs
+
+	// The temporary account. From here on every step that succeeded is undone on return.
+	acct, err := NewTempAccount("temporary account of wfpsandbox selftest; deleted when it ends; safe to delete")
+	if acct != nil {
+		defer func() {
+			if opts.KeepAccount {
+				rep.NotRun = append(rep.NotRun, fmt.Sprintf("account deletion: --keep-account left %s (%s) and its profile; its password was never stored", acct.Name, acct.SID))
+				return
+			}
+			if derr := acct.Delete(); derr != nil {
+				rep.SetCheck(Check{ID: CheckCleanup, Ran: true, OK: false, Detail: derr.Error()})
+				rep.Errors = append(rep.Errors, derr.Error())
+				return
+			}
+			log.Info("deleted the temporary account and its profile", "name", acct.Name)
+		}()
+	}
+	if err != nil {
+		return fail(err)
+	}
+	rep.Account = acct.SID
+	log.Info("created the temporary account", "name", acct.Name, "sid", acct.SID)
+	if u, err := windows.GetCurrentProcessToken().GetTokenUser(); err == nil {
+		rep.Other = u.User.Sid.String()
+	} else {
+		return fail(fmt.Errorf("GetTokenInformation(TokenUser): %w", err))
+	}
+
+	popts, err := opts.Plan(acct.SID)
+	if err != nil {
+		return fail(err)
+	}
+	plan, err := policy.Build(popts)
+	if err != nil {
+		return fail(err)
+	}
+	dyn, err := DynamicPlan(plan)
+	if err != nil {
+		return fail(err)
+	}
+
+	wd, err := NewWorkDir("wfpsandbox-selftest-")
+	if wd != nil {
+		defer func() {
+			if rerr := wd.Remove(); rerr != nil {
+				rep.Errors = append(rep.Errors, rerr.Error())
+			}
+		}()
+	}
+	if err != nil {
+		return fail(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fail(err)
+	}
+	exe, err := wd.CopyIn(self, "wfpsandbox-selftest.exe")
+	if err != nil {
+		return fail(fmt.Errorf("copy the probe helper: %w", err))
+	}
+
+	restore, err := exemptAppContainer()
+	if err != nil {
+		rep.NotRun = append(rep.NotRun, "AppContainer loopback exemption: "+err.Error()+" (AppContainer loopback attempts will be not-observable)")
+	} else {
+		defer func() {
+			if rerr := restore(); rerr != nil {
+				rep.Errors = append(rep.Errors, rerr.Error())
+			}
+		}()
+	}
+
+	// One plan per identity; listeners on the union of their targets.
+	key := ""
+	if len(dyn.Filters) > 0 {
+		key = dyn.Filters[0].Key.String()
+	}
+	plans := map[Identity][]probeproto.Attempt{}
+	var all []probeproto.Attempt
+	noted := map[string]bool{}
+	for _, id := range rep.Identities {
+		as, skipped := Attempts(rep.Probes, id, addrs, key)
+		plans[id] = as
+		all = append(all, as...)
+		for p, why := range skipped {
+			if !noted[p] {
+				noted[p] = true
+				rep.NotRun = append(rep.NotRun, fmt.Sprintf("probe %s: %s", p, why))
+			}
+		}
+	}
+	lis, err := Listen(all, own)
+	if err != nil {
+		return fail(err)
+	}
+	defer lis.Close()
+	rep.NotRun = append(rep.NotRun, lis.Notes...)
+
+	r := &runner{rep: rep, exe: exe, wd: wd, acct: acct, lis: lis, plans: plans}
+	log.Info("control: probing with nothing of wfpsandbox installed")
+	if err := r.phase(ctx, PhaseControl); err != nil {
+		return fail(err)
+	}
+
+	log.Info("installing the plan in the dynamic session", "profile", plan.Profile, "userMatch", plan.UserMatch, "filters", len(dyn.Filters))
+	if err := Install(e, dyn); err != nil {
+		rep.SetCheck(Check{ID: CheckInstall, Ran: true, OK: false, Detail: err.Error()})
+		return fail(err)
+	}
+	rep.SetCheck(Check{ID: CheckInstall, Ran: true, OK: true, Detail: fmt.Sprintf("provider, sublayer and %d filters added in one transaction", len(dyn.Filters))})
+	if drift, err := ReadBack(e, dyn); err != nil {
+		rep.SetCheck(Check{ID: CheckVerify, Ran: false, Detail: err.Error()})
+	} else {
+		rep.SetCheck(Check{ID: CheckVerify, Ran: true, OK: len(drift) == 0, Detail: fmt.Sprintf("%d objects read back, drift: %v", 2+len(dyn.Filters), drift)})
+	}
+	if d, err := EnumScoped(e, ProviderKey); err != nil {
+		rep.SetCheck(Check{ID: CheckEnumScoped, Ran: false, Detail: err.Error()})
+	} else {
+		rep.SetCheck(Check{ID: CheckEnumScoped, Ran: true, OK: d == "", Detail: d})
+	}
+
+	log.Info("probing with the plan installed")
+	if err := r.phase(ctx, PhasePolicy); err != nil {
+		return fail(err)
+	}
+
+	closeEngine()
+	if left, err := leftovers(); err != nil {
+		rep.SetCheck(Check{ID: CheckCleanup, Ran: false, Detail: err.Error()})
+	} else {
+		rep.SetCheck(Check{ID: CheckCleanup, Ran: true, OK: left == "", Detail: left})
+	}
+	return rep, nil
+}
+
+// runner runs the probe helper as each identity.
+type runner struct {
+	rep   *Report
+	exe   string
+	wd    *WorkDir
+	acct  *TempAccount
+	lis   *Listeners
+	plans map[Identity][]probeproto.Attempt
+	seq   int
+	// failed is why a control run of an identity produced nothing (for the logon and
+	// children checks).
+	failed map[Identity]string
+}
+
+// phase runs every identity once. It stops early only when ctx is cancelled (Ctrl+C);
+// a run that fails is recorded in its cells (and, in the control phase, the checks).
+func (r *runner) phase(ctx context.Context, ph Phase) error {
+	if r.failed == nil {
+		r.failed = map[Identity]string{}
+	}
+	for _, id := range r.rep.Identities {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("interrupted during the %s phase: %w", ph, err)
+		}
+		recs, runID, runErr := r.run(ph, id)
+		attempts := r.plans[id]
+		arrived := func(name string) *bool {
+			i := slices.IndexFunc(attempts, func(a probeproto.Attempt) bool { return a.Name == name })
+			if i < 0 {
+				return nil
+			}
+			return r.lis.Arrived(runID, attempts[i], 2*time.Second)
+		}
+		msg := ""
+		if runErr != nil {
+			msg = runErr.Error()
+			if ph == PhaseControl {
+				r.failed[id] = msg
+			}
+		}
+		r.rep.Record(ph, id, recs, arrived, msg)
+	}
+	if ph == PhaseControl {
+		logon := r.failed[Identity{WhoAccount, TokenNormal}]
+		r.rep.SetCheck(Check{ID: CheckLogon, Ran: true, OK: logon == "", Detail: logon})
+		var children []string
+		for id, why := range r.failed {
+			if id.Token != TokenNormal {
+				children = append(children, id.String()+": "+why)
+			}
+		}
+		slices.Sort(children)
+		r.rep.SetCheck(Check{ID: CheckChildren, Ran: logon == "", OK: len(children) == 0, Detail: fmt.Sprint(children)})
+	}
+	return nil
+}
+
+// run makes one probe run and returns its records; an error means the run produced
+// nothing usable (it did not start, exited with an error record, or ran in the wrong
+// token).
+func (r *runner) run(ph Phase, id Identity) ([]probeproto.Record, string, error) {
+	r.seq++
+	runID := fmt.Sprintf("%s.%s.%s.%d", ph, id.Who, id.Token, r.seq)
+	shape, err := ProbeShape(id.Token)
+	if err != nil {
+		return nil, runID, err
+	}
+	plan := probeproto.Plan{RunID: runID, TimeoutMillis: 2000, Attempts: r.plans[id]}
+	b, err := json.Marshal(plan)
+	if err != nil {
+		return nil, runID, err
+	}
+	planPath := filepath.Join(r.wd.Root, "plan-"+runID+".json")
+	if err := os.WriteFile(planPath, b, 0o644); err != nil {
+		return nil, runID, err
+	}
+	outPath := filepath.Join(r.wd.Out, runID+".jsonl")
+	args := []string{ProbeCommand, "-plan", planPath, "-out", outPath, "-as", shape}
+	var code uint32
+	wantUser := r.rep.Other
+	switch id.Who {
+	case WhoOther:
+		cmd := exec.Command(r.exe, args...)
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code, err = uint32(ee.ExitCode()), nil
+		}
+		if err != nil {
+			return nil, runID, fmt.Errorf("start the probe helper: %w %s", err, out)
+		}
+	case WhoAccount:
+		wantUser = r.acct.SID
+		code, err = r.acct.Run(r.exe, args, r.wd.Root, probeTimeout)
+		if err != nil {
+			return nil, runID, err
+		}
+	}
+	f, err := os.Open(outPath)
+	if err != nil {
+		return nil, runID, fmt.Errorf("the probe helper exited with %d and left no output: %w", code, err)
+	}
+	recs, err := probeproto.ReadRecords(f)
+	f.Close()
+	if err != nil {
+		return nil, runID, err
+	}
+	var ident *probeproto.Identity
+	var errs []string
+	for _, rec := range recs {
+		switch rec.Type {
+		case probeproto.RecordIdentity:
+			ident = rec.Identity
+		case probeproto.RecordError:
+			errs = append(errs, rec.Error)
+		}
+	}
+	if len(errs) > 0 || code != 0 {
+		return nil, runID, fmt.Errorf("the probe helper (exit code %d) could not run: %v", code, errs)
+	}
+	if p := ShapeProblem(ident, id.Token, wantUser, id.Who == WhoAccount); p != "" {
+		return nil, runID, fmt.Errorf("ran in the wrong token, its results prove nothing: %s", p)
+	}
+	return recs, runID, nil
+}
+
+// hostFacts reads what the report says about the host.
+func hostFacts() HostFacts {
+	h := HostFacts{OS: runtime.GOOS, Arch: runtime.GOARCH, Elevated: windows.GetCurrentProcessToken().IsElevated()}
+	v := windows.RtlGetVersion()
+	h.Build = fmt.Sprintf("%d.%d.%d", v.MajorVersion, v.MinorVersion, v.BuildNumber)
+	if k, err := registry.OpenKey(registry.LOCAL_MACHINE, `SOFTWARE\Microsoft\Windows NT\CurrentVersion`, registry.QUERY_VALUE); err == nil {
+		h.Edition, _, _ = k.GetStringValue("EditionID")
+		k.Close()
+	}
+	// Wine's ntdll exports wine_get_version (documented by Wine, not by Microsoft:
+	// gitlab.winehq.org/wine/wine/-/wikis/Developer-FAQ); Windows' does not.
+	h.Wine = windows.NewLazySystemDLL("ntdll.dll").NewProc("wine_get_version").Find() == nil
+	return h
+}
+
+// localAddresses returns a non-loopback unicast IPv4 and IPv6 address of this host
+// (link-local excluded: it needs a zone), and a predicate for "is one of this host's
+// addresses" that Listen uses to refuse any other target.
+func localAddresses() (Addresses, func(netip.Addr) bool, error) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return Addresses{}, nil, fmt.Errorf("list this host's interfaces (GetAdaptersAddresses): %w", err)
+	}
+	var a Addresses
+	mine := map[netip.Addr]bool{}
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagUp == 0 {
+			continue
+		}
+		as, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, x := range as {
+			pn, ok := x.(*net.IPNet)
+			if !ok {
+				continue
+			}
+			ip, ok := netip.AddrFromSlice(pn.IP)
+			if !ok {
+				continue
+			}
+			ip = ip.Unmap()
+			mine[ip] = true
+			if ip.IsLoopback() || ip.IsLinkLocalUnicast() || !ip.IsGlobalUnicast() {
+				continue
+			}
+			if ip.Is4() && !a.LocalV4.IsValid() {
+				a.LocalV4 = ip
+			}
+			if ip.Is6() && !a.LocalV6.IsValid() {
+				a.LocalV6 = ip
+			}
+		}
+	}
+	own := func(ip netip.Addr) bool { return ip.IsLoopback() || mine[ip.Unmap()] }
+	return a, own, nil
+}
+
+// exemptAppContainer adds the probe's AppContainer (probe.AppContainerName; its SID
+// is derived from the name alone) to the loopback-exempt list
+// (NetworkIsolationSetAppContainerConfig replaces the whole list, so the current one is
+// read first and kept), and returns a function that puts the original list back.
+func exemptAppContainer() (func() error, error) {
+	name, _ := windows.UTF16PtrFromString(probe.AppContainerName)
+	var sid *windows.SID
+	if err := winapi.DeriveAppContainerSidFromAppContainerName(name, &sid); err != nil {
+		return nil, fmt.Errorf("DeriveAppContainerSidFromAppContainerName(%s): %w", probe.AppContainerName, err)
+	}
+	defer windows.FreeSid(sid)
+	var n uint32
+	var arr *windows.SIDAndAttributes
+	if err := winapi.NetworkIsolationGetAppContainerConfig(&n, &arr); err != nil {
+		return nil, fmt.Errorf("NetworkIsolationGetAppContainerConfig: %w", err)
+	}
+	heap, _ := winapi.GetProcessHeap()
+	var orig []*windows.SID
+	var list []windows.SIDAndAttributes
+	if n > 0 && arr != nil {
+		for _, s := range unsafe.Slice(arr, n) {
+			c, err := s.Sid.Copy()
+			if err != nil {
+				return nil, err
+			}
+			orig = append(orig, c)
+			list = append(list, windows.SIDAndAttributes{Sid: c})
+			_ = winapi.HeapFree(heap, 0, unsafe.Pointer(s.Sid))
+		}
+		_ = winapi.HeapFree(heap, 0, unsafe.Pointer(arr))
+	}
+	for _, s := range orig {
+		if s.Equals(sid) {
+			return func() error { return nil }, nil // already exempt: leave the list alone
+		}
+	}
+	mine, err := sid.Copy()
+	if err != nil {
+		return nil, err
+	}
+	withOurs := append(append([]windows.SIDAndAttributes{}, list...), windows.SIDAndAttributes{Sid: mine})
+	if err := winapi.NetworkIsolationSetAppContainerConfig(uint32(len(withOurs)), &withOurs[0]); err != nil {
+		return nil, fmt.Errorf("NetworkIsolationSetAppContainerConfig (add %s): %w", probe.AppContainerName, err)
+	}
+	return func() error {
+		var p *windows.SIDAndAttributes
+		if len(list) > 0 {
+			p = &list[0]
+		}
+		if err := winapi.NetworkIsolationSetAppContainerConfig(uint32(len(list)), p); err != nil {
+			return fmt.Errorf("NetworkIsolationSetAppContainerConfig (restore %d entries): %w — the loopback exemption of %s is left", len(list), err, probe.AppContainerName)
+		}
+		runtime.KeepAlive(orig)
+		return nil
+	}, nil
+}
+
+// leftovers opens a fresh session and lists any object of the selftest's provider: after
+// the dynamic session closed there must be none.
+func leftovers() (string, error) {
+	e, err := winengine.Open(winengine.Options{Name: "wfpsandbox selftest check"})
+	if err != nil {
+		return "", err
+	}
+	defer e.Close()
+	fs, err := e.Filters(nil)
+	if err != nil {
+		return "", err
+	}
+	n := 0
+	for _, f := range fs {
+		if f.ProviderKey != nil && *f.ProviderKey == ProviderKey {
+			n++
+		}
+	}
+	_, perr := e.Provider(ProviderKey)
+	switch {
+	case n > 0:
+		return fmt.Sprintf("%d filters of the selftest provider are left", n), nil
+	case perr == nil:
+		return "the selftest provider is left", nil
+	case !errors.Is(perr, wfp.ErrProviderNotFound):
+		return "", perr
+	}
+	return "", nil
+}
