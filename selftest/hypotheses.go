@@ -389,4 +389,13 @@ func (r *Report) evaluateHypotheses() {
 		}
 		r.Hypotheses = append(r.Hypotheses, h)
 	}
+	if r.Host.Wine {
+		// Wine's WFP is an emulator (or a stub): what it accepts or lets through says
+		// nothing about Windows. Keep the evidence, observe nothing.
+		for i := range r.Hypotheses {
+			h := &r.Hypotheses[i]
+			h.Evidence = append([]string{fmt.Sprintf("under Wine (would be %s on this evidence): nothing here is Windows' behaviour", h.Status)}, h.Evidence...)
+			h.Status = NotObservable
+		}
+	}
 }

@@ -161,8 +161,12 @@ func (r *Report) verdict() Verdict {
 	switch {
 	case r.Host.Wine:
 		// Checked first: under Wine an attempt the policy "let through" says nothing.
-		return Verdict{Status: "not-shown", ExitCode: ExitNotHeld,
-			Summary: "Enforcement was not observed: this is Wine, where nothing enforces a WFP filter; the run shows at most that the policy installs and reads back."}
+		v := Verdict{Status: "not-shown", ExitCode: ExitNotHeld,
+			Summary: "Enforcement was not observed: this is Wine, where nothing enforces a WFP filter; the run shows at most that the policy installs and reads back in a dynamic session."}
+		if len(r.Errors) > 0 {
+			v.Summary += " It stopped at: " + strings.TrimRight(r.Errors[0], ".") + "."
+		}
+		return v
 	case len(refuted) > 0:
 		return Verdict{Status: "refuted", ExitCode: ExitNotHeld,
 			Summary: fmt.Sprintf("On this host %s did NOT do what wfpsandbox claims: %s.", what, r.refutedText(refuted)),

@@ -337,6 +337,9 @@ func TestWineNeverHolds(t *testing.T) {
 	for _, h := range []host{faithful(deny), nothingEnforced} {
 		r := NewReport(deny, "test", time.Unix(0, 0))
 		r.Host.Wine = true
+		for _, c := range allChecksOK {
+			r.SetCheck(c)
+		}
 		for i := range r.Cells {
 			p, _ := r.probe(r.Cells[i].Probe)
 			r.Cells[i].Control, r.Cells[i].Policy = h(p, r.Cells[i].Identity)
@@ -344,6 +347,11 @@ func TestWineNeverHolds(t *testing.T) {
 		r.Evaluate()
 		if r.Verdict.ExitCode == ExitHeld || r.Verdict.Status != "not-shown" || !strings.Contains(r.Verdict.Summary, "not observed") {
 			t.Errorf("wine verdict %+v", r.Verdict)
+		}
+		for _, hy := range r.Hypotheses {
+			if hy.Status != NotObservable {
+				t.Errorf("under Wine %s is %s", hy.ID, hy.Status)
+			}
 		}
 	}
 }

@@ -16,6 +16,12 @@ var ErrWindowsOnly = errors.New("the selftest runs only on Windows (it observes 
 // The selftest starts its own executable with it as each identity.
 const ProbeCommand = "selftest-probe"
 
+// PlaceholderSID stands in for the temporary account where a plan must be built
+// without one: the CLI's input check before anything is created, and the rehearsal
+// under Wine. It is a syntactically valid, non-reserved local-account SID; nothing is
+// installed for it outside a dynamic session.
+const PlaceholderSID = "S-1-5-21-1-2-3-1001"
+
 // RunOptions configure one selftest run.
 type RunOptions struct {
 	// Config is what the report states was installed.

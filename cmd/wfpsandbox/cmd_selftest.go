@@ -13,11 +13,6 @@ import (
 	"github.com/wfpsandbox/wfpsandbox/version"
 )
 
-// placeholderSID stands in for the temporary account while the flags are checked, so
-// bad input is refused before anything is created. It is a syntactically valid
-// non-reserved local-account SID; nothing is ever installed for it.
-const placeholderSID = "S-1-5-21-1-2-3-1001"
-
 func init() {
 	register(&command{
 		name:    "selftest",
@@ -49,7 +44,7 @@ func runSelftest(ctx context.Context, c *cli, args []string) int {
 	}
 	// Refuse bad input (profile, user-match, proxy ports, policy file) before anything
 	// is created: build the plan once for a placeholder account.
-	opts, err := pf.optionsFor(placeholderSID)
+	opts, err := pf.optionsFor(selftest.PlaceholderSID)
 	if err != nil {
 		return c.fail("selftest", err)
 	}
