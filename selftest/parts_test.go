@@ -224,3 +224,55 @@ func TestDropFromEvent(t *testing.T) {
 		t.Errorf("another provider's drop counted as ours: %+v", d)
 	}
 }
+
+func TestAttribute(t *testing.T) {
+	r := NewReport(deny, "test", time.Unix(0, 0))
+	r.Host.Addresses = Addresses{LocalV4: netip.MustParseAddr("10.0.0.5")}
+	acct := Identity{WhoAccount, TokenNormal}
+	child := Identity{WhoAccount, TokenDenyOnly}
+	for _, id := range []Identity{acct, child} {
+		for _, p := range []string{"dns-udp-loopback-v4", "smb-tcp-local-v4", "dot-tcp-loopback-v6"} {
+			c := r.Cell(p, id)
+			c.Control = Result{Outcome: OutcomeAllowed}
+			c.Policy = Result{Outcome: OutcomeBlocked, Errno: WSAEACCES}
+		}
+	}
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	wins := []RunWindow{{acct, t0, t0.Add(10 * time.Second)}, {child, t0.Add(20 * time.Second), t0.Add(30 * time.Second)}}
+	port := func(p uint16) *uint16 { return &p }
+	fid := func(id uint64) *uint64 { return &id }
+	ourRef := &events.FilterRef{Name: "block SMB", ProviderKey: ProviderKey.String(), Rule: "smb-v4"}
+	evs := []events.Event{
+		// The account's SMB drop by our filter, inside its window.
+		{Type: "CLASSIFY_DROP", Time: t0.Add(3 * time.Second), Protocol: "tcp", RemoteIP: "10.0.0.5", RemotePort: port(445), FilterID: fid(7), Filter: ourRef},
+		// The child's DNS drop by another vendor's filter.
+		{Type: "CLASSIFY_DROP", Time: t0.Add(25 * time.Second), Protocol: "udp", RemoteIP: "127.0.0.1", RemotePort: port(53), FilterID: fid(9),
+			Filter: &events.FilterRef{Name: "Contoso DNS", Provider: "Contoso", ProviderKey: "{11111111-0000-0000-0000-000000000000}"}},
+		// Right target, wrong port; and right target but outside every window.
+		{Type: "CLASSIFY_DROP", Time: t0.Add(4 * time.Second), Protocol: "tcp", RemoteIP: "::1", RemotePort: port(80), FilterID: fid(8), Filter: ourRef},
+		{Type: "CLASSIFY_DROP", Time: t0.Add(15 * time.Second), Protocol: "tcp", RemoteIP: "::1", RemotePort: port(853), FilterID: fid(8), Filter: ourRef},
+	}
+	ours := func(k string) bool { return k == ProviderKey.String() }
+	if n := r.Attribute(wins, evs, ours); n != 2 {
+		t.Errorf("%d cells attributed, want 2", n)
+	}
+	if d := r.Cell("smb-tcp-local-v4", acct).Policy.Drop; d == nil || !d.Ours || d.FilterID != 7 {
+		t.Errorf("account SMB drop %+v", d)
+	}
+	if d := r.Cell("smb-tcp-local-v4", child).Policy.Drop; d != nil {
+		t.Errorf("the account's event was given to the child's run: %+v", d)
+	}
+	if d := r.Cell("dns-udp-loopback-v4", child).Policy.Drop; d == nil || d.Ours {
+		t.Errorf("child DNS drop %+v", d)
+	}
+	if d := r.Cell("dot-tcp-loopback-v6", acct).Policy.Drop; d != nil {
+		t.Errorf("an event outside the window or for another port matched: %+v", d)
+	}
+	r.Evaluate()
+	if v := r.Cell("dns-udp-loopback-v4", child).Verdict; v != CellInconclusive {
+		t.Errorf("a block by another vendor's filter: %s", v)
+	}
+	if v := r.Cell("smb-tcp-local-v4", acct).Verdict; v != CellHeld {
+		t.Errorf("a block by our filter: %s", v)
+	}
+}

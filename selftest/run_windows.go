@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/registry"
 
+	"github.com/wfpsandbox/wfpsandbox/events"
 	"github.com/wfpsandbox/wfpsandbox/internal/winapi"
 	"github.com/wfpsandbox/wfpsandbox/policy"
 	"github.com/wfpsandbox/wfpsandbox/selftest/probe"
@@ -63,7 +64,6 @@ func Run(ctx context.Context, opts RunOptions) (rep *Report, err error) {
 	}
 	rep.NotRun = append(rep.NotRun,
 		"inbound accepts (tcp-accept probes): the probe helper does not implement them yet",
-		"net event attribution: drops are not yet tied to filter IDs (events package); a WSAEACCES counts as the policy's block only because its control succeeded",
 		"Windows Firewall state per profile: not read yet",
 		"raw ICMP of the administrator and the SMB kernel path are attempted; IcmpSendEcho for the account is recorded only")
 	rep.Host = hostFacts()
@@ -230,9 +230,12 @@ func Run(ctx context.Context, opts RunOptions) (rep *Report, err error) {
 	}
 
 	log.Info("probing with the plan installed")
+	policyStart := time.Now()
 	if err := r.phase(ctx, PhasePolicy); err != nil {
 		return fail(err)
 	}
+	// Tie the blocks to filters while the plan still exists (the session is open).
+	attribute(e, rep, r.windows, policyStart)
 
 	closeEngine()
 	if left, err := leftovers(); err != nil {
@@ -305,6 +308,8 @@ type runner struct {
 	// failed is why a control run of an identity produced nothing (for the logon and
 	// children checks).
 	failed map[Identity]string
+	// windows are the policy phase's runs, for net event attribution.
+	windows []RunWindow
 }
 
 // phase runs every identity once. It stops early only when ctx is cancelled (Ctrl+C);
@@ -317,7 +322,11 @@ func (r *runner) phase(ctx context.Context, ph Phase) error {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("interrupted during the %s phase: %w", ph, err)
 		}
+		start := time.Now()
 		recs, runID, runErr := r.run(ph, id)
+		if ph == PhasePolicy {
+			r.windows = append(r.windows, RunWindow{Identity: id, Start: start, End: time.Now()})
+		}
 		attempts := r.plans[id]
 		arrived := func(name string) *bool {
 			i := slices.IndexFunc(attempts, func(a probeproto.Attempt) bool { return a.Name == name })
@@ -417,6 +426,45 @@ func (r *runner) run(ph Phase, id Identity) ([]probeproto.Record, string, error)
 		return nil, runID, fmt.Errorf("ran in the wrong token, its results prove nothing: %s", p)
 	}
 	return recs, runID, nil
+}
+
+// attribute reads the net events logged since the policy phase began, resolves their
+// filters (events package) and ties each block to the drop that names its filter
+// (Report.Attribute). With collection off it says so in NotRun; a block then counts as
+// the policy's because its control succeeded, not because a drop named our filter.
+func attribute(e *winengine.Engine, rep *Report, wins []RunWindow, since time.Time) {
+	src, _, err := e.NetEventSource(-1)
+	if err == nil {
+		var raws []wfp.NetEvent
+		raws, err = src.Enum(since.Add(-eventSlack))
+		if err == nil {
+			rep.Host.NetEvents = true
+			res := events.NewResolver(e)
+			var hidden events.Hidden
+			var evs []events.Event
+			for _, raw := range raws {
+				if ev, ok := events.Process(raw, res, events.Selection{All: true}, &hidden); ok {
+					evs = append(evs, ev)
+				}
+			}
+			blocked := 0
+			for _, c := range rep.Cells {
+				if c.Policy.Outcome == OutcomeBlocked {
+					blocked++
+				}
+			}
+			n := rep.Attribute(wins, evs, func(k string) bool { return k == ProviderKey.String() })
+			if n < blocked {
+				rep.NotRun = append(rep.NotRun, fmt.Sprintf("net event attribution: %d of %d blocks tied to a drop event (the log is a ~128 KB ring; the others count as the policy's because their control succeeded)", n, blocked))
+			}
+			return
+		}
+	}
+	if errors.Is(err, wfp.ErrNetEventsDisabled) {
+		rep.NotRun = append(rep.NotRun, "net event attribution: collection is off (turn it on with 'netsh wfp set options netevents=on' and run again); a block counts as the policy's because its control succeeded, not because a drop named our filter")
+		return
+	}
+	rep.NotRun = append(rep.NotRun, fmt.Sprintf("net event attribution: %v", err))
 }
 
 // hostFacts reads what the report says about the host.
