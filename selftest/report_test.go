@@ -259,7 +259,8 @@ func TestFromRecord(t *testing.T) {
 	}{
 		{probeproto.Record{Kind: probeproto.KindTCPConnect, OK: true}, nil, OutcomeAllowed},
 		{probeproto.Record{Kind: probeproto.KindTCPConnect, Errno: 10013, Error: "forbidden"}, nil, OutcomeBlocked},
-		{probeproto.Record{Kind: probeproto.KindTCPConnect, Errno: 10061}, nil, OutcomeOther},
+		{probeproto.Record{Kind: probeproto.KindTCPConnect, Errno: 10061}, nil, OutcomeAllowed}, // refused by the port's owner: reached it
+		{probeproto.Record{Kind: probeproto.KindTCPConnect, Errno: 10065}, nil, OutcomeOther},
 		{probeproto.Record{Kind: probeproto.KindTCPConnect, Timeout: true}, nil, OutcomeOther},
 		{probeproto.Record{Kind: probeproto.KindUDPSend, OK: true}, &arrived, OutcomeAllowed},
 		{probeproto.Record{Kind: probeproto.KindUDPSend, OK: true}, &lost, OutcomeOther},

@@ -29,6 +29,9 @@ const (
 // WSAEACCES is the Winsock error of WFP's ALE block at connect, sendto and bind.
 const WSAEACCES = probeproto.WSAEACCES
 
+// WSAECONNREFUSED (10061, winerror.h): the peer answered a TCP connect with a reset.
+const WSAECONNREFUSED = 10061
+
 // Result is one attempt's outcome.
 type Result struct {
 	Outcome Outcome `json:"outcome"`
@@ -81,6 +84,11 @@ func FromRecord(rec probeproto.Record, arrived *bool) Result {
 		r.Error = "sendto succeeded but the datagram never reached this host's listener (dropped without an error)"
 	case rec.OK:
 		r.Outcome = OutcomeAllowed
+	case rec.Errno == WSAECONNREFUSED:
+		// A RST from the port's owner: the connect got past ALE_AUTH_CONNECT and reached
+		// this host's stack, so WFP did not block it.
+		r.Outcome = OutcomeAllowed
+		r.Detail = "refused by the port's owner (the connect reached it)"
 	case rec.Errno == WSAEACCES:
 		r.Outcome = OutcomeBlocked
 	default:
