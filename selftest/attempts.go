@@ -44,6 +44,8 @@ func Attempts(probes []Probe, id Identity, addrs Addresses, filterKey string) (a
 			}
 		case KindICMPEchoAPI:
 			a.Kind, a.Network, a.Target = probeproto.KindICMPEchoAPI, "ip4:1", ip.String()
+		case KindTCPAccept:
+			a.Kind, a.Network, a.Target = probeproto.KindTCPAccept, "tcp"+v, hostPort
 		case KindSMBKernel:
 			a.Kind, a.Network, a.Target = probeproto.KindSMBKernel, "tcp"+v, ip.String()
 		case KindWFPRead:

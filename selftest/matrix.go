@@ -179,8 +179,9 @@ var baselinePorts = []struct {
 // another loopback port. Both are above the ephemeral range's usual start and have no
 // IANA service a host is likely to run.
 const (
-	ProbeProxyPort uint16 = 47301
-	ProbeOtherPort uint16 = 47302
+	ProbeProxyPort  uint16 = 47301
+	ProbeOtherPort  uint16 = 47302
+	ProbeAcceptPort uint16 = 47303 // the account's listener for the accept probes
 )
 
 // Probes returns the probes for cfg: the baseline's TCP and UDP attempts to 53, 853,
@@ -244,9 +245,9 @@ func Probes(cfg Config) []Probe {
 			Why: "with --proxy-port, a loopback port that is not a proxy port is blocked; without, loopback is open"},
 		Probe{ID: "mapped-tcp-v4", Family: "proxy", Kind: KindTCPConnect, Scope: ScopeMappedV4, Port: proxy,
 			Why: "::ffff:127.0.0.1 from an IPv6 socket: whether Windows classifies it at the V4 or the V6 layer is not documented; recorded"},
-		Probe{ID: "accept-loopback-v4", Family: "accept", Kind: KindTCPAccept, Scope: ScopeLoopbackV4, Port: ProbeOtherPort,
+		Probe{ID: "accept-loopback-v4", Family: "accept", Kind: KindTCPAccept, Scope: ScopeLoopbackV4, Port: ProbeAcceptPort,
 			Why: "the strict profile permits accepts from loopback"},
-		Probe{ID: "accept-local-v4", Family: "accept", Kind: KindTCPAccept, Scope: ScopeLocalV4, Port: ProbeOtherPort,
+		Probe{ID: "accept-local-v4", Family: "accept", Kind: KindTCPAccept, Scope: ScopeLocalV4, Port: ProbeAcceptPort,
 			Why: "the strict profile blocks accepts from anything but loopback"},
 	)
 	return ps

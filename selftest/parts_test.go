@@ -81,7 +81,11 @@ func TestAttempts(t *testing.T) {
 	if _, ok := byName["smb-kernel-loopback-v4"]; ok {
 		t.Errorf("the account makes the admin-only SMB probe")
 	}
-	if !strings.Contains(skipped["dns-tcp-local-v6"], "no local-v6") || !strings.Contains(skipped["accept-local-v4"], "does not implement") {
+	if a := byName["accept-local-v4"]; a.Kind != probeproto.KindTCPAccept || a.Target != "192.168.7.9:47303" {
+		t.Errorf("accept-local-v4: %+v", a)
+	}
+	// No IPv6 address: the 8 baseline attempts and the strict one to local-v6 are skipped.
+	if !strings.Contains(skipped["dns-tcp-local-v6"], "no local-v6") || len(skipped) != 9 {
 		t.Errorf("skipped %v", skipped)
 	}
 	for _, a := range as {

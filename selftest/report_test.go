@@ -265,6 +265,8 @@ func TestFromRecord(t *testing.T) {
 		{probeproto.Record{Kind: probeproto.KindUDPSend, OK: true}, &arrived, OutcomeAllowed},
 		{probeproto.Record{Kind: probeproto.KindUDPSend, OK: true}, &lost, OutcomeOther},
 		{probeproto.Record{Kind: probeproto.KindUDPSend, OK: true}, nil, OutcomeAllowed},
+		{probeproto.Record{Kind: probeproto.KindTCPAccept, Timeout: true}, nil, OutcomeBlocked}, // nothing arrived
+		{probeproto.Record{Kind: probeproto.KindTCPConnect, Timeout: true, Error: "i/o timeout"}, nil, OutcomeOther},
 	} {
 		got := FromRecord(tc.rec, tc.arrived)
 		if got.Outcome != tc.want {

@@ -12,7 +12,8 @@ type Outcome string
 
 // Outcomes.
 const (
-	// OutcomeBlocked: the attempt failed with WSAEACCES (10013), WFP's ALE block.
+	// OutcomeBlocked: the attempt failed with WSAEACCES (10013), WFP's ALE block; for an
+	// inbound accept, no connection arrived within the timeout.
 	OutcomeBlocked Outcome = "blocked"
 	// OutcomeAllowed: the attempt succeeded (connected, sent and received by this host's
 	// listener, accepted, echo replied, read).
@@ -84,6 +85,12 @@ func FromRecord(rec probeproto.Record, arrived *bool) Result {
 		r.Error = "sendto succeeded but the datagram never reached this host's listener (dropped without an error)"
 	case rec.OK:
 		r.Outcome = OutcomeAllowed
+	case rec.Kind == probeproto.KindTCPAccept && rec.Timeout:
+		// An inbound connection dropped at ALE_AUTH_RECV_ACCEPT has no error code on the
+		// listener's side: it never arrives. The cell's control (one arrived with nothing
+		// installed) is what makes this a block rather than a lost connect.
+		r.Outcome = OutcomeBlocked
+		r.Detail = "no connection arrived while the selftest connected to it"
 	case rec.Errno == WSAECONNREFUSED:
 		// A RST from the port's owner: the connect got past ALE_AUTH_CONNECT and reached
 		// this host's stack, so WFP did not block it.

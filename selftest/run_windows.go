@@ -63,7 +63,6 @@ func Run(ctx context.Context, opts RunOptions) (rep *Report, err error) {
 		return rep, e
 	}
 	rep.NotRun = append(rep.NotRun,
-		"inbound accepts (tcp-accept probes): the probe helper does not implement them yet",
 		"Windows Firewall state per profile: not read yet",
 		"raw ICMP of the administrator and the SMB kernel path are attempted; IcmpSendEcho for the account is recorded only")
 	rep.Host = hostFacts()
@@ -323,7 +322,9 @@ func (r *runner) phase(ctx context.Context, ph Phase) error {
 			return fmt.Errorf("interrupted during the %s phase: %w", ph, err)
 		}
 		start := time.Now()
+		stop := connectToAccepts(r.plans[id])
 		recs, runID, runErr := r.run(ph, id)
+		stop()
 		if ph == PhasePolicy {
 			r.windows = append(r.windows, RunWindow{Identity: id, Start: start, End: time.Now()})
 		}
@@ -430,6 +431,40 @@ func (r *runner) run(ph Phase, id Identity) ([]probeproto.Record, string, error)
 		return nil, runID, fmt.Errorf("ran in the wrong token, its results prove nothing: %s", p)
 	}
 	return recs, runID, nil
+}
+
+// connectToAccepts connects, every 200 ms until stop is called, to the target of every
+// tcp-accept attempt in attempts — this host's own addresses, where the probe listens —
+// so the probe has a connection to accept. The connections are this process's (the
+// other account's); the accept side is classified with the probe's token.
+func connectToAccepts(attempts []probeproto.Attempt) (stop func()) {
+	var targets []probeproto.Attempt
+	for _, a := range attempts {
+		if a.Kind == probeproto.KindTCPAccept {
+			targets = append(targets, a)
+		}
+	}
+	if len(targets) == 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			for _, a := range targets {
+				if c, err := net.DialTimeout(a.Network, a.Target, 300*time.Millisecond); err == nil {
+					c.Close()
+				}
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }
 
 // attribute reads the net events logged since the policy phase began, resolves their

@@ -38,6 +38,8 @@ func attempt(plan *probeproto.Plan, a probeproto.Attempt) probeproto.Record {
 		err = rawICMP(a)
 	case probeproto.KindICMPEchoAPI:
 		rec.Detail, err = icmpEchoAPI(a, timeout)
+	case probeproto.KindTCPAccept:
+		rec.Detail, err = tcpAccept(a, timeout)
 	case probeproto.KindSMBKernel:
 		rec.Detail, err = smbKernel(a)
 	case probeproto.KindWFPRead:
@@ -200,4 +202,25 @@ func wfpRead(a probeproto.Attempt) (string, error) {
 		return "", err
 	}
 	return "read " + f.Name, nil
+}
+
+// tcpAccept listens on a.Target and waits up to twice timeout for one connection (the
+// selftest connects to every accept target while a probe runs). An inbound connection
+// that WFP drops at ALE_AUTH_RECV_ACCEPT never reaches accept, so a block shows here
+// as a timeout.
+func tcpAccept(a probeproto.Attempt, timeout time.Duration) (string, error) {
+	ln, err := net.Listen(a.Network, a.Target)
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	if err := ln.(*net.TCPListener).SetDeadline(time.Now().Add(2 * timeout)); err != nil {
+		return "", err
+	}
+	c, err := ln.Accept()
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	return "accepted from " + c.RemoteAddr().String(), nil
 }

@@ -28,6 +28,10 @@ const (
 	// to Target:445 for the caller. Success, access denied and logon failure all mean the
 	// connection was made.
 	KindSMBKernel = "smb-kernel"
+	// KindTCPAccept listens on Target and accepts one connection, which the selftest
+	// makes to it while the probe runs (ALE_AUTH_RECV_ACCEPT is classified with the
+	// listener's token). A timeout means no connection arrived.
+	KindTCPAccept = "tcp-accept"
 	// KindWFPRead opens a WFP session and reads the filter Attempt.Key
 	// (FwpmFilterGetByKey0).
 	KindWFPRead = "wfp-read"
