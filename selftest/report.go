@@ -267,7 +267,7 @@ func (r *Report) WriteText(w io.Writer) {
 		}
 		fmt.Fprintf(w, "%s %-15s %s\n    %s\n", mark, h.Status, h.ID, h.Claim)
 		for i, e := range h.Evidence {
-			if i == 6 {
+			if i == 3 {
 				fmt.Fprintf(w, "      … %d more in the JSON report\n", len(h.Evidence)-i)
 				break
 			}

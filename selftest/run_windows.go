@@ -63,8 +63,7 @@ func Run(ctx context.Context, opts RunOptions) (rep *Report, err error) {
 		return rep, e
 	}
 	rep.NotRun = append(rep.NotRun,
-		"Windows Firewall state per profile: not read yet",
-		"raw ICMP of the administrator and the SMB kernel path are attempted; IcmpSendEcho for the account is recorded only")
+		"Windows Firewall state per profile: not read yet")
 	rep.Host = hostFacts()
 	if !rep.Host.Elevated {
 		return fail(errors.New("run the selftest from an elevated (administrator) prompt: it creates a temporary local account and adds WFP filters; nothing was changed"))

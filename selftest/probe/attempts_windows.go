@@ -224,3 +224,67 @@ func tcpAccept(a probeproto.Attempt, timeout time.Duration) (string, error) {
 	defer c.Close()
 	return "accepted from " + c.RemoteAddr().String(), nil
 }
+
+// attemptImpersonated makes attempt a with the thread impersonating (impersonate) for
+// its connect or send, and reverts to the process token afterwards. The error is only
+// for a failed RevertToSelf, after which the caller must stop.
+func attemptImpersonated(plan *probeproto.Plan, a probeproto.Attempt, impersonate func() error) (probeproto.Record, error) {
+	rec := probeproto.Record{Type: probeproto.RecordAttempt, Attempt: a.Name, Kind: a.Kind, Target: a.Target}
+	var err error
+	switch a.Kind {
+	case probeproto.KindTCPConnect, probeproto.KindUDPSend:
+		err = socketThenImpersonate(plan, a, impersonate)
+	default:
+		if err = impersonate(); err == nil {
+			rec = attempt(plan, a)
+		}
+	}
+	if rerr := windows.RevertToSelf(); rerr != nil {
+		return rec, fmt.Errorf("RevertToSelf: %w", rerr)
+	}
+	if a.Kind == probeproto.KindTCPConnect || a.Kind == probeproto.KindUDPSend {
+		if err == nil {
+			rec.OK = true
+		} else {
+			describeError(&rec, err)
+		}
+	} else if err != nil {
+		describeError(&rec, err)
+	}
+	return rec, nil
+}
+
+// socketThenImpersonate creates the socket with the process token, then impersonates
+// and makes the blocking connect (TCP) or sendto (UDP) — bind is implicit in both, so
+// ALE_RESOURCE_ASSIGNMENT and ALE_AUTH_CONNECT are both classified while impersonating.
+// The caller reverts.
+func socketThenImpersonate(plan *probeproto.Plan, a probeproto.Attempt, impersonate func() error) error {
+	ap, err := netip.ParseAddrPort(a.Target)
+	if err != nil {
+		return err
+	}
+	var sa windows.Sockaddr
+	family := windows.AF_INET
+	if ap.Addr().Is4() {
+		sa = &windows.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
+	} else {
+		family = windows.AF_INET6
+		sa = &windows.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
+	}
+	typ, proto := windows.SOCK_STREAM, windows.IPPROTO_TCP
+	if a.Kind == probeproto.KindUDPSend {
+		typ, proto = windows.SOCK_DGRAM, windows.IPPROTO_UDP
+	}
+	s, err := windows.Socket(family, typ, proto)
+	if err != nil {
+		return os.NewSyscallError("socket", err)
+	}
+	defer windows.Closesocket(s)
+	if err := impersonate(); err != nil {
+		return err
+	}
+	if a.Kind == probeproto.KindUDPSend {
+		return os.NewSyscallError("sendto", windows.Sendto(s, probeproto.UDPPayload(plan.RunID, a.Name), 0, sa))
+	}
+	return os.NewSyscallError("connect", windows.Connect(s, sa))
+}

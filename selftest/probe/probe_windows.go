@@ -84,37 +84,41 @@ func run(planPath, outPath, as, label string) int {
 	id := identity()
 	id.As = label
 	recs := []probeproto.Record{{Type: probeproto.RecordIdentity, Identity: id}}
-	attempts := func() {
-		for _, a := range plan.Attempts {
-			recs = append(recs, attempt(plan, a))
-		}
-	}
 	if as == probeproto.AsAnonymousImpersonation {
-		if err := asAnonymous(id, attempts); err != nil {
-			recs = append(recs, errorRecord(err))
-		}
+		recs = append(recs, asAnonymous(plan, id)...)
 		return writeRecords(outPath, recs...)
 	}
-	attempts()
+	for _, a := range plan.Attempts {
+		recs = append(recs, attempt(plan, a))
+	}
 	return writeRecords(outPath, recs...)
 }
 
-// asAnonymous calls fn on one OS thread that impersonates the anonymous token
-// (ImpersonateAnonymousToken, which needs no privilege:
-// learn.microsoft.com/windows/win32/api/securitybaseapi/nf-securitybaseapi-impersonateanonymoustoken),
-// and records the thread token's user in id.ThreadUser (S-1-5-7 when it worked).
+// asAnonymous makes the plan's attempts on one locked OS thread that impersonates the
+// anonymous token (ImpersonateAnonymousToken, which needs no privilege:
+// learn.microsoft.com/windows/win32/api/securitybaseapi/nf-securitybaseapi-impersonateanonymoustoken)
+// while the attempt's connect or send is made, and records the thread token's user in
+// id.ThreadUser (S-1-5-7 when it worked).
 //
-// It relies on Go's net package creating and connecting a socket on the calling
-// goroutine (the Windows poller submits WSASocket, bind, ConnectEx and WSASendTo
-// synchronously from it; a dial with a timeout adds a goroutine only to watch the
-// deadline). That is Go's implementation, not a documented promise; the caller refuses
-// a run whose ThreadUser is not ANONYMOUS LOGON, which at least shows the thread was
-// impersonating while the attempts ran.
-func asAnonymous(id *probeproto.Identity, fn func()) error {
+// TCP and UDP attempts create their socket BEFORE impersonating (with the process
+// token) and only connect (connect) or send (sendto) while impersonating, with the
+// blocking Winsock calls on this thread — the claim under test is about a socket
+// connected while the thread impersonates, and socket creation itself might be refused
+// to the anonymous token for reasons unrelated to WFP. Other kinds run entirely while
+// impersonating, through Go's net package, which issues its calls from the calling
+// goroutine (Go's implementation, not a documented promise).
+func asAnonymous(plan *probeproto.Plan, id *probeproto.Identity) []probeproto.Record {
 	runtime.LockOSThread()
-	if err := winapi.ImpersonateAnonymousToken(windows.CurrentThread()); err != nil {
+	impersonate := func() error {
+		if err := winapi.ImpersonateAnonymousToken(windows.CurrentThread()); err != nil {
+			return fmt.Errorf("ImpersonateAnonymousToken: %w", err)
+		}
+		return nil
+	}
+	// Read the thread token once, to show the impersonation takes.
+	if err := impersonate(); err != nil {
 		runtime.UnlockOSThread()
-		return fmt.Errorf("ImpersonateAnonymousToken: %w", err)
+		return []probeproto.Record{errorRecord(err)}
 	}
 	var tok windows.Token
 	if err := windows.OpenThreadToken(windows.CurrentThread(), windows.TOKEN_QUERY, true, &tok); err != nil {
@@ -127,14 +131,21 @@ func asAnonymous(id *probeproto.Identity, fn func()) error {
 		}
 		tok.Close()
 	}
-	fn()
 	if err := windows.RevertToSelf(); err != nil {
 		// The thread keeps impersonating: leave it locked, so the runtime ends it with
 		// this goroutine instead of reusing it.
-		return fmt.Errorf("RevertToSelf: %w", err)
+		return []probeproto.Record{errorRecord(fmt.Errorf("RevertToSelf: %w", err))}
+	}
+	var recs []probeproto.Record
+	for _, a := range plan.Attempts {
+		rec, err := attemptImpersonated(plan, a, impersonate)
+		if err != nil { // RevertToSelf failed: stop, the thread stays locked
+			return append(recs, errorRecord(err))
+		}
+		recs = append(recs, rec)
 	}
 	runtime.UnlockOSThread()
-	return nil
+	return recs
 }
 
 func readPlan(path string) (*probeproto.Plan, error) {
