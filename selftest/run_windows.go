@@ -128,6 +128,18 @@ func Run(ctx context.Context, opts RunOptions) (rep *Report, err error) {
 	}
 	rep.Account = acct.SID
 	log.Info("created the temporary account", "name", acct.Name, "sid", acct.SID)
+	// A new account with a random name cannot have a real install, but say so from the
+	// engine rather than assume it: the wfpsandbox provider's objects for this SID would
+	// make the account's flows meet two policies.
+	if fs, err := e.Filters(&policy.ProviderKey); err != nil {
+		rep.NotRun = append(rep.NotRun, fmt.Sprintf("check for wfpsandbox's objects for the account: FwpmFilterEnum0: %v", err))
+	} else {
+		for _, f := range fs {
+			if o, err := policy.ParseOwner(f.ProviderData); err == nil && o.SID == acct.SID {
+				return fail(fmt.Errorf("wfpsandbox's persistent filter %s %q is installed for the temporary account %s; nothing was installed", f.Key, f.Name, acct.SID))
+			}
+		}
+	}
 	if u, err := windows.GetCurrentProcessToken().GetTokenUser(); err == nil {
 		rep.Other = u.User.Sid.String()
 	} else {
