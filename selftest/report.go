@@ -35,8 +35,8 @@ type HostFacts struct {
 	// Wine is set when the process runs under Wine (ntdll exports wine_get_version):
 	// nothing there enforces a filter.
 	Wine bool `json:"wine,omitempty"`
-	// FirewallOn says per profile (domain, private, public) whether Windows Firewall is
-	// on; empty when it could not be read.
+	// FirewallOn says per profile (Domain, Private, Public: Get-NetFirewallProfile's
+	// names) whether Windows Firewall is on; empty when it could not be read.
 	FirewallOn map[string]bool `json:"firewallOn,omitempty"`
 	// Providers are the WFP providers installed on the host besides wfpsandbox's: other
 	// vendors whose filters may also act on the probes.

@@ -62,9 +62,12 @@ func Run(ctx context.Context, opts RunOptions) (rep *Report, err error) {
 		rep.Errors = append(rep.Errors, e.Error())
 		return rep, e
 	}
-	rep.NotRun = append(rep.NotRun,
-		"Windows Firewall state per profile: not read yet")
 	rep.Host = hostFacts()
+	if on, err := firewallProfiles(); err != nil {
+		rep.NotRun = append(rep.NotRun, "Windows Firewall state per profile: "+err.Error())
+	} else {
+		rep.Host.FirewallOn = on
+	}
 	if !rep.Host.Elevated {
 		return fail(errors.New("run the selftest from an elevated (administrator) prompt: it creates a temporary local account and adds WFP filters; nothing was changed"))
 	}
@@ -530,6 +533,40 @@ func hostFacts() HostFacts {
 	// gitlab.winehq.org/wine/wine/-/wikis/Developer-FAQ); Windows' does not.
 	h.Wine = windows.NewLazySystemDLL("ntdll.dll").NewProc("wine_get_version").Find() == nil
 	return h
+}
+
+// firewallProfiles reads whether Windows Firewall is on per profile with the
+// documented Get-NetFirewallProfile cmdlet
+// (learn.microsoft.com/powershell/module/netsecurity/get-netfirewallprofile), as JSON so
+// the output does not depend on the display language. It only reads.
+func firewallProfiles() (map[string]bool, error) {
+	const script = `Get-NetFirewallProfile | ForEach-Object { [pscustomobject]@{Name = [string]$_.Name; On = ([string]$_.Enabled -eq 'True')} } | ConvertTo-Json -Compress`
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "powershell.exe", "-NoProfile", "-NonInteractive", "-Command", script).Output()
+	if err != nil {
+		return nil, fmt.Errorf("powershell Get-NetFirewallProfile: %w", err)
+	}
+	var list []struct {
+		Name string
+		On   bool
+	}
+	if err := json.Unmarshal(out, &list); err != nil {
+		// One profile is printed as an object, not an array.
+		var one struct {
+			Name string
+			On   bool
+		}
+		if err2 := json.Unmarshal(out, &one); err2 != nil {
+			return nil, fmt.Errorf("Get-NetFirewallProfile output %q: %w", out, err)
+		}
+		list = append(list, one)
+	}
+	m := map[string]bool{}
+	for _, p := range list {
+		m[p.Name] = p.On
+	}
+	return m, nil
 }
 
 // localAddresses returns a non-loopback unicast IPv4 and IPv6 address of this host
