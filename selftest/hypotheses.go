@@ -32,6 +32,10 @@ const (
 	CheckChildren = "children-start"
 	// CheckCleanup: nothing the selftest added is left (WFP objects, account, profile).
 	CheckCleanup = "cleanup"
+	// CheckNotEqualSD: FwpmFilterAdd0 refused a filter with FWP_MATCH_NOT_EQUAL on a
+	// security descriptor (added in a transaction that is always aborted). OK means
+	// refused, as the documentation implies.
+	CheckNotEqualSD = "not-equal-sd-refused"
 )
 
 // Check is one recorded fact. Ran false means it was not attempted (Detail says why).
@@ -327,6 +331,12 @@ var hypotheses = []hypothesisDef{
 			}
 			return NotObservable, ev
 		},
+	},
+	{
+		id:      "not-equal-sd-refused",
+		claim:   "FwpmFilterAdd0 refuses FWP_MATCH_NOT_EQUAL on a security descriptor (setup version 1's user condition; fwptypes.h allows NOT_EQUAL only for sortable types)",
+		applies: always,
+		eval:    fromCheck(CheckNotEqualSD),
 	},
 	{
 		id:    "persistent-filters-survive-bfe-restart",

@@ -143,3 +143,60 @@ func EnumScoped(e wfp.Engine, key wfp.GUID) (string, error) {
 	}
 	return "", nil
 }
+
+// NotEqualSDFilter is a filter with ALE_USER_ID FWP_MATCH_NOT_EQUAL on a security
+// descriptor — setup version 1's user condition, which the documentation does not
+// support ("Only sortable data types support FWP_MATCH_NOT_EQUAL", FWP_MATCH_TYPE in
+// fwptypes.h; FWP_SECURITY_DESCRIPTOR_TYPE is not one) — in plan's (dynamic) sublayer.
+// It is a PERMIT, so even if it were ever committed it could only open this sublayer.
+func NotEqualSDFilter(plan *policy.Plan) (*wfp.Filter, error) {
+	cond, err := policy.UserCondition(plan.SID, policy.MatchAllow)
+	if err != nil {
+		return nil, err
+	}
+	cond.Match = wfp.MatchNotEqual
+	pk := plan.Provider.Key
+	return &wfp.Filter{
+		Key:          wfp.NameGUID(ProviderKey, "probe/not-equal-sd/"+plan.SID),
+		Name:         "wfpsandbox selftest: FWP_MATCH_NOT_EQUAL on a security descriptor (never committed)",
+		ProviderKey:  &pk,
+		ProviderData: policy.Owner{SID: plan.SID, Rule: "probe-not-equal-sd"}.Encode(),
+		Layer:        wfp.LayerALEAuthConnectV4,
+		Sublayer:     plan.Sublayer.Key,
+		Weight:       wfp.U8(0),
+		Conditions:   []wfp.Condition{cond},
+		Action:       wfp.Action{Type: wfp.ActionPermit},
+	}, nil
+}
+
+// TryNotEqualSD adds NotEqualSDFilter(plan) inside a transaction that it always aborts,
+// and reports whether FwpmFilterAdd0 accepted it (err is the engine's answer when it
+// did not; a failure of the transaction itself is returned as txnErr). Nothing is ever
+// committed.
+func TryNotEqualSD(e wfp.Engine, plan *policy.Plan) (accepted bool, addErr, txnErr error) {
+	f, err := NotEqualSDFilter(plan)
+	if err != nil {
+		return false, nil, err
+	}
+	if err := e.BeginTransaction(); err != nil {
+		return false, nil, fmt.Errorf("FwpmTransactionBegin0: %w", err)
+	}
+	_, addErr = e.AddFilter(f)
+	if err := e.AbortTransaction(); err != nil {
+		return addErr == nil, addErr, fmt.Errorf("FwpmTransactionAbort0: %w", err)
+	}
+	return addErr == nil, addErr, nil
+}
+
+// NotEqualCheck asks the engine whether it accepts the NOT_EQUAL construction
+// (TryNotEqualSD: always aborted, never committed) and records the answer.
+func NotEqualCheck(e wfp.Engine, dyn *policy.Plan) Check {
+	accepted, addErr, err := TryNotEqualSD(e, dyn)
+	switch {
+	case err != nil:
+		return Check{ID: CheckNotEqualSD, Ran: false, Detail: err.Error()}
+	case accepted:
+		return Check{ID: CheckNotEqualSD, Ran: true, OK: false, Detail: "FwpmFilterAdd0 accepted it (the transaction was aborted); what it would match is not documented"}
+	}
+	return Check{ID: CheckNotEqualSD, Ran: true, OK: true, Detail: "FwpmFilterAdd0: " + addErr.Error()}
+}

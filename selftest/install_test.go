@@ -79,3 +79,61 @@ func TestInstallAbortsOnFailure(t *testing.T) {
 		t.Errorf("persistent plan: %v", err)
 	}
 }
+
+// refusing is an engine that refuses FWP_MATCH_NOT_EQUAL at add time, as the
+// documentation implies BFE does.
+type refusing struct{ wfp.Engine }
+
+func (r refusing) AddFilter(f *wfp.Filter) (uint64, error) {
+	for _, c := range f.Conditions {
+		if c.Match == wfp.MatchNotEqual {
+			return 0, &wfp.CallError{Call: "FwpmFilterAdd0", Code: wfp.ErrInvalidParameter}
+		}
+	}
+	return r.Engine.AddFilter(f)
+}
+
+// accepting is an engine that accepts a NOT_EQUAL filter without keeping it (a BFE that
+// does not refuse the construction; whether the contract engine refuses it changes
+// with the layout work, so it is not relied on here).
+type accepting struct{ wfp.Engine }
+
+func (a accepting) AddFilter(f *wfp.Filter) (uint64, error) {
+	if len(f.Conditions) > 0 && f.Conditions[0].Match == wfp.MatchNotEqual {
+		return 1, nil
+	}
+	return a.Engine.AddFilter(f)
+}
+
+// Whatever the engine answers, the NOT_EQUAL probe is never committed and the plan is
+// unchanged; the check says refused (OK) or accepted.
+func TestNotEqualCheck(t *testing.T) {
+	dyn := dynPlan(t, policy.MatchDeny)
+	f, err := NotEqualSDFilter(dyn)
+	if err != nil || f.Conditions[0].Match != wfp.MatchNotEqual || f.Action.Type != wfp.ActionPermit || f.Sublayer != dyn.Sublayer.Key {
+		t.Fatalf("probe filter %+v, %v", f, err)
+	}
+	for _, tc := range []struct {
+		name   string
+		wrap   func(wfp.Engine) wfp.Engine
+		wantOK bool
+	}{
+		{"accepting", func(e wfp.Engine) wfp.Engine { return accepting{e} }, false},
+		{"refusing", func(e wfp.Engine) wfp.Engine { return refusing{e} }, true},
+	} {
+		e := tc.wrap(memengine.NewBFE().Open())
+		if err := Install(e, dyn); err != nil {
+			t.Fatal(err)
+		}
+		c := NotEqualCheck(e, dyn)
+		if c.ID != CheckNotEqualSD || !c.Ran || c.OK != tc.wantOK {
+			t.Errorf("%s: %+v", tc.name, c)
+		}
+		if _, err := e.Filter(f.Key); err == nil {
+			t.Errorf("%s: the NOT_EQUAL probe filter was committed", tc.name)
+		}
+		if drift, err := ReadBack(e, dyn); err != nil || len(drift) != 0 {
+			t.Errorf("%s: the plan changed: %v %v", tc.name, drift, err)
+		}
+	}
+}

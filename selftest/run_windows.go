@@ -241,6 +241,7 @@ func Run(ctx context.Context, opts RunOptions) (rep *Report, err error) {
 	} else {
 		rep.SetCheck(Check{ID: CheckEnumScoped, Ran: true, OK: d == "", Detail: d})
 	}
+	rep.SetCheck(NotEqualCheck(e, dyn))
 
 	log.Info("probing with the plan installed")
 	policyStart := time.Now()
@@ -297,6 +298,9 @@ func rehearse(e *winengine.Engine, opts RunOptions, rep *Report, closeEngine fun
 	note(CheckVerify, err, len(drift) == 0, fmt.Sprintf("drift %v", drift))
 	d, err := EnumScoped(e, ProviderKey)
 	note(CheckEnumScoped, err, d == "", d)
+	c := NotEqualCheck(e, dyn)
+	c.Detail = "rehearsal under Wine for the placeholder " + PlaceholderSID + ": " + c.Detail
+	rep.SetCheck(c)
 	closeEngine()
 	left, err := leftovers()
 	note(CheckCleanup, err, left == "", "after closing the dynamic session: "+orNothing(left))
