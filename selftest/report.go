@@ -185,12 +185,29 @@ func (r *Report) verdict() Verdict {
 
 // heldText is the sentence for a run where every safety claim held.
 func (r *Report) heldText(what string) string {
-	var fams []string
-	for _, bp := range baselinePorts {
-		fams = append(fams, map[string]string{"dns": "DNS", "dot": "DoT", "smb": "SMB", "netbios": "NetBIOS"}[bp.family])
+	// Name only the families a held cell of the account's own token shows.
+	held := map[string]bool{}
+	for _, c := range r.Cells {
+		if c.Identity == (Identity{WhoAccount, TokenNormal}) && c.Expect == ExpectBlocked && c.Verdict == CellHeld {
+			if p, ok := r.probe(c.Probe); ok {
+				held[p.Family] = true
+			}
+		}
 	}
-	s := fmt.Sprintf("On this host %s blocks the account's direct %s and %s", what, strings.Join(fams[:len(fams)-1], ", "), fams[len(fams)-1])
-	if r.Config.Profile == policy.Strict {
+	var fams, unseen []string
+	for _, bp := range baselinePorts {
+		name := map[string]string{"dns": "DNS", "dot": "DoT", "smb": "SMB", "netbios": "NetBIOS"}[bp.family]
+		if held[bp.family] {
+			fams = append(fams, name)
+		} else {
+			unseen = append(unseen, name)
+		}
+	}
+	s := fmt.Sprintf("On this host %s blocks the account's direct %s", what, andList(fams))
+	if len(unseen) > 0 {
+		s += fmt.Sprintf(" (%s could not be observed here)", andList(unseen))
+	}
+	if r.Config.Profile == policy.Strict && held["other"] {
 		s += ", and everything of it but loopback"
 	}
 	if r.hypothesis("children-blocked").Status == Confirmed {
@@ -292,4 +309,15 @@ func (r *Report) WriteText(w io.Writer) {
 			fmt.Fprintf(w, "  %s\n", c.Line())
 		}
 	}
+}
+
+// andList joins "a", "a and b", "a, b and c".
+func andList(xs []string) string {
+	switch len(xs) {
+	case 0:
+		return "traffic (none observed)"
+	case 1:
+		return xs[0]
+	}
+	return strings.Join(xs[:len(xs)-1], ", ") + " and " + xs[len(xs)-1]
 }

@@ -109,7 +109,8 @@ func TestFaithfulHostHolds(t *testing.T) {
 		if s := status(t, r, "persistent-filters-survive-bfe-restart"); s != NotObservable {
 			t.Errorf("BFE restart hypothesis %s: a dynamic-session run cannot observe it", s)
 		}
-		if !strings.Contains(r.Verdict.Summary, "children are blocked too") || !strings.Contains(r.Verdict.Summary, "no other account was affected") {
+		if !strings.Contains(r.Verdict.Summary, "direct DNS, DoT, SMB and NetBIOS") || !strings.Contains(r.Verdict.Summary, "children are blocked too") ||
+			!strings.Contains(r.Verdict.Summary, "no other account was affected") {
 			t.Errorf("summary %q", r.Verdict.Summary)
 		}
 	}
@@ -202,6 +203,13 @@ func TestControlFailuresMakeNotObservable(t *testing.T) {
 	}
 	if c := r.Cell("dns-tcp-local-v4", Identity{WhoAccount, TokenAppContainer}); c.Verdict != CellNotObservable {
 		t.Errorf("AppContainer cell %s (policy allowed, but its control failed)", c.Verdict)
+	}
+	// The summary names only what was seen: NetBIOS never reachable here.
+	noNetBIOS := func(p Probe, id Identity) bool { return p.Family == "netbios" }
+	r = run(t, deny, except(faithful(deny), noNetBIOS, acRefused, nil), allChecksOK)
+	if r.Verdict.ExitCode != ExitHeld || strings.Contains(r.Verdict.Summary, "SMB and NetBIOS") ||
+		!strings.Contains(r.Verdict.Summary, "DNS, DoT and SMB (NetBIOS could not be observed here)") {
+		t.Errorf("verdict %+v", r.Verdict)
 	}
 	allChildren := func(p Probe, id Identity) bool { return id.Who == WhoAccount && isChild(id.Token) }
 	r = run(t, deny, except(faithful(deny), allChildren, acRefused, allowed), allChecksOK)
