@@ -211,7 +211,27 @@ func (r *Report) heldText(what string) string {
 		s += ", and everything of it but loopback"
 	}
 	if r.hypothesis("children-blocked").Status == Confirmed {
-		s += "; its restricted, AppContainer and low-integrity children are blocked too"
+		kinds := map[TokenKind]bool{}
+		for _, c := range r.Cells {
+			if c.Identity.Who == WhoAccount && isChild(c.Identity.Token) && c.Expect == ExpectBlocked && c.Verdict == CellHeld {
+				kinds[c.Identity.Token] = true
+			}
+		}
+		var seen, unseen []string
+		for _, k := range []struct {
+			name string
+			ts   []TokenKind
+		}{{"restricted", []TokenKind{TokenDenyOnly, TokenRestrictingSIDs}}, {"AppContainer", []TokenKind{TokenAppContainer, TokenAppContainerNoCaps}}, {"low-integrity", []TokenKind{TokenLowIntegrity}}} {
+			if slices.ContainsFunc(k.ts, func(t TokenKind) bool { return kinds[t] }) {
+				seen = append(seen, k.name)
+			} else {
+				unseen = append(unseen, k.name)
+			}
+		}
+		s += fmt.Sprintf("; its %s children are blocked too", andList(seen))
+		if len(unseen) > 0 {
+			s += fmt.Sprintf(" (%s children could not be observed here)", andList(unseen))
+		}
 	} else if r.Config.UserMatch == policy.MatchAllow {
 		s += "; under --user-match allow its restricted and AppContainer children are not contained (by design; use deny)"
 	}

@@ -204,6 +204,9 @@ func TestControlFailuresMakeNotObservable(t *testing.T) {
 	if c := r.Cell("dns-tcp-local-v4", Identity{WhoAccount, TokenAppContainer}); c.Verdict != CellNotObservable {
 		t.Errorf("AppContainer cell %s (policy allowed, but its control failed)", c.Verdict)
 	}
+	if s := r.Verdict.Summary; !strings.Contains(s, "its restricted and low-integrity children are blocked too (AppContainer children could not be observed here)") {
+		t.Errorf("summary claims what was not seen: %q", s)
+	}
 	// The summary names only what was seen: NetBIOS never reachable here.
 	noNetBIOS := func(p Probe, id Identity) bool { return p.Family == "netbios" }
 	r = run(t, deny, except(faithful(deny), noNetBIOS, acRefused, nil), allChecksOK)
