@@ -35,6 +35,12 @@
 //   - uninstall and check that nothing of the wfpsandbox provider is left;
 //   - run the built CLI once: setup, verify, uninstall.
 //
+// TestSelftest runs the product's `wfpsandbox selftest` (package selftest) once per
+// user-match shape and asserts that every safety hypothesis of its report is
+// confirmed; the hypotheses below are in that report too, settled from recorded
+// outcomes (selftest.Report). TestLiveBFE keeps what the selftest does not do: the
+// persistent install through reconcile, the BFE restart and the CLI's setup.
+//
 // Which results are facts and which are hypotheses is said at each assertion; what
 // only Windows can settle is listed in shared/docs/wfp-facts.md §10. Written without a
 // Windows machine, the suite itself rests on these hypotheses, each of which a run
