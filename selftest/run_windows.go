@@ -212,7 +212,7 @@ func Run(ctx context.Context, opts RunOptions) (rep *Report, err error) {
 			}
 		}
 	}
-	lis, err := Listen(all, own)
+	lis, err := Listen(listenable(all), own)
 	if err != nil {
 		return fail(err)
 	}
@@ -449,6 +449,25 @@ func (r *runner) run(ph Phase, id Identity) ([]probeproto.Record, string, error)
 		return nil, runID, fmt.Errorf("ran in the wrong token, its results prove nothing: %s", p)
 	}
 	return recs, runID, nil
+}
+
+// listenable drops the TCP attempts to 445 and 139 from what the selftest listens on:
+// those ports belong to this host's SMB server and NetBIOS session service, and the
+// kernel SMB probe must reach the real server. A TCP connect needs no listener of ours
+// to be observed — accepted by the port's owner or refused, it got past WFP either way
+// (FromRecord counts both as allowed); only UDP needs one, to see whether a datagram
+// arrived.
+func listenable(attempts []probeproto.Attempt) []probeproto.Attempt {
+	var out []probeproto.Attempt
+	for _, a := range attempts {
+		if a.Kind == probeproto.KindTCPConnect {
+			if ap, err := netip.ParseAddrPort(a.Target); err == nil && (ap.Port() == 445 || ap.Port() == 139) {
+				continue
+			}
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 // connectToAccepts connects, every 200 ms until stop is called, to the target of every
