@@ -27,24 +27,39 @@ type Listeners struct {
 	Notes []string
 }
 
+// OnlyOwnTargets fails for an attempt whose target is not one of this host's addresses
+// (own reports whether an address is), so no attempt can be aimed at another host.
+func OnlyOwnTargets(attempts []probeproto.Attempt, own func(netip.Addr) bool) error {
+	for _, a := range attempts {
+		if a.Target == "" {
+			continue // KindWFPRead
+		}
+		addr, err := netip.ParseAddr(a.Target)
+		if err != nil {
+			ap, perr := netip.ParseAddrPort(a.Target)
+			if perr != nil {
+				return fmt.Errorf("attempt %s: target %q: %w", a.Name, a.Target, perr)
+			}
+			addr = ap.Addr()
+		}
+		if !own(addr.Unmap()) {
+			return fmt.Errorf("attempt %s: %s is not an address of this host; the selftest sends nothing to other hosts", a.Name, addr)
+		}
+	}
+	return nil
+}
+
 // Listen opens a listener on the target of every TCP connect and UDP send attempt. It
-// refuses a target that is not one of this host's addresses (own reports whether an
-// address is), so no attempt can be aimed at another host.
+// refuses a target that is not one of this host's addresses (OnlyOwnTargets).
 func Listen(attempts []probeproto.Attempt, own func(netip.Addr) bool) (*Listeners, error) {
+	if err := OnlyOwnTargets(attempts, own); err != nil {
+		return nil, err
+	}
 	l := &Listeners{udpBound: map[string]bool{}, markers: map[string]bool{}}
 	tcpDone := map[string]bool{}
 	for _, a := range attempts {
 		if a.Kind != probeproto.KindTCPConnect && a.Kind != probeproto.KindUDPSend {
 			continue
-		}
-		ap, err := netip.ParseAddrPort(a.Target)
-		if err != nil {
-			l.Close()
-			return nil, fmt.Errorf("attempt %s: target %q: %w", a.Name, a.Target, err)
-		}
-		if !own(ap.Addr().Unmap()) {
-			l.Close()
-			return nil, fmt.Errorf("attempt %s: %s is not an address of this host; the selftest sends nothing to other hosts", a.Name, ap.Addr())
 		}
 		switch a.Kind {
 		case probeproto.KindTCPConnect:

@@ -206,6 +206,13 @@ func TestListeners(t *testing.T) {
 	if got := l.Arrived("run1", attempts[0], 0); got != nil {
 		t.Errorf("TCP attempts have no arrival: %v", *got)
 	}
+	// Every kind of target is checked: ICMP's bare address, UNC hosts, WFP reads (none).
+	if err := OnlyOwnTargets([]probeproto.Attempt{{Name: "i", Kind: probeproto.KindRawICMP, Target: "::1"}, {Name: "w", Kind: probeproto.KindWFPRead}}, own); err != nil {
+		t.Errorf("own targets: %v", err)
+	}
+	if err := OnlyOwnTargets([]probeproto.Attempt{{Name: "s", Kind: probeproto.KindSMBKernel, Target: "198.51.100.7"}}, own); err == nil {
+		t.Errorf("a foreign SMB host passes")
+	}
 	// A target that is not this host's is refused before anything is opened.
 	if _, err := Listen([]probeproto.Attempt{{Name: "x", Kind: probeproto.KindTCPConnect, Network: "tcp4", Target: "192.0.2.1:53"}}, own); err == nil ||
 		!strings.Contains(err.Error(), "not an address of this host") {

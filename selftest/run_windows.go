@@ -212,6 +212,9 @@ func Run(ctx context.Context, opts RunOptions) (rep *Report, err error) {
 			}
 		}
 	}
+	if err := OnlyOwnTargets(all, own); err != nil {
+		return fail(err)
+	}
 	lis, err := Listen(listenable(all), own)
 	if err != nil {
 		return fail(err)
