@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wfpsandbox/wfpsandbox/integration/internal/probeproto"
 	"github.com/wfpsandbox/wfpsandbox/policy"
+	"github.com/wfpsandbox/wfpsandbox/selftest/probeproto"
 )
 
 // Winsock errors that mean an attempt reached the network (or the peer) — as opposed

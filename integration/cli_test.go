@@ -8,7 +8,7 @@ import (
 	"os/exec"
 	"testing"
 
-	"github.com/wfpsandbox/wfpsandbox/integration/internal/probeproto"
+	"github.com/wfpsandbox/wfpsandbox/selftest/probeproto"
 )
 
 // testCLI runs the built wfpsandbox.exe once through setup, verify and uninstall on the

@@ -15,7 +15,8 @@
 //
 //   - create a temporary local account (NetUserAdd, random password) and delete it and
 //     its profile afterwards, also when a test fails;
-//   - build the probe program (integration/probe) and the wfpsandbox CLI into a
+//   - build the wfpsandbox CLI (whose hidden selftest-probe subcommand is the probe
+//     helper, package selftest/probe) into a
 //     directory whose ACL lets the account and its AppContainer children run them;
 //   - open TCP and UDP listeners on 127.0.0.1 and ::1 for the blocked ports, so that
 //     an unblocked attempt succeeds instead of failing some other way;
@@ -33,6 +34,12 @@
 //     manager, then verify that the filters are still there and still block;
 //   - uninstall and check that nothing of the wfpsandbox provider is left;
 //   - run the built CLI once: setup, verify, uninstall.
+//
+// TestSelftest runs the product's `wfpsandbox selftest` (package selftest) once per
+// user-match shape and asserts that every safety hypothesis of its report is
+// confirmed; the hypotheses below are in that report too, settled from recorded
+// outcomes (selftest.Report). TestLiveBFE keeps what the selftest does not do: the
+// persistent install through reconcile, the BFE restart and the CLI's setup.
 //
 // Which results are facts and which are hypotheses is said at each assertion; what
 // only Windows can settle is listed in shared/docs/wfp-facts.md §10. Written without a

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wfpsandbox/wfpsandbox/integration/internal/probeproto"
+	"github.com/wfpsandbox/wfpsandbox/selftest/probeproto"
 )
 
 // listeners are the test's own TCP and UDP sockets on the loopback targets of the

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wfpsandbox/wfpsandbox/integration/internal/probeproto"
 	"github.com/wfpsandbox/wfpsandbox/policy"
 	"github.com/wfpsandbox/wfpsandbox/reconcile"
+	"github.com/wfpsandbox/wfpsandbox/selftest/probeproto"
 	"github.com/wfpsandbox/wfpsandbox/wfp"
 )
 
@@ -28,8 +28,9 @@ func TestLiveBFE(t *testing.T) {
 	ensureRunning(t, "seclogon") // CreateProcessWithLogonW goes through it
 	user := newTempUser(t)
 	dir := newWorkDir(t)
-	probeExe := dir.build(t, "github.com/wfpsandbox/wfpsandbox/integration/probe", "probe.exe", "wfpintegration")
+	// The probe helper is part of the product: the CLI's hidden selftest-probe subcommand.
 	cliExe := dir.build(t, "github.com/wfpsandbox/wfpsandbox/cmd/wfpsandbox", "wfpsandbox.exe")
+	probeExe := cliExe
 	attempts := planAttempts()
 	p := &prober{dir: dir, exe: probeExe, user: user, lis: startListeners(t, attempts), attempts: attempts}
 

@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/wfpsandbox/wfpsandbox/account"
-	"github.com/wfpsandbox/wfpsandbox/integration/internal/probeproto"
 	"github.com/wfpsandbox/wfpsandbox/policy"
+	"github.com/wfpsandbox/wfpsandbox/selftest/probeproto"
 )
 
 // grantRead gives the plan's objects the security descriptor setup gives them

@@ -7,7 +7,7 @@ import (
 	"net"
 	"strconv"
 
-	"github.com/wfpsandbox/wfpsandbox/integration/internal/probeproto"
+	"github.com/wfpsandbox/wfpsandbox/selftest/probeproto"
 )
 
 // remoteV4 is TEST-NET-1 (RFC 5737): routed off the host like any Internet address

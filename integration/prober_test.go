@@ -16,7 +16,8 @@ import (
 
 	"golang.org/x/sys/windows"
 
-	"github.com/wfpsandbox/wfpsandbox/integration/internal/probeproto"
+	"github.com/wfpsandbox/wfpsandbox/selftest"
+	"github.com/wfpsandbox/wfpsandbox/selftest/probeproto"
 )
 
 // Who runs the probe.
@@ -62,7 +63,7 @@ func (p *prober) run(t *testing.T, phase, who, as string) *result {
 		t.Fatal(err)
 	}
 	outPath := filepath.Join(p.dir.Out, runID+".jsonl")
-	args := []string{"-plan", planPath, "-out", outPath, "-as", as}
+	args := []string{selftest.ProbeCommand, "-plan", planPath, "-out", outPath, "-as", as}
 
 	var code uint32
 	var stderr string
@@ -77,7 +78,7 @@ func (p *prober) run(t *testing.T, phase, who, as string) *result {
 			code, err = uint32(ee.ExitCode()), nil
 		}
 	case whoSandbox:
-		code, err = p.user.run(p.exe, args, p.dir.Root, probeTimeout)
+		code, err = p.user.Run(p.exe, args, p.dir.Root, probeTimeout)
 	default:
 		t.Fatalf("unknown runner %q", who)
 	}

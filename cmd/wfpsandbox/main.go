@@ -38,6 +38,7 @@ type command struct {
 	summary string // one line for `help`
 	usage   string // flags synopsis
 	run     func(ctx context.Context, c *cli, args []string) int
+	hidden  bool // not listed by help (an internal helper, e.g. selftest-probe)
 }
 
 var commands = map[string]*command{}
@@ -100,8 +101,10 @@ func (c *cli) help(w io.Writer) {
 	fmt.Fprintln(w, "\nusage: wfpsandbox <command> [flags]   (every command takes --format text|json)")
 	fmt.Fprintln(w, "\ncommands:")
 	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
+	for n, cmd := range commands {
+		if !cmd.hidden {
+			names = append(names, n)
+		}
 	}
 	sort.Strings(names)
 	for _, n := range names {

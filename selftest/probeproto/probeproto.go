@@ -1,6 +1,7 @@
-// Package probeproto is the contract between the integration tests and the probe
-// program (integration/probe) they run as the sandbox account: the plan of network
-// attempts the test writes to a file, and the JSON lines the probe appends to its
+// Package probeproto is the contract between the selftest (and the integration tests)
+// and the probe helper they run as the sandbox account and as other identities (the
+// hidden `wfpsandbox selftest-probe` subcommand, package selftest/probe): the plan of
+// network attempts the caller writes to a file, and the JSON lines the probe appends to its
 // output file, one per attempt plus one describing the probe's own token.
 //
 // It is plain data with no build tags, so its encoding round-trips on any platform.
@@ -30,6 +31,17 @@ const (
 	// "filter"), Target its key. On failure Errno is the WFP or Win32 code. The
 	// unelevated live check of ensure rests on this working for a non-admin.
 	KindWFPReadByKey = "wfp-read-by-key"
+	// KindSMBKernel lists the UNC path \\Target\C$, so the kernel SMB redirector connects
+	// to Target:445 for the caller. Success, access denied and logon failure all mean the
+	// connection was made.
+	KindSMBKernel = "smb-kernel"
+	// KindTCPAccept listens on Target and accepts one connection, which the selftest
+	// makes to it while the probe runs (ALE_AUTH_RECV_ACCEPT is classified with the
+	// listener's token). A timeout means no connection arrived.
+	KindTCPAccept = "tcp-accept"
+	// KindWFPRead opens a WFP session and reads the filter Attempt.Key
+	// (FwpmFilterGetByKey0).
+	KindWFPRead = "wfp-read"
 )
 
 // Token shapes the probe runs its attempts under. Every shape but As Plain is a child
@@ -48,6 +60,14 @@ const (
 	// PROC_THREAD_ATTRIBUTE_SECURITY_CAPABILITIES) with the internetClient and
 	// privateNetworkClientServer capabilities.
 	AsAppContainer = "appcontainer"
+	// AsAppContainerNoCaps is the same AppContainer child without any capability.
+	AsAppContainerNoCaps = "appcontainer-nocaps"
+	// AsLowIntegrity runs them in a child whose token is a copy of the probe's at low
+	// mandatory integrity (DuplicateTokenEx + SetTokenInformation(TokenIntegrityLevel)).
+	AsLowIntegrity = "low-integrity"
+	// AsAnonymousImpersonation runs them in the probe process itself, on one OS thread
+	// that impersonates the anonymous token (ImpersonateAnonymousToken).
+	AsAnonymousImpersonation = "anonymous-impersonation"
 )
 
 // Attempt is one network operation the probe makes.
@@ -61,6 +81,8 @@ type Attempt struct {
 	Target string `json:"target"`
 	// Why says why this target was chosen (for the test log).
 	Why string `json:"why"`
+	// Key is the filter key a KindWFPRead attempt reads.
+	Key string `json:"key,omitempty"`
 }
 
 // Plan is what one probe run does.
@@ -89,6 +111,11 @@ type Identity struct {
 	AppContainer    bool     `json:"appContainer"`    // TokenIsAppContainer
 	Elevated        bool     `json:"elevated"`        // TokenElevation
 	As              string   `json:"as"`              // the shape the probe was asked for
+	// Integrity is the token's mandatory label SID (S-1-16-4096 is low).
+	Integrity string `json:"integrity,omitempty"`
+	// ThreadUser is the user SID of the attempting thread's impersonation token, when it
+	// impersonates (S-1-5-7 is ANONYMOUS LOGON).
+	ThreadUser string `json:"threadUser,omitempty"`
 	// Errors lists what could not be read; the test refuses results whose shape it
 	// cannot confirm, but the attempts are still made and recorded.
 	Errors []string `json:"errors,omitempty"`

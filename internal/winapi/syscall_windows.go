@@ -36,3 +36,21 @@ package winapi
 
 // https://learn.microsoft.com/windows/win32/api/icmpapi/nf-icmpapi-icmpclosehandle
 //sys	IcmpCloseHandle(handle windows.Handle) (err error) = iphlpapi.IcmpCloseHandle
+
+// https://learn.microsoft.com/windows/win32/api/securitybaseapi/nf-securitybaseapi-impersonateanonymoustoken
+//sys	ImpersonateAnonymousToken(thread windows.Handle) (err error) = advapi32.ImpersonateAnonymousToken
+
+// https://learn.microsoft.com/windows/win32/api/networkisolation/nf-networkisolation-networkisolationgetappcontainerconfig
+// The array and every SID in it are freed with HeapFree(GetProcessHeap(), 0, p), as the
+// page's FreeAppContainerConfig sample does.
+//sys	NetworkIsolationGetAppContainerConfig(count *uint32, sids **windows.SIDAndAttributes) (ret error) [failretval!=0] = firewallapi.NetworkIsolationGetAppContainerConfig
+
+// https://learn.microsoft.com/windows/win32/api/networkisolation/nf-networkisolation-networkisolationsetappcontainerconfig
+// It replaces the whole list of loopback-exempt AppContainers.
+//sys	NetworkIsolationSetAppContainerConfig(count uint32, sids *windows.SIDAndAttributes) (ret error) [failretval!=0] = firewallapi.NetworkIsolationSetAppContainerConfig
+
+// https://learn.microsoft.com/windows/win32/api/heapapi/nf-heapapi-getprocessheap
+//sys	GetProcessHeap() (heap windows.Handle, err error) [failretval==0] = kernel32.GetProcessHeap
+
+// https://learn.microsoft.com/windows/win32/api/heapapi/nf-heapapi-heapfree
+//sys	HeapFree(heap windows.Handle, flags uint32, mem unsafe.Pointer) (err error) = kernel32.HeapFree

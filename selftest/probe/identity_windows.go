@@ -1,6 +1,6 @@
-//go:build windows && wfpintegration
+//go:build windows
 
-package main
+package probe
 
 import (
 	"fmt"
@@ -8,8 +8,8 @@ import (
 
 	"golang.org/x/sys/windows"
 
-	"github.com/wfpsandbox/wfpsandbox/integration/internal/probeproto"
-	"github.com/wfpsandbox/wfpsandbox/integration/internal/winapi"
+	"github.com/wfpsandbox/wfpsandbox/internal/winapi"
+	"github.com/wfpsandbox/wfpsandbox/selftest/probeproto"
 )
 
 // identity describes the probe's own token, so the test can check that a child really
@@ -38,7 +38,28 @@ func identity() *probeproto.Identity {
 		fail("GetTokenInformation(TokenIsAppContainer): %v", err)
 	}
 	id.AppContainer = isAC != 0
+	if il, err := integrity(tok); err != nil {
+		fail("%v", err)
+	} else {
+		id.Integrity = il
+	}
 	return id
+}
+
+// integrity returns the token's mandatory label SID (TokenIntegrityLevel).
+func integrity(tok windows.Token) (string, error) {
+	n := uint32(64)
+	for {
+		buf := make([]byte, n)
+		err := windows.GetTokenInformation(tok, windows.TokenIntegrityLevel, &buf[0], n, &n)
+		if err == windows.ERROR_INSUFFICIENT_BUFFER {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("GetTokenInformation(TokenIntegrityLevel): %w", err)
+		}
+		return (*windows.Tokenmandatorylabel)(unsafe.Pointer(&buf[0])).Label.Sid.String(), nil
+	}
 }
 
 // restrictingSIDs returns the token's restricting SIDs (TokenRestrictedSids).

@@ -1,6 +1,6 @@
-//go:build windows && wfpintegration
+//go:build windows
 
-package main
+package probe
 
 import (
 	"bytes"
@@ -15,8 +15,8 @@ import (
 
 	"golang.org/x/sys/windows"
 
-	"github.com/wfpsandbox/wfpsandbox/integration/internal/probeproto"
-	"github.com/wfpsandbox/wfpsandbox/integration/internal/winapi"
+	"github.com/wfpsandbox/wfpsandbox/internal/winapi"
+	"github.com/wfpsandbox/wfpsandbox/selftest/probeproto"
 )
 
 // childTimeout bounds how long a child may run; its plan has a handful of attempts with
@@ -27,13 +27,14 @@ const childTimeout = 2 * time.Minute
 // the child appends its records to outPath. Everything here is what any process of
 // the sandbox account may do without a privilege: CreateRestrictedToken on its own
 // token and CreateProcessAsUser with that restricted copy (documented as needing no
-// SeAssignPrimaryTokenPrivilege), and AppContainer creation.
+// SeAssignPrimaryTokenPrivilege), lowering a copy's integrity level, and AppContainer
+// creation.
 func spawn(as, planPath, outPath string) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	args := []string{"-plan", planPath, "-out", outPath, "-as", probeproto.AsPlain, "-label", as}
+	args := append(append([]string{}, selfArgs...), "-plan", planPath, "-out", outPath, "-as", probeproto.AsPlain, "-label", as)
 	switch as {
 	case probeproto.AsRestrictedDenyOnly, probeproto.AsRestrictedSIDs:
 		tok, err := restrictedToken(as)
@@ -42,8 +43,17 @@ func spawn(as, planPath, outPath string) error {
 		}
 		defer tok.Close()
 		return runWithToken(tok, self, args)
+	case probeproto.AsLowIntegrity:
+		tok, err := lowIntegrityToken()
+		if err != nil {
+			return err
+		}
+		defer tok.Close()
+		return runWithToken(tok, self, args)
 	case probeproto.AsAppContainer:
-		return runInAppContainer(self, args)
+		return runInAppContainer(self, args, true)
+	case probeproto.AsAppContainerNoCaps:
+		return runInAppContainer(self, args, false)
 	default:
 		return fmt.Errorf("unknown token shape %q", as)
 	}
@@ -116,36 +126,75 @@ func runWithToken(tok windows.Token, exe string, args []string) error {
 	}
 }
 
-// appContainerName names the probe's AppContainer profile (per user).
-const appContainerName = "wfpsandbox.integration.probe"
+// AppContainerName names the probe's AppContainer profile (per user). Its SID is
+// derived from the name alone (DeriveAppContainerSidFromAppContainerName), so the
+// selftest can give it a loopback exemption before the account's probe creates it.
+const AppContainerName = "wfpsandbox.selftest.probe"
 
-// runInAppContainer runs the child in an AppContainer with the internetClient and
-// privateNetworkClientServer capabilities, so that Windows' own AppContainer network
-// isolation lets its non-loopback attempts through and only wfpsandbox's filters are
-// left to block them. Loopback stays closed to AppContainers whatever the capabilities
-// (it needs a loopback exemption); the control run shows that.
-func runInAppContainer(exe string, args []string) error {
-	name, _ := windows.UTF16PtrFromString(appContainerName)
+// lowIntegrityToken returns a primary copy of this process's token at low mandatory
+// integrity, as learn.microsoft.com "Designing Applications to Run at a Low Integrity
+// Level" does: DuplicateTokenEx, then SetTokenInformation(TokenIntegrityLevel) with
+// the low label S-1-16-4096 (lowering needs no privilege).
+func lowIntegrityToken() (windows.Token, error) {
+	var own windows.Token
+	const access = windows.TOKEN_DUPLICATE | windows.TOKEN_QUERY | windows.TOKEN_ASSIGN_PRIMARY | windows.TOKEN_ADJUST_DEFAULT
+	if err := windows.OpenProcessToken(windows.CurrentProcess(), access, &own); err != nil {
+		return 0, fmt.Errorf("OpenProcessToken: %w", err)
+	}
+	defer own.Close()
+	var low windows.Token
+	if err := windows.DuplicateTokenEx(own, 0, nil, windows.SecurityImpersonation, windows.TokenPrimary, &low); err != nil {
+		return 0, fmt.Errorf("DuplicateTokenEx: %w", err)
+	}
+	sid, err := windows.StringToSid("S-1-16-4096") // SECURITY_MANDATORY_LOW_RID
+	if err != nil {
+		low.Close()
+		return 0, err
+	}
+	tml := windows.Tokenmandatorylabel{Label: windows.SIDAndAttributes{Sid: sid, Attributes: windows.SE_GROUP_INTEGRITY}}
+	if err := windows.SetTokenInformation(low, windows.TokenIntegrityLevel, (*byte)(unsafe.Pointer(&tml)), tml.Size()); err != nil {
+		low.Close()
+		return 0, fmt.Errorf("SetTokenInformation(TokenIntegrityLevel, low): %w", err)
+	}
+	return low, nil
+}
+
+// runInAppContainer runs the child in an AppContainer — with the internetClient and
+// privateNetworkClientServer capabilities when withCaps, so that Windows' own
+// AppContainer network isolation lets its non-loopback attempts through and only
+// wfpsandbox's filters are left to block them; without any capability otherwise.
+// Loopback stays closed to AppContainers whatever the capabilities unless the profile
+// has a loopback exemption (NetworkIsolationSetAppContainerConfig, which the selftest
+// sets for AppContainerName); the control run shows which.
+func runInAppContainer(exe string, args []string, withCaps bool) error {
+	name, _ := windows.UTF16PtrFromString(AppContainerName)
 	var sid *windows.SID
 	err := winapi.CreateAppContainerProfile(name, name, name, nil, 0, &sid)
 	if err == winapi.HRESULTAlreadyExists {
 		err = winapi.DeriveAppContainerSidFromAppContainerName(name, &sid)
 	}
 	if err != nil {
-		return fmt.Errorf("CreateAppContainerProfile(%s): %w", appContainerName, err)
+		return fmt.Errorf("CreateAppContainerProfile(%s): %w", AppContainerName, err)
 	}
 	defer windows.FreeSid(sid)
 	defer winapi.DeleteAppContainerProfile(name)
 
 	var caps []windows.SIDAndAttributes
-	for _, s := range []string{"S-1-15-3-1", "S-1-15-3-3"} { // internetClient, privateNetworkClientServer
+	capSIDs := []string{"S-1-15-3-1", "S-1-15-3-3"} // internetClient, privateNetworkClientServer
+	if !withCaps {
+		capSIDs = nil
+	}
+	for _, s := range capSIDs {
 		c, err := windows.StringToSid(s)
 		if err != nil {
 			return fmt.Errorf("capability SID %s: %w", s, err)
 		}
 		caps = append(caps, windows.SIDAndAttributes{Sid: c, Attributes: windows.SE_GROUP_ENABLED})
 	}
-	sc := winapi.SecurityCapabilities{AppContainerSid: sid, Capabilities: &caps[0], CapabilityCount: uint32(len(caps))}
+	sc := winapi.SecurityCapabilities{AppContainerSid: sid, CapabilityCount: uint32(len(caps))}
+	if len(caps) > 0 {
+		sc.Capabilities = &caps[0]
+	}
 	attrs, err := windows.NewProcThreadAttributeList(1)
 	if err != nil {
 		return fmt.Errorf("InitializeProcThreadAttributeList: %w", err)

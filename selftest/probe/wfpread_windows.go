@@ -1,12 +1,12 @@
-//go:build windows && wfpintegration
+//go:build windows
 
-package main
+package probe
 
 import (
 	"errors"
 	"fmt"
 
-	"github.com/wfpsandbox/wfpsandbox/integration/internal/probeproto"
+	"github.com/wfpsandbox/wfpsandbox/selftest/probeproto"
 	"github.com/wfpsandbox/wfpsandbox/wfp"
 	"github.com/wfpsandbox/wfpsandbox/wfp/winengine"
 )

@@ -1,6 +1,6 @@
-//go:build windows && wfpintegration
+//go:build windows
 
-package main
+package probe
 
 import (
 	"encoding/binary"
@@ -14,9 +14,11 @@ import (
 
 	"golang.org/x/sys/windows"
 
-	"github.com/wfpsandbox/wfpsandbox/integration/internal/probeproto"
-	"github.com/wfpsandbox/wfpsandbox/integration/internal/winapi"
 	"github.com/wfpsandbox/wfpsandbox/wfp"
+	"github.com/wfpsandbox/wfpsandbox/wfp/winengine"
+
+	"github.com/wfpsandbox/wfpsandbox/internal/winapi"
+	"github.com/wfpsandbox/wfpsandbox/selftest/probeproto"
 )
 
 // attempt makes one network attempt and describes its outcome.
@@ -36,6 +38,12 @@ func attempt(plan *probeproto.Plan, a probeproto.Attempt) probeproto.Record {
 		err = rawICMP(a)
 	case probeproto.KindICMPEchoAPI:
 		rec.Detail, err = icmpEchoAPI(a, timeout)
+	case probeproto.KindTCPAccept:
+		rec.Detail, err = tcpAccept(a, timeout)
+	case probeproto.KindSMBKernel:
+		rec.Detail, err = smbKernel(a)
+	case probeproto.KindWFPRead:
+		rec.Detail, err = wfpRead(a)
 	case probeproto.KindWFPReadByKey:
 		rec.Detail, err = wfpReadByKey(a)
 	default:
@@ -164,4 +172,124 @@ func icmpEchoAPI(a probeproto.Attempt, timeout time.Duration) (string, error) {
 		return "", os.NewSyscallError("IcmpSendEcho reply status", windows.Errno(status))
 	}
 	return "echo reply", nil
+}
+
+// smbKernel lists \\Target\C$ so that the kernel SMB redirector (not a socket of
+// this process) connects to Target:445. Access denied and a logon failure are answers
+// from the SMB server, so the connection was made: they count as success, with the
+// answer in the detail.
+func smbKernel(a probeproto.Attempt) (string, error) {
+	path := `\\` + a.Target + `\C$`
+	_, err := os.ReadDir(path)
+	switch {
+	case err == nil:
+		return "listed " + path, nil
+	case errors.Is(err, windows.ERROR_ACCESS_DENIED), errors.Is(err, windows.ERROR_LOGON_FAILURE):
+		return "the SMB server answered: " + err.Error(), nil
+	}
+	return "", err
+}
+
+// wfpRead opens a WFP session as this process and reads filter a.Key
+// (FwpmFilterGetByKey0): can a non-administrator read the policy's objects?
+func wfpRead(a probeproto.Attempt) (string, error) {
+	key, err := wfp.ParseGUID(a.Key)
+	if err != nil {
+		return "", fmt.Errorf("filter key %q: %w", a.Key, err)
+	}
+	e, err := winengine.Open(winengine.Options{Name: "wfpsandbox selftest probe", Description: "reads one filter by key"})
+	if err != nil {
+		return "", err
+	}
+	defer e.Close()
+	f, err := e.Filter(key)
+	if err != nil {
+		return "", err
+	}
+	return "read " + f.Name, nil
+}
+
+// tcpAccept listens on a.Target and waits up to twice timeout for one connection (the
+// selftest connects to every accept target while a probe runs). An inbound connection
+// that WFP drops at ALE_AUTH_RECV_ACCEPT never reaches accept, so a block shows here
+// as a timeout.
+func tcpAccept(a probeproto.Attempt, timeout time.Duration) (string, error) {
+	ln, err := net.Listen(a.Network, a.Target)
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	if err := ln.(*net.TCPListener).SetDeadline(time.Now().Add(2 * timeout)); err != nil {
+		return "", err
+	}
+	c, err := ln.Accept()
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	return "accepted from " + c.RemoteAddr().String(), nil
+}
+
+// attemptImpersonated makes attempt a with the thread impersonating (impersonate) for
+// its connect or send, and reverts to the process token afterwards. The error is only
+// for a failed RevertToSelf, after which the caller must stop.
+func attemptImpersonated(plan *probeproto.Plan, a probeproto.Attempt, impersonate func() error) (probeproto.Record, error) {
+	rec := probeproto.Record{Type: probeproto.RecordAttempt, Attempt: a.Name, Kind: a.Kind, Target: a.Target}
+	var err error
+	switch a.Kind {
+	case probeproto.KindTCPConnect, probeproto.KindUDPSend:
+		err = socketThenImpersonate(plan, a, impersonate)
+	default:
+		if err = impersonate(); err == nil {
+			rec = attempt(plan, a)
+		}
+	}
+	if rerr := windows.RevertToSelf(); rerr != nil {
+		return rec, fmt.Errorf("RevertToSelf: %w", rerr)
+	}
+	if a.Kind == probeproto.KindTCPConnect || a.Kind == probeproto.KindUDPSend {
+		if err == nil {
+			rec.OK = true
+		} else {
+			describeError(&rec, err)
+		}
+	} else if err != nil {
+		describeError(&rec, err)
+	}
+	return rec, nil
+}
+
+// socketThenImpersonate creates the socket with the process token, then impersonates
+// and makes the blocking connect (TCP) or sendto (UDP) — bind is implicit in both, so
+// ALE_RESOURCE_ASSIGNMENT and ALE_AUTH_CONNECT are both classified while impersonating.
+// The caller reverts.
+func socketThenImpersonate(plan *probeproto.Plan, a probeproto.Attempt, impersonate func() error) error {
+	ap, err := netip.ParseAddrPort(a.Target)
+	if err != nil {
+		return err
+	}
+	var sa windows.Sockaddr
+	family := windows.AF_INET
+	if ap.Addr().Is4() {
+		sa = &windows.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
+	} else {
+		family = windows.AF_INET6
+		sa = &windows.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
+	}
+	typ, proto := windows.SOCK_STREAM, windows.IPPROTO_TCP
+	if a.Kind == probeproto.KindUDPSend {
+		typ, proto = windows.SOCK_DGRAM, windows.IPPROTO_UDP
+	}
+	s, err := windows.Socket(family, typ, proto)
+	if err != nil {
+		return os.NewSyscallError("socket", err)
+	}
+	defer windows.Closesocket(s)
+	if err := impersonate(); err != nil {
+		return err
+	}
+	if a.Kind == probeproto.KindUDPSend {
+		return os.NewSyscallError("sendto", windows.Sendto(s, probeproto.UDPPayload(plan.RunID, a.Name), 0, sa))
+	}
+	return os.NewSyscallError("connect", windows.Connect(s, sa))
 }

@@ -38,16 +38,23 @@ func errnoErr(e syscall.Errno) error {
 }
 
 var (
-	modadvapi32 = windows.NewLazySystemDLL("advapi32.dll")
-	modiphlpapi = windows.NewLazySystemDLL("iphlpapi.dll")
-	modnetapi32 = windows.NewLazySystemDLL("netapi32.dll")
-	moduserenv  = windows.NewLazySystemDLL("userenv.dll")
+	modadvapi32    = windows.NewLazySystemDLL("advapi32.dll")
+	modfirewallapi = windows.NewLazySystemDLL("firewallapi.dll")
+	modiphlpapi    = windows.NewLazySystemDLL("iphlpapi.dll")
+	modkernel32    = windows.NewLazySystemDLL("kernel32.dll")
+	modnetapi32    = windows.NewLazySystemDLL("netapi32.dll")
+	moduserenv     = windows.NewLazySystemDLL("userenv.dll")
 
 	procCreateProcessWithLogonW                   = modadvapi32.NewProc("CreateProcessWithLogonW")
 	procCreateRestrictedToken                     = modadvapi32.NewProc("CreateRestrictedToken")
+	procImpersonateAnonymousToken                 = modadvapi32.NewProc("ImpersonateAnonymousToken")
+	procNetworkIsolationGetAppContainerConfig     = modfirewallapi.NewProc("NetworkIsolationGetAppContainerConfig")
+	procNetworkIsolationSetAppContainerConfig     = modfirewallapi.NewProc("NetworkIsolationSetAppContainerConfig")
 	procIcmpCloseHandle                           = modiphlpapi.NewProc("IcmpCloseHandle")
 	procIcmpCreateFile                            = modiphlpapi.NewProc("IcmpCreateFile")
 	procIcmpSendEcho                              = modiphlpapi.NewProc("IcmpSendEcho")
+	procGetProcessHeap                            = modkernel32.NewProc("GetProcessHeap")
+	procHeapFree                                  = modkernel32.NewProc("HeapFree")
 	procNetUserAdd                                = modnetapi32.NewProc("NetUserAdd")
 	procNetUserDel                                = modnetapi32.NewProc("NetUserDel")
 	procCreateAppContainerProfile                 = moduserenv.NewProc("CreateAppContainerProfile")
@@ -68,6 +75,30 @@ func CreateRestrictedToken(existing windows.Token, flags uint32, disableSidCount
 	r1, _, e1 := syscall.SyscallN(procCreateRestrictedToken.Addr(), uintptr(existing), uintptr(flags), uintptr(disableSidCount), uintptr(unsafe.Pointer(sidsToDisable)), uintptr(deletePrivilegeCount), uintptr(unsafe.Pointer(privilegesToDelete)), uintptr(restrictedSidCount), uintptr(unsafe.Pointer(sidsToRestrict)), uintptr(unsafe.Pointer(newToken)))
 	if uint32(r1) == 0 {
 		err = errnoErr(e1)
+	}
+	return
+}
+
+func ImpersonateAnonymousToken(thread windows.Handle) (err error) {
+	r1, _, e1 := syscall.SyscallN(procImpersonateAnonymousToken.Addr(), uintptr(thread))
+	if uint32(r1) == 0 {
+		err = errnoErr(e1)
+	}
+	return
+}
+
+func NetworkIsolationGetAppContainerConfig(count *uint32, sids **windows.SIDAndAttributes) (ret error) {
+	r0, _, _ := syscall.SyscallN(procNetworkIsolationGetAppContainerConfig.Addr(), uintptr(unsafe.Pointer(count)), uintptr(unsafe.Pointer(sids)))
+	if uint32(r0) != 0 {
+		ret = syscall.Errno(uint32(r0))
+	}
+	return
+}
+
+func NetworkIsolationSetAppContainerConfig(count uint32, sids *windows.SIDAndAttributes) (ret error) {
+	r0, _, _ := syscall.SyscallN(procNetworkIsolationSetAppContainerConfig.Addr(), uintptr(count), uintptr(unsafe.Pointer(sids)))
+	if uint32(r0) != 0 {
+		ret = syscall.Errno(uint32(r0))
 	}
 	return
 }
@@ -93,6 +124,23 @@ func IcmpSendEcho(handle windows.Handle, dest uint32, data *byte, dataSize uint1
 	r0, _, e1 := syscall.SyscallN(procIcmpSendEcho.Addr(), uintptr(handle), uintptr(dest), uintptr(unsafe.Pointer(data)), uintptr(dataSize), uintptr(unsafe.Pointer(options)), uintptr(unsafe.Pointer(reply)), uintptr(replySize), uintptr(timeoutMillis))
 	replies = uint32(r0)
 	if replies == 0 {
+		err = errnoErr(e1)
+	}
+	return
+}
+
+func GetProcessHeap() (heap windows.Handle, err error) {
+	r0, _, e1 := syscall.SyscallN(procGetProcessHeap.Addr())
+	heap = windows.Handle(r0)
+	if heap == 0 {
+		err = errnoErr(e1)
+	}
+	return
+}
+
+func HeapFree(heap windows.Handle, flags uint32, mem unsafe.Pointer) (err error) {
+	r1, _, e1 := syscall.SyscallN(procHeapFree.Addr(), uintptr(heap), uintptr(flags), uintptr(mem))
+	if uint32(r1) == 0 {
 		err = errnoErr(e1)
 	}
 	return

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/wfpsandbox/wfpsandbox/policy"
+	"github.com/wfpsandbox/wfpsandbox/selftest"
+	"github.com/wfpsandbox/wfpsandbox/selftest/probe"
+	"github.com/wfpsandbox/wfpsandbox/version"
+)
+
+func init() {
+	register(&command{
+		name:    "selftest",
+		summary: "check on this Windows host, in a temporary account, that the policy blocks what it claims and nothing else (elevated; leaves nothing behind)",
+		usage:   "[--profile P] [--user-match M] [--proxy-port N] [--policy FILE] [--keep-account] [--report FILE] [--format text|json]",
+		run:     runSelftest,
+	})
+	register(&command{
+		name:    selftest.ProbeCommand,
+		summary: "internal: the selftest's probe helper",
+		usage:   "-plan PLAN.json -out OUT.jsonl [-as SHAPE]",
+		hidden:  true,
+		run: func(_ context.Context, c *cli, args []string) int {
+			return probe.Main([]string{selftest.ProbeCommand}, args, c.stderr)
+		},
+	})
+}
+
+func runSelftest(ctx context.Context, c *cli, args []string) int {
+	fs := c.flags("selftest")
+	pf := addPlanFlags(fs)
+	keep := fs.Bool("keep-account", false, "leave the temporary account and its profile in place at the end (its password is not kept)")
+	reportPath := fs.String("report", "", "also write the JSON report to this file")
+	if !c.parse(fs, args) {
+		return exitError
+	}
+	if pf.sid != "" || pf.account != "" {
+		return c.fail("selftest", fmt.Errorf("--sid and --account do not apply: the selftest creates its own temporary account and deletes it at the end"))
+	}
+	// Refuse bad input (profile, user-match, proxy ports, policy file) before anything
+	// is created: build the plan once for a placeholder account.
+	opts, err := pf.optionsFor(selftest.PlaceholderSID)
+	if err != nil {
+		return c.fail("selftest", err)
+	}
+	plan, err := policy.Build(opts)
+	if err != nil {
+		return c.fail("selftest", err)
+	}
+	cfg := selftest.Config{Profile: plan.Profile, UserMatch: plan.UserMatch, ProxyPorts: opts.ProxyPorts, PolicyFile: pf.policyFile}
+	rep, err := selftest.Run(ctx, selftest.RunOptions{
+		Config:      cfg,
+		Plan:        pf.optionsFor,
+		KeepAccount: *keep,
+		Version:     version.Get().Version,
+		Logger:      slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
+	})
+	if rep == nil {
+		return c.fail("selftest", err)
+	}
+	if *reportPath != "" {
+		b, jerr := json.MarshalIndent(rep, "", "  ")
+		if jerr == nil {
+			jerr = os.WriteFile(*reportPath, append(b, '\n'), 0o644)
+		}
+		if jerr != nil {
+			fmt.Fprintf(c.stderr, "wfpsandbox selftest: writing the report to %s: %v\n", *reportPath, jerr)
+		}
+	}
+	c.emit(rep, rep.WriteText)
+	return rep.Verdict.ExitCode
+}

@@ -1,0 +1,727 @@
+//go:build windows
+
+package selftest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/windows"
+	"golang.org/x/sys/windows/registry"
+
+	"github.com/wfpsandbox/wfpsandbox/events"
+	"github.com/wfpsandbox/wfpsandbox/internal/winapi"
+	"github.com/wfpsandbox/wfpsandbox/policy"
+	"github.com/wfpsandbox/wfpsandbox/selftest/probe"
+	"github.com/wfpsandbox/wfpsandbox/selftest/probeproto"
+	"github.com/wfpsandbox/wfpsandbox/wfp"
+	"github.com/wfpsandbox/wfpsandbox/wfp/winengine"
+)
+
+// probeTimeout bounds one probe run, children included.
+const probeTimeout = 3 * time.Minute
+
+// Run is the selftest (README "Check it on your host"). In order:
+//
+//  1. refuse unless elevated; read the host facts;
+//  2. open a FWPM_SESSION_FLAG_DYNAMIC session — everything added through it is deleted
+//     by BFE when the session ends, also when this process is killed — and refuse to go
+//     on while objects of the selftest's provider exist (another selftest is running);
+//  3. create the temporary account (deleted with its profile at the end, also on
+//     failure and Ctrl+C, unless KeepAccount), a work directory every token shape can
+//     use, a copy of this executable in it (the probe helper is its hidden
+//     selftest-probe subcommand), a loopback exemption for the probe's AppContainer
+//     (restored at the end), and listeners on this host's own addresses;
+//  4. control: every identity makes its attempts with nothing of ours installed;
+//  5. install the plan policy.Build makes for the account, as a DynamicPlan, in one
+//     transaction; read it back; compare a provider-scoped enumeration with a full one;
+//  6. every identity makes its attempts again;
+//  7. close the session (the plan vanishes), check nothing is left, clean up.
+//
+// The returned report is never nil once Run has started; err is the first step that
+// failed (also in the report's Errors). Whatever was not run is in the report's NotRun.
+func Run(ctx context.Context, opts RunOptions) (rep *Report, err error) {
+	log := opts.logger()
+	rep = NewReport(opts.Config, opts.Version, time.Now())
+	defer func() {
+		rep.Finished = time.Now()
+		rep.Evaluate()
+	}()
+	fail := func(e error) (*Report, error) {
+		rep.Errors = append(rep.Errors, e.Error())
+		return rep, e
+	}
+	rep.Host = hostFacts()
+	if on, err := firewallProfiles(); err != nil {
+		rep.NotRun = append(rep.NotRun, "Windows Firewall state per profile: "+err.Error())
+	} else {
+		rep.Host.FirewallOn = on
+	}
+	if !rep.Host.Elevated {
+		return fail(errors.New("run the selftest from an elevated (administrator) prompt: it creates a temporary local account and adds WFP filters; nothing was changed"))
+	}
+
+	e, err := winengine.Open(winengine.Options{Name: "wfpsandbox selftest",
+		Description: "temporary objects of wfpsandbox selftest; removed when this session ends", Dynamic: true})
+	if err != nil {
+		return fail(fmt.Errorf("open a dynamic WFP session (FwpmEngineOpen0, FWPM_SESSION_FLAG_DYNAMIC): %w", err))
+	}
+	engineOpen := true
+	closeEngine := func() {
+		if engineOpen {
+			engineOpen = false
+			// FwpmEngineClose0 of a dynamic session: BFE deletes every object it added.
+			if cerr := e.Close(); cerr != nil {
+				rep.Errors = append(rep.Errors, fmt.Sprintf("FwpmEngineClose0: %v", cerr))
+			}
+		}
+	}
+	defer closeEngine()
+	if provs, err := e.Providers(); err == nil {
+		for _, p := range provs {
+			if p.Key == ProviderKey {
+				return fail(errors.New("objects of the wfpsandbox selftest provider exist: another selftest is running (they vanish when it ends); nothing was changed"))
+			}
+			if p.Key != policy.ProviderKey {
+				rep.Host.Providers = append(rep.Host.Providers, p.Name)
+			}
+		}
+	} else {
+		rep.NotRun = append(rep.NotRun, fmt.Sprintf("other WFP providers: FwpmProviderEnum0: %v", err))
+	}
+
+	addrs, own, err := localAddresses()
+	if err != nil {
+		return fail(err)
+	}
+	rep.Host.Addresses = addrs
+
+	// The temporary account. From here on every step that succeeded is undone on return.
+	acct, err := NewTempAccount("temporary account of wfpsandbox selftest; deleted when it ends; safe to delete")
+	if acct != nil {
+		defer func() {
+			if opts.KeepAccount {
+				rep.NotRun = append(rep.NotRun, fmt.Sprintf("account deletion: --keep-account left %s (%s) and its profile; its password was never stored", acct.Name, acct.SID))
+				return
+			}
+			if derr := acct.Delete(); derr != nil {
+				rep.SetCheck(Check{ID: CheckCleanup, Ran: true, OK: false, Detail: derr.Error()})
+				rep.Errors = append(rep.Errors, derr.Error())
+				return
+			}
+			log.Info("deleted the temporary account and its profile", "name", acct.Name)
+		}()
+	}
+	if err != nil {
+		if rep.Host.Wine {
+			rehearse(e, opts, rep, closeEngine)
+		}
+		return fail(err)
+	}
+	rep.Account = acct.SID
+	log.Info("created the temporary account", "name", acct.Name, "sid", acct.SID)
+	// A new account with a random name cannot have a real install, but say so from the
+	// engine rather than assume it: the wfpsandbox provider's objects for this SID would
+	// make the account's flows meet two policies.
+	if fs, err := e.Filters(&policy.ProviderKey); err != nil {
+		rep.NotRun = append(rep.NotRun, fmt.Sprintf("check for wfpsandbox's objects for the account: FwpmFilterEnum0: %v", err))
+	} else {
+		for _, f := range fs {
+			if o, err := policy.ParseOwner(f.ProviderData); err == nil && o.SID == acct.SID {
+				return fail(fmt.Errorf("wfpsandbox's persistent filter %s %q is installed for the temporary account %s; nothing was installed", f.Key, f.Name, acct.SID))
+			}
+		}
+	}
+	if u, err := windows.GetCurrentProcessToken().GetTokenUser(); err == nil {
+		rep.Other = u.User.Sid.String()
+	} else {
+		return fail(fmt.Errorf("GetTokenInformation(TokenUser): %w", err))
+	}
+
+	popts, err := opts.Plan(acct.SID)
+	if err != nil {
+		return fail(err)
+	}
+	plan, err := policy.Build(popts)
+	if err != nil {
+		return fail(err)
+	}
+	dyn, err := DynamicPlan(plan)
+	if err != nil {
+		return fail(err)
+	}
+
+	wd, err := NewWorkDir("wfpsandbox-selftest-")
+	if wd != nil {
+		defer func() {
+			if rerr := wd.Remove(); rerr != nil {
+				rep.Errors = append(rep.Errors, rerr.Error())
+			}
+		}()
+	}
+	if err != nil {
+		return fail(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fail(err)
+	}
+	exe, err := wd.CopyIn(self, "wfpsandbox-selftest.exe")
+	if err != nil {
+		return fail(fmt.Errorf("copy the probe helper: %w", err))
+	}
+
+	restore, err := exemptAppContainer()
+	if err != nil {
+		rep.NotRun = append(rep.NotRun, "AppContainer loopback exemption: "+err.Error()+" (AppContainer loopback attempts will be not-observable)")
+	} else {
+		defer func() {
+			if rerr := restore(); rerr != nil {
+				rep.Errors = append(rep.Errors, rerr.Error())
+			}
+		}()
+	}
+
+	// One plan per identity; listeners on the union of their targets.
+	key := ""
+	if len(dyn.Filters) > 0 {
+		key = dyn.Filters[0].Key.String()
+	}
+	plans := map[Identity][]probeproto.Attempt{}
+	var all []probeproto.Attempt
+	noted := map[string]bool{}
+	for _, id := range rep.Identities {
+		as, skipped := Attempts(rep.Probes, id, addrs, key)
+		plans[id] = as
+		all = append(all, as...)
+		for p, why := range skipped {
+			if !noted[p] {
+				noted[p] = true
+				rep.NotRun = append(rep.NotRun, fmt.Sprintf("probe %s: %s", p, why))
+			}
+		}
+	}
+	if err := OnlyOwnTargets(all, own); err != nil {
+		return fail(err)
+	}
+	lis, err := Listen(listenable(all), own)
+	if err != nil {
+		return fail(err)
+	}
+	defer lis.Close()
+	rep.NotRun = append(rep.NotRun, lis.Notes...)
+
+	r := &runner{rep: rep, exe: exe, wd: wd, acct: acct, lis: lis, plans: plans}
+	log.Info("control: probing with nothing of wfpsandbox installed")
+	if err := r.phase(ctx, PhaseControl); err != nil {
+		return fail(err)
+	}
+
+	log.Info("installing the plan in the dynamic session", "profile", plan.Profile, "userMatch", plan.UserMatch, "filters", len(dyn.Filters))
+	if err := Install(e, dyn); err != nil {
+		rep.SetCheck(Check{ID: CheckInstall, Ran: true, OK: false, Detail: err.Error()})
+		return fail(err)
+	}
+	rep.SetCheck(Check{ID: CheckInstall, Ran: true, OK: true, Detail: fmt.Sprintf("provider, sublayer and %d filters added in one transaction", len(dyn.Filters))})
+	if drift, err := ReadBack(e, dyn); err != nil {
+		rep.SetCheck(Check{ID: CheckVerify, Ran: false, Detail: err.Error()})
+	} else {
+		rep.SetCheck(Check{ID: CheckVerify, Ran: true, OK: len(drift) == 0, Detail: fmt.Sprintf("%d objects read back, drift: %v", 2+len(dyn.Filters), drift)})
+	}
+	if d, err := EnumScoped(e, ProviderKey); err != nil {
+		rep.SetCheck(Check{ID: CheckEnumScoped, Ran: false, Detail: err.Error()})
+	} else {
+		rep.SetCheck(Check{ID: CheckEnumScoped, Ran: true, OK: d == "", Detail: d})
+	}
+	rep.SetCheck(NotEqualCheck(e, dyn))
+
+	log.Info("probing with the plan installed")
+	policyStart := time.Now()
+	if err := r.phase(ctx, PhasePolicy); err != nil {
+		return fail(err)
+	}
+	// Tie the blocks to filters while the plan still exists (the session is open).
+	attribute(e, rep, r.windows, policyStart)
+
+	closeEngine()
+	if left, err := leftovers(); err != nil {
+		rep.SetCheck(Check{ID: CheckCleanup, Ran: false, Detail: err.Error()})
+	} else {
+		rep.SetCheck(Check{ID: CheckCleanup, Ran: true, OK: left == "", Detail: left})
+	}
+	return rep, nil
+}
+
+// rehearse is what a run under Wine can still do once the temporary account cannot be
+// made (Wine's NetUserAdd is a stub, its LookupAccountName then fails): install the
+// plan for PlaceholderSID in the dynamic session, read it back, compare the
+// enumerations, close the session and check that nothing is left. It records the
+// checks with the placeholder named; under Wine no hypothesis is settled by them (see
+// evaluateHypotheses), and nothing is installed for any real account.
+func rehearse(e *winengine.Engine, opts RunOptions, rep *Report, closeEngine func()) {
+	note := func(id string, err error, ok bool, detail string) {
+		c := Check{ID: id, Ran: err == nil, OK: err == nil && ok, Detail: "rehearsal under Wine for the placeholder " + PlaceholderSID + ": " + detail}
+		if err != nil {
+			c.Detail += err.Error()
+		}
+		rep.SetCheck(c)
+	}
+	popts, err := opts.Plan(PlaceholderSID)
+	if err != nil {
+		note(CheckInstall, err, false, "")
+		return
+	}
+	plan, err := policy.Build(popts)
+	if err != nil {
+		note(CheckInstall, err, false, "")
+		return
+	}
+	dyn, err := DynamicPlan(plan)
+	if err != nil {
+		note(CheckInstall, err, false, "")
+		return
+	}
+	if err := Install(e, dyn); err != nil {
+		rep.SetCheck(Check{ID: CheckInstall, Ran: true, OK: false, Detail: "rehearsal under Wine: " + err.Error()})
+		return
+	}
+	note(CheckInstall, nil, true, fmt.Sprintf("%d filters added in one transaction", len(dyn.Filters)))
+	drift, err := ReadBack(e, dyn)
+	note(CheckVerify, err, len(drift) == 0, fmt.Sprintf("drift %v", drift))
+	d, err := EnumScoped(e, ProviderKey)
+	note(CheckEnumScoped, err, d == "", d)
+	c := NotEqualCheck(e, dyn)
+	c.Detail = "rehearsal under Wine for the placeholder " + PlaceholderSID + ": " + c.Detail
+	rep.SetCheck(c)
+	closeEngine()
+	left, err := leftovers()
+	note(CheckCleanup, err, left == "", "after closing the dynamic session: "+orNothing(left))
+}
+
+func orNothing(s string) string {
+	if s == "" {
+		return "nothing of the selftest is left"
+	}
+	return s
+}
+
+// runner runs the probe helper as each identity.
+type runner struct {
+	rep   *Report
+	exe   string
+	wd    *WorkDir
+	acct  *TempAccount
+	lis   *Listeners
+	plans map[Identity][]probeproto.Attempt
+	seq   int
+	// failed is why a control run of an identity produced nothing (for the logon and
+	// children checks).
+	failed map[Identity]string
+	// windows are the policy phase's runs, for net event attribution.
+	windows []RunWindow
+}
+
+// phase runs every identity once. It stops early only when ctx is cancelled (Ctrl+C);
+// a run that fails is recorded in its cells (and, in the control phase, the checks).
+func (r *runner) phase(ctx context.Context, ph Phase) error {
+	if r.failed == nil {
+		r.failed = map[Identity]string{}
+	}
+	for _, id := range r.rep.Identities {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("interrupted during the %s phase: %w", ph, err)
+		}
+		start := time.Now()
+		stop := connectToAccepts(r.plans[id])
+		recs, runID, runErr := r.run(ph, id)
+		stop()
+		if ph == PhasePolicy {
+			r.windows = append(r.windows, RunWindow{Identity: id, Start: start, End: time.Now()})
+		}
+		attempts := r.plans[id]
+		// The probe has exited, so every datagram it sent is on its way: one short wait
+		// for the listeners, then arrival is read without waiting per attempt (a blocked
+		// datagram never arrives, and waiting for each would cost seconds apiece).
+		time.Sleep(500 * time.Millisecond)
+		arrived := func(name string) *bool {
+			i := slices.IndexFunc(attempts, func(a probeproto.Attempt) bool { return a.Name == name })
+			if i < 0 {
+				return nil
+			}
+			return r.lis.Arrived(runID, attempts[i], 0)
+		}
+		msg := ""
+		if runErr != nil {
+			msg = runErr.Error()
+			if ph == PhaseControl {
+				r.failed[id] = msg
+			}
+		}
+		r.rep.Record(ph, id, recs, arrived, msg)
+	}
+	if ph == PhaseControl {
+		logon := r.failed[Identity{WhoAccount, TokenNormal}]
+		r.rep.SetCheck(Check{ID: CheckLogon, Ran: true, OK: logon == "", Detail: logon})
+		var children []string
+		for id, why := range r.failed {
+			if id.Token != TokenNormal {
+				children = append(children, id.String()+": "+why)
+			}
+		}
+		slices.Sort(children)
+		r.rep.SetCheck(Check{ID: CheckChildren, Ran: logon == "", OK: len(children) == 0, Detail: fmt.Sprint(children)})
+	}
+	return nil
+}
+
+// run makes one probe run and returns its records; an error means the run produced
+// nothing usable (it did not start, exited with an error record, or ran in the wrong
+// token).
+func (r *runner) run(ph Phase, id Identity) ([]probeproto.Record, string, error) {
+	r.seq++
+	runID := fmt.Sprintf("%s.%s.%s.%d", ph, id.Who, id.Token, r.seq)
+	shape, err := ProbeShape(id.Token)
+	if err != nil {
+		return nil, runID, err
+	}
+	plan := probeproto.Plan{RunID: runID, TimeoutMillis: 2000, Attempts: r.plans[id]}
+	b, err := json.Marshal(plan)
+	if err != nil {
+		return nil, runID, err
+	}
+	planPath := filepath.Join(r.wd.Root, "plan-"+runID+".json")
+	if err := os.WriteFile(planPath, b, 0o644); err != nil {
+		return nil, runID, err
+	}
+	outPath := filepath.Join(r.wd.Out, runID+".jsonl")
+	args := []string{ProbeCommand, "-plan", planPath, "-out", outPath, "-as", shape}
+	var code uint32
+	wantUser := r.rep.Other
+	switch id.Who {
+	case WhoOther:
+		cmd := exec.Command(r.exe, args...)
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code, err = uint32(ee.ExitCode()), nil
+		}
+		if err != nil {
+			return nil, runID, fmt.Errorf("start the probe helper: %w %s", err, out)
+		}
+	case WhoAccount:
+		wantUser = r.acct.SID
+		code, err = r.acct.Run(r.exe, args, r.wd.Root, probeTimeout)
+		if err != nil {
+			return nil, runID, err
+		}
+	}
+	f, err := os.Open(outPath)
+	if err != nil {
+		return nil, runID, fmt.Errorf("the probe helper exited with %d and left no output: %w", code, err)
+	}
+	recs, err := probeproto.ReadRecords(f)
+	f.Close()
+	if err != nil {
+		return nil, runID, err
+	}
+	var ident *probeproto.Identity
+	var errs []string
+	for _, rec := range recs {
+		switch rec.Type {
+		case probeproto.RecordIdentity:
+			ident = rec.Identity
+		case probeproto.RecordError:
+			errs = append(errs, rec.Error)
+		}
+	}
+	if len(errs) > 0 || code != 0 {
+		return nil, runID, fmt.Errorf("the probe helper (exit code %d) could not run: %v", code, errs)
+	}
+	if p := ShapeProblem(ident, id.Token, wantUser, id.Who == WhoAccount); p != "" {
+		return nil, runID, fmt.Errorf("ran in the wrong token, its results prove nothing: %s", p)
+	}
+	return recs, runID, nil
+}
+
+// listenable drops the TCP attempts to 445 and 139 from what the selftest listens on:
+// those ports belong to this host's SMB server and NetBIOS session service, and the
+// kernel SMB probe must reach the real server. A TCP connect needs no listener of ours
+// to be observed — accepted by the port's owner or refused, it got past WFP either way
+// (FromRecord counts both as allowed); only UDP needs one, to see whether a datagram
+// arrived.
+func listenable(attempts []probeproto.Attempt) []probeproto.Attempt {
+	var out []probeproto.Attempt
+	for _, a := range attempts {
+		if a.Kind == probeproto.KindTCPConnect {
+			if ap, err := netip.ParseAddrPort(a.Target); err == nil && (ap.Port() == 445 || ap.Port() == 139) {
+				continue
+			}
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// connectToAccepts connects, every 200 ms until stop is called, to the target of every
+// tcp-accept attempt in attempts — this host's own addresses, where the probe listens —
+// so the probe has a connection to accept. The connections are this process's (the
+// other account's); the accept side is classified with the probe's token.
+func connectToAccepts(attempts []probeproto.Attempt) (stop func()) {
+	var targets []probeproto.Attempt
+	for _, a := range attempts {
+		if a.Kind == probeproto.KindTCPAccept {
+			targets = append(targets, a)
+		}
+	}
+	if len(targets) == 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			for _, a := range targets {
+				if c, err := net.DialTimeout(a.Network, a.Target, 300*time.Millisecond); err == nil {
+					c.Close()
+				}
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// attribute reads the net events logged since the policy phase began, resolves their
+// filters (events package) and ties each block to the drop that names its filter
+// (Report.Attribute). With collection off it says so in NotRun; a block then counts as
+// the policy's because its control succeeded, not because a drop named our filter.
+func attribute(e *winengine.Engine, rep *Report, wins []RunWindow, since time.Time) {
+	src, _, err := e.NetEventSource(-1)
+	if err == nil {
+		var raws []wfp.NetEvent
+		raws, err = src.Enum(since.Add(-eventSlack))
+		if err == nil {
+			rep.Host.NetEvents = true
+			res := events.NewResolver(e)
+			var hidden events.Hidden
+			var evs []events.Event
+			for _, raw := range raws {
+				if ev, ok := events.Process(raw, res, events.Selection{All: true}, &hidden); ok {
+					evs = append(evs, ev)
+				}
+			}
+			blocked := 0
+			for _, c := range rep.Cells {
+				if c.Policy.Outcome == OutcomeBlocked {
+					blocked++
+				}
+			}
+			n := rep.Attribute(wins, evs, func(k string) bool { return k == ProviderKey.String() })
+			if n < blocked {
+				rep.NotRun = append(rep.NotRun, fmt.Sprintf("net event attribution: %d of %d blocks tied to a drop event (the log is a ~128 KB ring; the others count as the policy's because their control succeeded)", n, blocked))
+			}
+			return
+		}
+	}
+	if errors.Is(err, wfp.ErrNetEventsDisabled) {
+		rep.NotRun = append(rep.NotRun, "net event attribution: collection is off (turn it on with 'netsh wfp set options netevents=on' and run again); a block counts as the policy's because its control succeeded, not because a drop named our filter")
+		return
+	}
+	rep.NotRun = append(rep.NotRun, fmt.Sprintf("net event attribution: %v", err))
+}
+
+// hostFacts reads what the report says about the host.
+func hostFacts() HostFacts {
+	h := HostFacts{OS: runtime.GOOS, Arch: runtime.GOARCH, Elevated: windows.GetCurrentProcessToken().IsElevated()}
+	v := windows.RtlGetVersion()
+	h.Build = fmt.Sprintf("%d.%d.%d", v.MajorVersion, v.MinorVersion, v.BuildNumber)
+	if k, err := registry.OpenKey(registry.LOCAL_MACHINE, `SOFTWARE\Microsoft\Windows NT\CurrentVersion`, registry.QUERY_VALUE); err == nil {
+		h.Edition, _, _ = k.GetStringValue("EditionID")
+		k.Close()
+	}
+	// Wine's ntdll exports wine_get_version (documented by Wine, not by Microsoft:
+	// gitlab.winehq.org/wine/wine/-/wikis/Developer-FAQ); Windows' does not.
+	h.Wine = windows.NewLazySystemDLL("ntdll.dll").NewProc("wine_get_version").Find() == nil
+	return h
+}
+
+// firewallProfiles reads whether Windows Firewall is on per profile with the
+// documented Get-NetFirewallProfile cmdlet
+// (learn.microsoft.com/powershell/module/netsecurity/get-netfirewallprofile), as JSON so
+// the output does not depend on the display language. It only reads.
+func firewallProfiles() (map[string]bool, error) {
+	const script = `Get-NetFirewallProfile | ForEach-Object { [pscustomobject]@{Name = [string]$_.Name; On = ([string]$_.Enabled -eq 'True')} } | ConvertTo-Json -Compress`
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "powershell.exe", "-NoProfile", "-NonInteractive", "-Command", script).Output()
+	if err != nil {
+		return nil, fmt.Errorf("powershell Get-NetFirewallProfile: %w", err)
+	}
+	var list []struct {
+		Name string
+		On   bool
+	}
+	if err := json.Unmarshal(out, &list); err != nil {
+		// One profile is printed as an object, not an array.
+		var one struct {
+			Name string
+			On   bool
+		}
+		if err2 := json.Unmarshal(out, &one); err2 != nil {
+			return nil, fmt.Errorf("Get-NetFirewallProfile output %q: %w", out, err)
+		}
+		list = append(list, one)
+	}
+	m := map[string]bool{}
+	for _, p := range list {
+		m[p.Name] = p.On
+	}
+	return m, nil
+}
+
+// localAddresses returns a non-loopback unicast IPv4 and IPv6 address of this host
+// (link-local excluded: it needs a zone), and a predicate for "is one of this host's
+// addresses" that Listen uses to refuse any other target.
+func localAddresses() (Addresses, func(netip.Addr) bool, error) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return Addresses{}, nil, fmt.Errorf("list this host's interfaces (GetAdaptersAddresses): %w", err)
+	}
+	var a Addresses
+	mine := map[netip.Addr]bool{}
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagUp == 0 {
+			continue
+		}
+		as, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, x := range as {
+			pn, ok := x.(*net.IPNet)
+			if !ok {
+				continue
+			}
+			ip, ok := netip.AddrFromSlice(pn.IP)
+			if !ok {
+				continue
+			}
+			ip = ip.Unmap()
+			mine[ip] = true
+			if ip.IsLoopback() || ip.IsLinkLocalUnicast() || !ip.IsGlobalUnicast() {
+				continue
+			}
+			if ip.Is4() && !a.LocalV4.IsValid() {
+				a.LocalV4 = ip
+			}
+			if ip.Is6() && !a.LocalV6.IsValid() {
+				a.LocalV6 = ip
+			}
+		}
+	}
+	own := func(ip netip.Addr) bool { return ip.IsLoopback() || mine[ip.Unmap()] }
+	return a, own, nil
+}
+
+// exemptAppContainer adds the probe's AppContainer (probe.AppContainerName; its SID
+// is derived from the name alone) to the loopback-exempt list
+// (NetworkIsolationSetAppContainerConfig replaces the whole list, so the current one is
+// read first and kept), and returns a function that puts the original list back.
+func exemptAppContainer() (func() error, error) {
+	name, _ := windows.UTF16PtrFromString(probe.AppContainerName)
+	var sid *windows.SID
+	if err := winapi.DeriveAppContainerSidFromAppContainerName(name, &sid); err != nil {
+		return nil, fmt.Errorf("DeriveAppContainerSidFromAppContainerName(%s): %w", probe.AppContainerName, err)
+	}
+	defer windows.FreeSid(sid)
+	var n uint32
+	var arr *windows.SIDAndAttributes
+	if err := winapi.NetworkIsolationGetAppContainerConfig(&n, &arr); err != nil {
+		return nil, fmt.Errorf("NetworkIsolationGetAppContainerConfig: %w", err)
+	}
+	heap, _ := winapi.GetProcessHeap()
+	var orig []*windows.SID
+	var list []windows.SIDAndAttributes
+	if n > 0 && arr != nil {
+		for _, s := range unsafe.Slice(arr, n) {
+			c, err := s.Sid.Copy()
+			if err != nil {
+				return nil, err
+			}
+			orig = append(orig, c)
+			list = append(list, windows.SIDAndAttributes{Sid: c})
+			_ = winapi.HeapFree(heap, 0, unsafe.Pointer(s.Sid))
+		}
+		_ = winapi.HeapFree(heap, 0, unsafe.Pointer(arr))
+	}
+	for _, s := range orig {
+		if s.Equals(sid) {
+			return func() error { return nil }, nil // already exempt: leave the list alone
+		}
+	}
+	mine, err := sid.Copy()
+	if err != nil {
+		return nil, err
+	}
+	withOurs := append(append([]windows.SIDAndAttributes{}, list...), windows.SIDAndAttributes{Sid: mine})
+	if err := winapi.NetworkIsolationSetAppContainerConfig(uint32(len(withOurs)), &withOurs[0]); err != nil {
+		return nil, fmt.Errorf("NetworkIsolationSetAppContainerConfig (add %s): %w", probe.AppContainerName, err)
+	}
+	return func() error {
+		var p *windows.SIDAndAttributes
+		if len(list) > 0 {
+			p = &list[0]
+		}
+		if err := winapi.NetworkIsolationSetAppContainerConfig(uint32(len(list)), p); err != nil {
+			return fmt.Errorf("NetworkIsolationSetAppContainerConfig (restore %d entries): %w — the loopback exemption of %s is left", len(list), err, probe.AppContainerName)
+		}
+		runtime.KeepAlive(orig)
+		return nil
+	}, nil
+}
+
+// leftovers opens a fresh session and lists any object of the selftest's provider: after
+// the dynamic session closed there must be none.
+func leftovers() (string, error) {
+	e, err := winengine.Open(winengine.Options{Name: "wfpsandbox selftest check"})
+	if err != nil {
+		return "", err
+	}
+	defer e.Close()
+	fs, err := e.Filters(nil)
+	if err != nil {
+		return "", err
+	}
+	n := 0
+	for _, f := range fs {
+		if f.ProviderKey != nil && *f.ProviderKey == ProviderKey {
+			n++
+		}
+	}
+	_, perr := e.Provider(ProviderKey)
+	switch {
+	case n > 0:
+		return fmt.Sprintf("%d filters of the selftest provider are left", n), nil
+	case perr == nil:
+		return "the selftest provider is left", nil
+	case !errors.Is(perr, wfp.ErrProviderNotFound):
+		return "", perr
+	}
+	return "", nil
+}

@@ -1,0 +1,119 @@
+//go:build windows
+
+package selftest
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/windows"
+)
+
+// WorkDir is where the probe helper's executable, plans and outputs live during a run.
+// A directory under the caller's profile is out of the account's reach, so it is made
+// at the root of the system drive with an explicit, protected DACL:
+//
+//   - the directory itself (executable, plans): SYSTEM and Administrators full control,
+//     Everyone and ALL APPLICATION PACKAGES read and execute — so no other account can
+//     swap the executable while the run uses it;
+//   - its "out" subdirectory (probe outputs): additionally Everyone and ALL
+//     APPLICATION PACKAGES modify — Everyone because a restricted token's second
+//     access check sees only its restricting SIDs, which include Everyone but not the
+//     user, and ALL APPLICATION PACKAGES for the AppContainer child — and a low
+//     mandatory label, because AppContainer and low-integrity children may not write
+//     to objects of the default (medium) label whatever their DACL says.
+type WorkDir struct {
+	Root string
+	Out  string
+}
+
+const (
+	rootSDDL = "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;GRGX;;;WD)(A;OICI;GRGX;;;AC)"
+	// 0x1301bf: FILE_GENERIC_READ|WRITE|EXECUTE|DELETE (modify). ML;OICI;NW;;;LW: low
+	// label, no write-up, inherited by the files the probes create.
+	outSDDL = "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;0x1301bf;;;WD)(A;OICI;0x1301bf;;;AC)S:(ML;OICI;NW;;;LW)"
+)
+
+// NewWorkDir creates the directory (prefix names it) with the ACLs above. The caller
+// must Remove it.
+func NewWorkDir(prefix string) (*WorkDir, error) {
+	drive := os.Getenv("SystemDrive")
+	if drive == "" {
+		drive = "C:"
+	}
+	root, err := os.MkdirTemp(drive+`\`, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("create the shared work directory: %w", err)
+	}
+	w := &WorkDir{Root: root, Out: filepath.Join(root, "out")}
+	if err := os.Mkdir(w.Out, 0o777); err != nil {
+		return w, err
+	}
+	if err := setDACL(root, rootSDDL); err != nil {
+		return w, err
+	}
+	return w, setDACL(w.Out, outSDDL)
+}
+
+// Remove deletes the directory, retrying for a while: processes of the account may
+// hold files for a moment after they exit.
+func (w *WorkDir) Remove() error {
+	var err error
+	for i := 0; i < 10; i++ {
+		if err = os.RemoveAll(w.Root); err == nil {
+			return nil
+		}
+		time.Sleep(time.Second)
+	}
+	return fmt.Errorf("remove %s: %w", w.Root, err)
+}
+
+// CopyIn copies the file src into the directory as name, where it inherits the
+// directory's ACL (a copy, not a rename: a renamed file keeps the ACL of where it was
+// made), and returns its path.
+func (w *WorkDir) CopyIn(src, name string) (string, error) {
+	dst := filepath.Join(w.Root, name)
+	in, err := os.Open(src)
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return "", err
+	}
+	return dst, out.Close()
+}
+
+// setDACL replaces the DACL of path with the one of sddl, protected from inheritance,
+// and its mandatory label with the one of sddl, if sddl has one.
+func setDACL(path, sddl string) error {
+	sd, err := windows.SecurityDescriptorFromString(sddl)
+	if err != nil {
+		return fmt.Errorf("ConvertStringSecurityDescriptorToSecurityDescriptor(%s): %w", sddl, err)
+	}
+	dacl, _, err := sd.DACL()
+	if err != nil {
+		return fmt.Errorf("DACL of %s: %w", sddl, err)
+	}
+	info := windows.SECURITY_INFORMATION(windows.DACL_SECURITY_INFORMATION | windows.PROTECTED_DACL_SECURITY_INFORMATION)
+	var label *windows.ACL
+	if strings.Contains(sddl, "S:") {
+		if label, _, err = sd.SACL(); err != nil {
+			return fmt.Errorf("SACL of %s: %w", sddl, err)
+		}
+		info |= windows.LABEL_SECURITY_INFORMATION
+	}
+	if err := windows.SetNamedSecurityInfo(path, windows.SE_FILE_OBJECT, info, nil, nil, dacl, label); err != nil {
+		return fmt.Errorf("SetNamedSecurityInfo(%s): %w", path, err)
+	}
+	return nil
+}
