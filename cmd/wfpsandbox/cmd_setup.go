@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wfpsandbox/wfpsandbox/account"
+	"github.com/wfpsandbox/wfpsandbox/internal/safefile"
 	"github.com/wfpsandbox/wfpsandbox/policy"
 	"github.com/wfpsandbox/wfpsandbox/reconcile"
 	"github.com/wfpsandbox/wfpsandbox/setup"
@@ -131,6 +132,13 @@ func (f *setupFlags) logger(c *cli, stateDir string, toFile, eventLog bool) (*sl
 	}
 	log, closer, warns := setup.NewLogger(lo)
 	for _, w := range warns {
+		// A link or special file planted as the log is refused (never written through):
+		// say so, or the audit log would stop silently. Other failures (an event source
+		// that cannot be opened) stay quiet.
+		if errors.Is(w, safefile.ErrLink) || errors.Is(w, safefile.ErrNotRegular) {
+			log.Warn("the log file is not written: " + w.Error())
+			continue
+		}
 		log.Debug("log destination unavailable: " + w.Error())
 	}
 	return log, closer

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wfpsandbox/wfpsandbox/setup"
 	"github.com/wfpsandbox/wfpsandbox/state"
 )
 
@@ -51,5 +52,32 @@ func TestLinkedAccountsDirRefusedBeforeAnyChange(t *testing.T) {
 				t.Errorf("the record behind the link: %v", err)
 			}
 		})
+	}
+}
+
+// A link planted as the log is not written through, and setup says so on stderr: the
+// audit log used to stop without a word (the refusal was a debug record).
+func TestLinkedLogIsReported(t *testing.T) {
+	h := newSimHost(t)
+	if err := os.MkdirAll(h.state, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(t.TempDir(), "target")
+	if err := os.WriteFile(target, []byte("secret\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(h.state, setup.LogFile)
+	if err := os.Symlink(target, logPath); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := wfpsandbox(t, h.args("setup", "--sid", sid)...)
+	if code != exitOK {
+		t.Fatalf("setup: exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "level=WARN") || !strings.Contains(stderr, logPath) || !strings.Contains(stderr, "remove it") {
+		t.Errorf("stderr does not warn about the linked log %s:\n%s", logPath, stderr)
+	}
+	if b, err := os.ReadFile(target); err != nil || string(b) != "secret\n" {
+		t.Errorf("the link's target changed: %q, %v", b, err)
 	}
 }
