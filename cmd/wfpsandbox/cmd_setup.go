@@ -67,6 +67,11 @@ func (f *setupFlags) accountArg() (string, error) {
 		return "", errors.New("give --sid or --account, not both")
 	}
 	if p.sid != "" {
+		// --sid takes a SID only: the resolver also takes names (--account's), and a
+		// --sid of "../x" or "sandbox" was looked up as an account name.
+		if _, err := account.ParseSID(p.sid); err != nil {
+			return "", fmt.Errorf("--sid: %w (an account name goes in --account)", err)
+		}
 		return p.sid, nil
 	}
 	return p.account, nil
