@@ -118,6 +118,10 @@ func precheck(path string, noFollow bool) error {
 	return checkMode(path, fi.Mode())
 }
 
+// CheckMode returns nil when m is a regular file's mode, else the refusal naming path
+// and what it is (wrapping ErrNotRegular or ErrLink), for files opened elsewhere.
+func CheckMode(path string, m fs.FileMode) error { return checkMode(path, m) }
+
 // checkMode turns a file mode into the refusal for it, or nil for a regular file.
 func checkMode(path string, m fs.FileMode) error {
 	switch {
