@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wfpsandbox/wfpsandbox/internal/safefile"
+	"github.com/wfpsandbox/wfpsandbox/wfp"
 	"github.com/wfpsandbox/wfpsandbox/wfp/memengine"
 )
 
@@ -55,5 +56,37 @@ func TestLockFileMustBeRegular(t *testing.T) {
 			}
 			s.Close()
 		})
+	}
+}
+
+// A host file named through a symbolic link is written where the link points, as it is
+// read from there: the write used to replace the link with a file, leaving the file it
+// pointed at stale.
+func TestHostFileLinkIsWrittenThrough(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "real.json")
+	link := filepath.Join(dir, "host.json")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	s, err := memengine.OpenFile(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddProvider(&wfp.Provider{Key: wfp.MustParseGUID("11111111-2222-3333-4444-555555555555"), Name: "p"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CommitTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("the link was replaced: %v, %v", fi.Mode(), err)
+	}
+	if b, err := os.ReadFile(real); err != nil || !strings.Contains(string(b), "11111111-2222-3333-4444-555555555555") {
+		t.Errorf("the linked file does not hold the commit: %v", err)
 	}
 }
