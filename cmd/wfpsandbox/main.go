@@ -71,6 +71,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				cmd.run(ctx, c, []string{"--help"}) // prints the usage with every flag
 				return exitOK
 			}
+			if !strings.HasPrefix(args[1], "-") {
+				// "help stup" printed the list and exited 0, as if stup had help.
+				fmt.Fprintf(stderr, "wfpsandbox: unknown command %q; run 'wfpsandbox help' for the list\n", args[1])
+				return exitError
+			}
 		}
 		c.help(stdout)
 		if len(args) == 0 {

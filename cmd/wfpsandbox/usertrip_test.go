@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -28,5 +29,17 @@ func TestEnsureJSONReasonsIsAnArray(t *testing.T) {
 		if string(doc.Check.Reasons) != "[]" {
 			t.Errorf("ensure %v: check.reasons = %s, want []", args, doc.Check.Reasons)
 		}
+	}
+}
+
+// "help CMD" for a command that does not exist is an error naming it, not the list
+// with exit 0 (as if the command had help).
+func TestHelpOfAnUnknownCommand(t *testing.T) {
+	code, _, stderr := wfpsandbox(t, "help", "stup")
+	if code != exitError || !strings.Contains(stderr, `unknown command "stup"`) {
+		t.Errorf("help stup: exit %d, stderr %q; want exit %d naming stup", code, stderr, exitError)
+	}
+	if code, out, _ := wfpsandbox(t, "help", "setup"); code != exitOK || !strings.Contains(out, "usage: wfpsandbox setup") {
+		t.Errorf("help setup: exit %d:\n%s", code, out)
 	}
 }
