@@ -84,3 +84,25 @@ func TestCheckDir(t *testing.T) {
 		t.Errorf("accounts is a file: %v; want ErrNotRegular", err)
 	}
 }
+
+// A record that cannot be removed (a non-empty directory planted at its name) does not
+// keep RemoveAll from removing the records after it: uninstall --all used to stop at
+// the first, leaving the others' records calling removed policies current.
+func TestRemoveAllGoesOnPastAFailure(t *testing.T) {
+	dir := t.TempDir()
+	stuck := Path(dir, sidA)
+	if err := os.MkdirAll(filepath.Join(stuck, "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b := writeRecordFile(t, dir, sidB, strings.ReplaceAll(goodRecord, sidA, sidB))
+	removed, err := RemoveAll(dir)
+	if err == nil || !strings.Contains(err.Error(), stuck) {
+		t.Errorf("RemoveAll error %v; want one naming %s", err, stuck)
+	}
+	if len(removed) != 1 || removed[0] != b {
+		t.Errorf("removed %v; want [%s]", removed, b)
+	}
+	if _, err := os.Stat(b); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("B's record is still there: %v", err)
+	}
+}

@@ -293,18 +293,22 @@ func RemoveAll(dir string) ([]string, error) {
 	return removeAll(append(paths, filepath.Join(dir, LegacyMarkerFile)))
 }
 
+// removeAll removes every path it can: one that cannot be removed (a directory
+// planted as a record) does not keep the records after it, whose filters are gone too,
+// from being forgotten.
 func removeAll(paths []string) ([]string, error) {
 	var removed []string
+	var errs []error
 	for _, p := range paths {
 		err := os.Remove(p)
 		switch {
 		case err == nil:
 			removed = append(removed, p)
 		case !errors.Is(err, os.ErrNotExist):
-			return removed, fmt.Errorf("remove setup record: %w", err)
+			errs = append(errs, fmt.Errorf("remove setup record: %w", err))
 		}
 	}
-	return removed, nil
+	return removed, errors.Join(errs...)
 }
 
 // canonicalSID parses sid and returns its canonical string (a record's file name).
