@@ -212,6 +212,9 @@ func runSetup(ctx context.Context, c *cli, args []string) int {
 	if err != nil {
 		return c.fail("setup", err)
 	}
+	if rep.Reasons == nil {
+		rep.Reasons = []setup.Reason{} // JSON [] as README shows, not null
+	}
 	if rep.WFPFailed() && rep.DryRun {
 		// A failure (exit 2): the report carries the error document's fields too, so a
 		// script reading "error" from any failing command finds it here as well.

@@ -43,3 +43,23 @@ func TestHelpOfAnUnknownCommand(t *testing.T) {
 		t.Errorf("help setup: exit %d:\n%s", code, out)
 	}
 }
+
+// setup's JSON lists no reasons (a re-run on a current host) as [], not null.
+func TestSetupJSONReasonsIsAnArray(t *testing.T) {
+	h := newSimHost(t)
+	for i := 0; i < 2; i++ {
+		code, out, stderr := wfpsandbox(t, h.args("setup", "--sid", sid, "--format", "json")...)
+		if code != exitOK {
+			t.Fatalf("setup: exit %d: %s", code, stderr)
+		}
+		var doc struct {
+			Reasons json.RawMessage `json:"reasons"`
+		}
+		if err := json.Unmarshal([]byte(out), &doc); err != nil {
+			t.Fatal(err)
+		}
+		if r := string(doc.Reasons); r == "null" || r == "" || (i == 1 && r != "[]") {
+			t.Errorf("setup run %d: reasons = %s, want an array ([] on the re-run)", i+1, r)
+		}
+	}
+}
