@@ -121,3 +121,16 @@ func TestTextOutputEscapesForeignControlCharacters(t *testing.T) {
 		t.Errorf("verify's text output does not escape the foreign name's control characters:\n%q", out)
 	}
 }
+
+// A bad --reader is bad input, refused before anything is created: it used to be found
+// after the state directory and the log had been created for the run.
+func TestBadReaderCreatesNothing(t *testing.T) {
+	h := newSimHost(t)
+	code, _, stderr := wfpsandbox(t, h.args("setup", "--sid", sid, "--reader", "bogus")...)
+	if code != exitError || !strings.Contains(stderr, `reader "bogus"`) {
+		t.Errorf("exit %d, stderr %q; want exit %d naming the reader", code, stderr, exitError)
+	}
+	if _, err := os.Stat(h.state); !os.IsNotExist(err) {
+		t.Errorf("the state directory was created: %v", err)
+	}
+}
