@@ -161,6 +161,16 @@ func ParseFile(name string, data []byte) (*File, error) {
 				name, loc.key(k), k)
 		}
 	}
+	// BurntSushi/toml matches keys to fields case-insensitively, and TOML keys are
+	// case-sensitive: "PROFILE" is another key than "profile", and the later of the
+	// two decided the profile silently (a reader sees profile = "strict", BASELINE
+	// wins). Only the documented spelling is accepted.
+	for _, k := range md.Keys() {
+		if ks := k.String(); !knownKeys[ks] {
+			return nil, fmt.Errorf("%s:%d: %s: unknown key: keys are case-sensitive, write %s",
+				name, loc.key(k), ks, strings.ToLower(ks))
+		}
+	}
 	f := &File{Name: name, Profile: Baseline, UserMatch: DefaultUserMatch}
 	bad := func(line int, field, format string, a ...any) error {
 		return fmt.Errorf("%s:%d: %s: %s", name, line, field, fmt.Sprintf(format, a...))

@@ -160,6 +160,12 @@ func TestParseFileErrors(t *testing.T) {
 		{"rule not a table", "rule = 5\n", "p.toml:1: rule: write each extra rule as a [[rule]] table"},
 		{"rule a single table", "profile = \"strict\"\n\n[rule]\nid = \"x\"\naction = \"block\"\n", "p.toml:3: rule: write each extra rule as a [[rule]] table"},
 		{"rule a dotted key", "profile = \"strict\"\nrule.id = \"x\"\n", "p.toml:2: rule: write each extra rule as a [[rule]] table"},
+		// TOML keys are case-sensitive; the decoder is not: PROFILE silently decided the
+		// profile over the profile a reader sees.
+		{"key in another case", "profile = \"strict\"\nPROFILE = \"baseline\"\n", "p.toml:2: PROFILE: unknown key: keys are case-sensitive, write profile"},
+		{"key in another case alone", "Profile = \"strict\"\n", "p.toml:1: Profile: unknown key"},
+		{"rule key in another case", rule("id = \"b\"\nAction = \"block\"\n"), "p.toml:9: rule.Action: unknown key"},
+		{"rule table in another case", "[[RULE]]\nid = \"b\"\naction = \"block\"\n", "p.toml:1: RULE: unknown key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

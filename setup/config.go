@@ -86,6 +86,13 @@ func parseConfig(path string, data []byte) (Config, error) {
 		k := und[0]
 		return Config{}, fmt.Errorf("%s:%d: unknown key %q (known keys: analytics, readers)", path, keyLine(data, k), k.String())
 	}
+	// The decoder matches keys to fields case-insensitively; TOML keys are
+	// case-sensitive, and "Analytics" next to "analytics" silently overrode it.
+	for _, k := range md.Keys() {
+		if ks := k.String(); ks != "analytics" && ks != "readers" {
+			return Config{}, fmt.Errorf("%s:%d: unknown key %q: keys are case-sensitive (known keys: analytics, readers)", path, keyLine(data, k), ks)
+		}
+	}
 	return c, nil
 }
 

@@ -31,6 +31,9 @@ func TestLoadConfig(t *testing.T) {
 		{"analytics = \"yes\"\n", ":1: key \"analytics\": incompatible types"},
 		{"analytics = true\nanalytics = false\n", ":2: "},
 		{"analytics = \n", ":1: "},
+		// Keys are case-sensitive: Analytics silently overrode analytics.
+		{"analytics = false\nAnalytics = true\n", ":2: unknown key \"Analytics\": keys are case-sensitive"},
+		{"READERS = [\"S-1-5-32-545\"]\n", ":1: unknown key \"READERS\""},
 	} {
 		p := writeConfig(t, tc.body)
 		_, err := LoadConfig(p)

@@ -200,6 +200,11 @@ func CheckInput(o Options) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInput, err)
 	}
+	// The readers too (--reader, else config.toml's): a bad one used to be found by Run,
+	// after the caller had created the state directory and the log for it.
+	if _, err := readersSD(&o); err != nil {
+		return fmt.Errorf("%w: %w", ErrInput, err)
+	}
 	if o.FromRecord {
 		// The plan comes from the account's record, which Run reads (and refuses
 		// when it is unusable) before it creates anything.

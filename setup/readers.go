@@ -19,21 +19,9 @@ import (
 // installed after the install commits; it is not part of the plan hash or of
 // reconcile's comparison (see README, "The live check").
 func applyReaders(o *Options, plan *policy.Plan) error {
-	names := o.Readers
-	if len(names) == 0 {
-		cfg, err := LoadConfig(configPath(o.StateDir))
-		if err != nil {
-			return err
-		}
-		names = cfg.Readers
-	}
-	readers, err := account.ParseReaders(names)
+	sd, err := readersSD(o)
 	if err != nil {
-		return fmt.Errorf("readers of the WFP objects (--reader or config.toml readers): %w", err)
-	}
-	sd, err := account.ObjectSD(readers)
-	if err != nil {
-		return fmt.Errorf("security descriptor of the WFP objects: %w", err)
+		return err
 	}
 	plan.Provider.SecurityDescriptor = sd
 	plan.Sublayer.SecurityDescriptor = sd
@@ -41,6 +29,28 @@ func applyReaders(o *Options, plan *policy.Plan) error {
 		f.SecurityDescriptor = sd
 	}
 	return nil
+}
+
+// readersSD is the objects' security descriptor for the readers o names (--reader,
+// else config.toml's readers, else the default).
+func readersSD(o *Options) ([]byte, error) {
+	names := o.Readers
+	if len(names) == 0 {
+		cfg, err := LoadConfig(configPath(o.StateDir))
+		if err != nil {
+			return nil, err
+		}
+		names = cfg.Readers
+	}
+	readers, err := account.ParseReaders(names)
+	if err != nil {
+		return nil, fmt.Errorf("readers of the WFP objects (--reader or config.toml readers): %w", err)
+	}
+	sd, err := account.ObjectSD(readers)
+	if err != nil {
+		return nil, fmt.Errorf("security descriptor of the WFP objects: %w", err)
+	}
+	return sd, nil
 }
 
 // grantReaders brings the DACL of every installed object of the plan up to date

@@ -139,6 +139,11 @@ func (r *runner) run(ctx context.Context) error {
 	if err := makeStateDir(o.StateDir); err != nil {
 		return err
 	}
+	// A planted link as accounts/ is refused before the WFP step changes anything: the
+	// record could not be written (nor an unusable one set aside) through it.
+	if err := state.CheckDir(o.StateDir); err != nil {
+		return err
+	}
 	// Only the platform's default directory (%ProgramData%\wfpsandbox) gets the
 	// protected DACL: a directory the caller chose may hold other files whose
 	// inherited permissions a protected DACL would replace; its ACL is the caller's.

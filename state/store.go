@@ -43,6 +43,21 @@ func Path(dir, sid string) string {
 	return filepath.Join(dir, AccountsDir, sid+".json")
 }
 
+// CheckDir returns nil when the records' directory of the state directory dir,
+// accounts/, is a real directory or does not exist yet, and an error naming it
+// (wrapping safefile.ErrLink or safefile.ErrNotRegular) when it is a symbolic link, a
+// reparse point or not a directory. Every read, removal and set-aside of a record
+// checks it: a record removed or renamed through a linked accounts/ would be removed
+// or renamed wherever the link points, outside the state directory. Setup and
+// uninstall call it before they change anything.
+func CheckDir(dir string) error {
+	err := safefile.CheckDirNoFollow(filepath.Join(dir, AccountsDir))
+	if err == nil || errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return fmt.Errorf("setup records: %w", err)
+}
+
 // readFile reads at most MaxSize bytes of path. Every read of a record goes through
 // it, so that how a record file is opened (regular files only, no links) is decided
 // in one place.
@@ -55,6 +70,12 @@ func readFile(path string) ([]byte, error) {
 // load reads and decodes the record at path. wantSID, when not empty, is the account
 // the file name names: a record for another account is refused.
 func load(path, wantSID string) (*Record, error) {
+	if wantSID != "" {
+		// A record's directory, accounts/: not followed when it is a link.
+		if err := CheckDir(filepath.Dir(filepath.Dir(path))); err != nil {
+			return nil, &CorruptError{Path: path, SID: wantSID, Kind: CorruptUnreadable, Err: err}
+		}
+	}
 	data, err := readFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, ErrNoRecord
@@ -112,6 +133,9 @@ type Entry struct {
 // accounts/ whose name is not <SID>.json are not records and are skipped. An unusable
 // old marker, whose account is unknown, is an Entry with an empty SID.
 func List(dir string) ([]Entry, error) {
+	if err := CheckDir(dir); err != nil {
+		return nil, err
+	}
 	ents, err := os.ReadDir(filepath.Join(dir, AccountsDir))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("list setup records: %w", err)
@@ -171,6 +195,11 @@ func Write(dir string, r *Record) error {
 // <name>.corrupt-<UTC time> beside it, so that it can be inspected, and returns the
 // new path.
 func SetAside(path string, now time.Time) (string, error) {
+	if d := filepath.Dir(path); filepath.Base(d) == AccountsDir {
+		if err := CheckDir(filepath.Dir(d)); err != nil {
+			return "", fmt.Errorf("set aside %s: %w", path, err)
+		}
+	}
 	base := path + ".corrupt-" + now.UTC().Format("20060102T150405Z")
 	dst := base
 	for i := 2; ; i++ {
@@ -236,6 +265,9 @@ func Remove(dir, sid string) (removed []string, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := CheckDir(dir); err != nil {
+		return nil, err
+	}
 	paths := []string{Path(dir, canon)}
 	if m, err := load(filepath.Join(dir, LegacyMarkerFile), ""); err == nil && m.Account.SID == canon {
 		paths = append(paths, filepath.Join(dir, LegacyMarkerFile))
@@ -245,6 +277,9 @@ func Remove(dir, sid string) (removed []string, err error) {
 
 // RemoveAll forgets every account: every record file and the old marker.
 func RemoveAll(dir string) ([]string, error) {
+	if err := CheckDir(dir); err != nil {
+		return nil, err
+	}
 	ents, err := os.ReadDir(filepath.Join(dir, AccountsDir))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("list setup records: %w", err)
@@ -258,18 +293,22 @@ func RemoveAll(dir string) ([]string, error) {
 	return removeAll(append(paths, filepath.Join(dir, LegacyMarkerFile)))
 }
 
+// removeAll removes every path it can: one that cannot be removed (a directory
+// planted as a record) does not keep the records after it, whose filters are gone too,
+// from being forgotten.
 func removeAll(paths []string) ([]string, error) {
 	var removed []string
+	var errs []error
 	for _, p := range paths {
 		err := os.Remove(p)
 		switch {
 		case err == nil:
 			removed = append(removed, p)
 		case !errors.Is(err, os.ErrNotExist):
-			return removed, fmt.Errorf("remove setup record: %w", err)
+			errs = append(errs, fmt.Errorf("remove setup record: %w", err))
 		}
 	}
-	return removed, nil
+	return removed, errors.Join(errs...)
 }
 
 // canonicalSID parses sid and returns its canonical string (a record's file name).

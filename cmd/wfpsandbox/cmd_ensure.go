@@ -94,6 +94,12 @@ func runEnsure(ctx context.Context, c *cli, args []string) int {
 	}
 	doc := &ensureDoc{Action: "none", Check: all[0], Live: true}
 	for _, r := range all {
+		if r.Reasons == nil {
+			// JSON [] rather than null: `jq '.check.reasons[]'` fails on null.
+			r.Reasons = []setup.Reason{}
+		}
+	}
+	for _, r := range all {
 		if !r.Live && doc.Live {
 			doc.Live, doc.LiveReason = false, r.LiveReason
 		}

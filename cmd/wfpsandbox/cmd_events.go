@@ -174,9 +174,9 @@ func (c *cli) followEvents(ctx context.Context, log *eventLog, res *events.Resol
 			fmt.Fprintf(c.stdout, "%s\n", b)
 			return
 		}
-		fmt.Fprintf(c.stdout, "#%d  %s\n", n, strings.ReplaceAll(e.Row(), "\t", "  "))
+		fmt.Fprintf(textWriter{c.stdout}, "#%d  %s\n", n, strings.ReplaceAll(e.Row(), "\t", "  "))
 		for _, note := range e.Notes {
-			fmt.Fprintf(c.stdout, "  #%d: %s\n", n, note)
+			fmt.Fprintf(textWriter{c.stdout}, "  #%d: %s\n", n, note)
 		}
 	}
 	if !sel.Since.IsZero() {

@@ -17,7 +17,7 @@ func init() {
 		summary: "evaluate a flow of the account against its plan or the installed filters and say which filter decides",
 		usage: "--sid SID [--as SID] [--token normal|deny-only|restricted|appcontainer|low|anonymous|none] [--direction out|in] " +
 			"--proto tcp|udp|icmp|icmpv6 --remote ADDR[:PORT] " +
-			"[--plan [--profile P] [--user-match allow|deny] [--policy FILE] | --engine windows|memory:PATH] " +
+			"[--plan [--profile P] [--user-match allow|deny] [--proxy-port N] [--policy FILE] | --engine windows|memory:PATH] " +
 			"[--callout FILTERKEY=soft-permit|hard-permit|soft-block|hard-block]... [--trace] [--format text|json]",
 		run: runExplain,
 	})

@@ -13,7 +13,7 @@ func init() {
 	register(&command{
 		name:    "plan",
 		summary: "print the provider, sublayer and filters wfpsandbox would install for an account",
-		usage:   "--sid SID | --account NAME [--profile baseline|strict] [--user-match deny|allow] [--format text|json]",
+		usage:   "--sid SID | --account NAME [--profile baseline|strict] [--user-match deny|allow] [--proxy-port N] [--policy FILE] [--format text|json]",
 		run:     runPlan,
 	})
 }

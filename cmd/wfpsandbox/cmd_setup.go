@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wfpsandbox/wfpsandbox/account"
+	"github.com/wfpsandbox/wfpsandbox/internal/safefile"
 	"github.com/wfpsandbox/wfpsandbox/policy"
 	"github.com/wfpsandbox/wfpsandbox/reconcile"
 	"github.com/wfpsandbox/wfpsandbox/setup"
@@ -66,6 +67,11 @@ func (f *setupFlags) accountArg() (string, error) {
 		return "", errors.New("give --sid or --account, not both")
 	}
 	if p.sid != "" {
+		// --sid takes a SID only: the resolver also takes names (--account's), and a
+		// --sid of "../x" or "sandbox" was looked up as an account name.
+		if _, err := account.ParseSID(p.sid); err != nil {
+			return "", fmt.Errorf("--sid: %w (an account name goes in --account)", err)
+		}
 		return p.sid, nil
 	}
 	return p.account, nil
@@ -131,6 +137,13 @@ func (f *setupFlags) logger(c *cli, stateDir string, toFile, eventLog bool) (*sl
 	}
 	log, closer, warns := setup.NewLogger(lo)
 	for _, w := range warns {
+		// A link or special file planted as the log is refused (never written through):
+		// say so, or the audit log would stop silently. Other failures (an event source
+		// that cannot be opened) stay quiet.
+		if errors.Is(w, safefile.ErrLink) || errors.Is(w, safefile.ErrNotRegular) {
+			log.Warn("the log file is not written: " + w.Error())
+			continue
+		}
 		log.Debug("log destination unavailable: " + w.Error())
 	}
 	return log, closer
@@ -198,6 +211,9 @@ func runSetup(ctx context.Context, c *cli, args []string) int {
 	rep, err := setup.Run(ctx, so)
 	if err != nil {
 		return c.fail("setup", err)
+	}
+	if rep.Reasons == nil {
+		rep.Reasons = []setup.Reason{} // JSON [] as README shows, not null
 	}
 	if rep.WFPFailed() && rep.DryRun {
 		// A failure (exit 2): the report carries the error document's fields too, so a

@@ -74,6 +74,14 @@ func runUninstall(ctx context.Context, c *cli, args []string) int {
 		stateDir = d
 	}
 	if stateDir != "" {
+		// Refused before the transaction: records removed through a planted link as
+		// accounts/ would be files outside the state directory, and a record left in
+		// place after the filters went would have ensure call the removed policy current.
+		if err := state.CheckDir(stateDir); err != nil {
+			return c.fail("uninstall", err)
+		}
+	}
+	if stateDir != "" {
 		lctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 		lock, err := setup.AcquireLock(lctx, stateDir, slog.New(slog.NewTextHandler(c.stderr, nil)))
 		cancel()

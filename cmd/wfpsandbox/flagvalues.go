@@ -39,6 +39,11 @@ func durationFlag(fs *flag.FlagSet, name string, value time.Duration, usage stri
 		if err != nil {
 			return fmt.Errorf("%q is not a duration: want a number with a unit, such as 90s, 10m or 2h", s)
 		}
+		if d < 0 {
+			// No duration flag has a meaning for a negative value (ensure's backoff
+			// took it as "retry at once" without a word).
+			return fmt.Errorf("%q is negative: want 0 or more, such as 90s, 10m or 2h", s)
+		}
 		*p = d
 		return nil
 	})

@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"sort"
 	"strings"
+	"unicode"
 
 	"github.com/wfpsandbox/wfpsandbox/wfp"
 )
@@ -71,6 +72,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			if cmd, ok := commands[args[1]]; ok {
 				cmd.run(ctx, c, []string{"--help"}) // prints the usage with every flag
 				return exitOK
+			}
+			if !strings.HasPrefix(args[1], "-") {
+				// "help stup" printed the list and exited 0, as if stup had help.
+				fmt.Fprintf(stderr, "wfpsandbox: unknown command %q; run 'wfpsandbox help' for the list\n", args[1])
+				return exitError
 			}
 		}
 		c.help(stdout)
@@ -184,7 +190,51 @@ func (c *cli) emit(doc any, text func(w io.Writer)) {
 		}
 		return
 	}
-	text(c.stdout)
+	text(textWriter{c.stdout})
+}
+
+// textWriter writes text output with control characters (other than newline and tab)
+// and bidirectional-text controls shown as \xNN or \uNNNN escapes. The text prints
+// names and descriptions of other owners' WFP objects, which are anyone's strings: an
+// escape sequence in a foreign filter's name could otherwise move the cursor and
+// overwrite "NOT compliant" on the administrator's terminal.
+type textWriter struct{ w io.Writer }
+
+func (t textWriter) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(t.w, escapeControls(string(p))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// escapeControls replaces control and bidi-control runes of s, but newline and tab.
+func escapeControls(s string) string {
+	clean := true
+	for _, r := range s {
+		if isHostileRune(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case !isHostileRune(r):
+			b.WriteRune(r)
+		case r < 0x100:
+			fmt.Fprintf(&b, "\\x%02x", r)
+		default:
+			fmt.Fprintf(&b, "\\u%04x", r)
+		}
+	}
+	return b.String()
+}
+
+func isHostileRune(r rune) bool {
+	return (unicode.IsControl(r) && r != '\n' && r != '\t') || unicode.Is(unicode.Bidi_Control, r)
 }
 
 // errorDoc is the JSON printed on stdout when a command fails with --format json.
@@ -197,7 +247,7 @@ type errorDoc struct {
 // stdout as {"error": ...} so that scripts reading stdout always get JSON.
 func (c *cli) fail(cmd string, err error) int {
 	msg := strings.TrimSpace(err.Error())
-	fmt.Fprintf(c.stderr, "wfpsandbox %s: %s\n", cmd, msg)
+	fmt.Fprintf(c.stderr, "wfpsandbox %s: %s\n", cmd, escapeControls(msg))
 	if c.format == "json" {
 		doc := errorDoc{Error: msg}
 		if code, ok := wfp.CodeOf(err); ok {

@@ -173,6 +173,10 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{"no account", []string{"setup", "--engine", "memory:" + good}, "--sid"},
 		{"unknown engine", []string{"setup", "--sid", sid, "--engine", "bfe"}, "bfe"},
 		{"stray argument", []string{"plan", "--sid", sid, "extra"}, "extra"},
+		// --sid takes a SID, never a name to look up (that is --account).
+		{"a name as --sid", []string{"setup", "--sid", "sandbox", "--engine", "memory:" + good}, `--sid: invalid SID "sandbox"`},
+		{"a path as --sid", []string{"setup", "--sid", `..\..\x`, "--engine", "memory:" + good}, `--sid: invalid SID`},
+		{"a name as ensure --sid", []string{"ensure", "--sid", "sandbox", "--engine", "memory:" + good, "--state-dir", filepath.Join(dir, "state")}, `--sid: invalid SID "sandbox"`},
 	}
 	if runtime.GOOS != "windows" {
 		cases = append(cases, struct {

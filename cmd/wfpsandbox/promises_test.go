@@ -88,6 +88,8 @@ func TestFlagValueErrorsNameTheFlag(t *testing.T) {
 		{[]string{"plan", "--sid", sid, "--format", "yaml"}, []string{"--format", `"yaml"`, "text or json"}},
 		{[]string{"plan", "--sid", sid, "--proxy-port", "http"}, []string{"--proxy-port", `"http"`, "1-65535"}},
 		{[]string{"ensure", "--retry-backoff", "soon"}, []string{"--retry-backoff", `"soon"`, "10m"}},
+		{[]string{"ensure", "--retry-backoff", "-1s"}, []string{"--retry-backoff", `"-1s"`, "0 or more"}},
+		{[]string{"events", "--since", "-5m"}, []string{"--since", `"-5m"`, "0 or more"}},
 		{[]string{"events", "--since", "yesterday"}, []string{"--since", `"yesterday"`, "2h"}},
 		{[]string{"events", "--net-event-version", "9"}, []string{"--net-event-version", `"9"`, "0 to 5"}},
 		{[]string{"explain", "--plan", "--sid", sid, "--remote", "8.8.8.8:53", "--proto", "sctp"}, []string{"--proto", `"sctp"`, "tcp, udp, icmp or icmpv6"}},

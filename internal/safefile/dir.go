@@ -20,6 +20,16 @@ func MkdirNoFollow(path string, perm os.FileMode) error {
 	if !errors.Is(err, fs.ErrExist) {
 		return err
 	}
+	return CheckDirNoFollow(path)
+}
+
+// CheckDirNoFollow returns nil when path is a real directory, an error wrapping
+// fs.ErrNotExist when nothing is there, and ErrLink or ErrNotRegular when it is a
+// symbolic link, a Windows reparse point or anything but a directory. It does not
+// follow path. Readers and removers of files in a subdirectory of the state directory
+// call it first: a file removed or renamed through a planted link to a directory is
+// removed or renamed wherever the link points, outside the state directory.
+func CheckDirNoFollow(path string) error {
 	fi, lerr := os.Lstat(path)
 	if lerr != nil {
 		return lerr

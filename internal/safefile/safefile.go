@@ -65,7 +65,19 @@ func ReadNoFollow(path string, limit int64) ([]byte, error) {
 	return read(path, limit, true)
 }
 
-func read(path string, limit int64, noFollow bool) ([]byte, error) {
+// removeHint adds what to do to the refusal of a special file in the state directory
+// (noFollow): wfpsandbox creates only regular files there, so whatever else sits at
+// one of its names was planted and is in the way. Input files the caller names (a
+// policy file, the simulated host) get no such advice.
+func removeHint(err error, noFollow bool) error {
+	if noFollow && errors.Is(err, ErrNotRegular) {
+		return fmt.Errorf("%w; remove it (wfpsandbox keeps only regular files there)", err)
+	}
+	return err
+}
+
+func read(path string, limit int64, noFollow bool) (data []byte, err error) {
+	defer func() { err = removeHint(err, noFollow) }()
 	if limit < 0 {
 		return nil, fmt.Errorf("read %s: negative limit %d", path, limit)
 	}
@@ -77,7 +89,7 @@ func read(path string, limit int64, noFollow bool) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	data, err = io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
@@ -93,7 +105,8 @@ func read(path string, limit int64, noFollow bool) ([]byte, error) {
 // path names. flag may combine os.O_RDONLY, O_WRONLY, O_RDWR, O_APPEND, O_CREATE and
 // O_EXCL; O_TRUNC is refused (truncate through the checked *os.File instead, so that
 // nothing is truncated before the checks).
-func OpenFile(path string, flag int, perm os.FileMode) (*os.File, error) {
+func OpenFile(path string, flag int, perm os.FileMode) (f *os.File, err error) {
+	defer func() { err = removeHint(err, true) }()
 	if flag&os.O_TRUNC != 0 {
 		return nil, fmt.Errorf("open %s: safefile.OpenFile does not take O_TRUNC; truncate the opened file", path)
 	}
@@ -117,6 +130,10 @@ func precheck(path string, noFollow bool) error {
 	}
 	return checkMode(path, fi.Mode())
 }
+
+// CheckMode returns nil when m is a regular file's mode, else the refusal naming path
+// and what it is (wrapping ErrNotRegular or ErrLink), for files opened elsewhere.
+func CheckMode(path string, m fs.FileMode) error { return checkMode(path, m) }
 
 // checkMode turns a file mode into the refusal for it, or nil for a regular file.
 func checkMode(path string, m fs.FileMode) error {

@@ -68,7 +68,11 @@ func (f *stateFile) write(st *state) error {
 	if err != nil {
 		return fmt.Errorf("memengine: encoding state for %s: %w", f.path, err)
 	}
-	dir, base := filepath.Split(f.path)
+	// A symbolic link the caller named as the host file is followed for writing as it
+	// is for reading: the rename would otherwise replace the link with a file and
+	// leave the file it pointed at behind, stale.
+	path := linkTarget(f.path)
+	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
 	}
@@ -92,8 +96,8 @@ func (f *stateFile) write(st *state) error {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("memengine: closing %s: %w", tmp.Name(), err)
 	}
-	if err := rename(tmp.Name(), f.path); err != nil {
-		return fmt.Errorf("memengine: replacing %s: %w", f.path, err)
+	if err := rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("memengine: replacing %s: %w", path, err)
 	}
 	ok = true
 	if runtime.GOOS != "windows" { // make the rename itself durable; directories cannot be synced on Windows
@@ -103,6 +107,26 @@ func (f *stateFile) write(st *state) error {
 		}
 	}
 	return nil
+}
+
+// linkTarget follows path while it is a symbolic link (at most 40 times, as Linux's
+// path resolution does) and returns the file it ends at, which need not exist yet.
+func linkTarget(path string) string {
+	for range 40 {
+		fi, err := os.Lstat(path)
+		if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+			return path
+		}
+		target, err := os.Readlink(path)
+		if err != nil {
+			return path
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(path), target)
+		}
+		path = target
+	}
+	return path
 }
 
 // rename is os.Rename, retried for up to a second on Windows: there a reader that has the

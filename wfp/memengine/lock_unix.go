@@ -4,8 +4,11 @@ package memengine
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"syscall"
+
+	"github.com/wfpsandbox/wfpsandbox/internal/safefile"
 )
 
 // fileLock is an exclusive flock(2) on an open lock file.
@@ -19,8 +22,23 @@ func tryLock(path string, create bool) (l *fileLock, busy bool, err error) {
 	if create {
 		flags = os.O_RDWR | os.O_CREATE
 	}
-	f, err := os.OpenFile(path, flags, 0o600)
+	// O_NONBLOCK: a FIFO planted as the lock file would otherwise block the open
+	// until a writer came (every verify, ensure and setup hung on it); then only a
+	// regular file is locked. (open(2): "O_NONBLOCK ... neither the open() nor any
+	// subsequent I/O operations on the file descriptor ... will cause the calling
+	// process to wait"; flock is unaffected.)
+	f, err := os.OpenFile(path, flags|syscall.O_NONBLOCK, 0o600)
 	if err != nil {
+		return nil, false, err
+	}
+	fi, err := f.Stat()
+	if err == nil {
+		if err = safefile.CheckMode(path, fi.Mode()); err != nil {
+			err = fmt.Errorf("%w; remove it (a missing lock file is created)", err)
+		}
+	}
+	if err != nil {
+		f.Close()
 		return nil, false, err
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
