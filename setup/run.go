@@ -11,6 +11,7 @@ import (
 	"github.com/wfpsandbox/wfpsandbox/reconcile"
 	"github.com/wfpsandbox/wfpsandbox/state"
 	"github.com/wfpsandbox/wfpsandbox/telemetry"
+	"github.com/wfpsandbox/wfpsandbox/wfp"
 )
 
 // Report is what Run did.
@@ -38,10 +39,15 @@ type Report struct {
 	SetAside string `json:"setAside,omitempty"`
 	// Migrated names the account whose record the old single marker
 	// (setup-marker.json) became in this run, if any.
-	Migrated  string    `json:"migrated,omitempty"`
-	Analytics bool      `json:"analytics"`
-	Started   time.Time `json:"started"`
-	Finished  time.Time `json:"finished"`
+	Migrated string `json:"migrated,omitempty"`
+	// Overrides are, after a successful install, the filters of other owners that
+	// verify would report as able to override one of the account's blocks (or that sit
+	// in its sublayer): setup cannot remove them, so they do not fail it, but the
+	// policy is not fully effective while they are there.
+	Overrides []reconcile.Finding `json:"overrides,omitempty"`
+	Analytics bool                `json:"analytics"`
+	Started   time.Time           `json:"started"`
+	Finished  time.Time           `json:"finished"`
 }
 
 // Step returns the named step, or false.
@@ -351,8 +357,30 @@ func (r *runner) installOnce(plan *policy.Plan) (res *reconcile.Result, err erro
 	res, err = reconcile.Install(e, plan, reconcile.Options{Logger: slog.New(demote{r.log.Handler()}), DryRun: r.o.DryRun})
 	if err == nil && !r.o.DryRun {
 		r.grantReaders(e, plan) // after the commit: not allowed inside a transaction
+		r.checkEffective(e, plan)
 	}
 	return res, err
+}
+
+// checkEffective runs verify's analysis on what was just installed and reports, as a
+// warning, other owners' filters that can override one of the account's blocks or
+// that sit in its sublayer. Setup is the elevated moment that can enumerate every
+// provider's filters; it cannot remove another owner's filter, so this never fails the
+// step. A failure to read is logged and otherwise ignored.
+func (r *runner) checkEffective(e wfp.Engine, plan *policy.Plan) {
+	rep, err := reconcile.Verify(e, plan)
+	if err != nil {
+		r.log.Warn("could not check the installed policy for other owners' overriding filters: "+err.Error(), Event(EventOther))
+		return
+	}
+	r.rep.Overrides = nil
+	for _, f := range rep.Findings {
+		if f.Problem == reconcile.ProblemOverride || f.Problem == reconcile.ProblemForeign {
+			r.rep.Overrides = append(r.rep.Overrides, f)
+			r.log.Warn("another owner's filter can override the account's policy (setup cannot remove it; see verify): "+f.Detail,
+				Event(EventVerifyDrift), "filter", f.Name, "key", f.Key.String(), "problem", string(f.Problem))
+		}
+	}
 }
 
 // prepare runs the account step, reads the account's record, builds the plan (from

@@ -258,6 +258,10 @@ func printSetupReport(w io.Writer, rep *setup.Report) {
 		}
 	}
 	printChanges(w, &reconcile.Result{Changes: rep.Changes, Writes: rep.Writes, DryRun: rep.DryRun})
+	for _, f := range rep.Overrides {
+		fmt.Fprintf(w, "warning: %s {%s} (%s): %s — setup cannot remove another owner's filter; see 'wfpsandbox verify'\n",
+			f.Name, f.Key, f.Problem, f.Detail)
+	}
 	if rep.SetAside != "" {
 		fmt.Fprintf(w, "unusable setup record kept as %s\n", rep.SetAside)
 	}

@@ -214,3 +214,44 @@ func TestEnsureDoesNotLoopOnAnOverride(t *testing.T) {
 		t.Errorf("verify: exit %d, want %d naming the override %q:\n%s", code, exitDrift, name, text)
 	}
 }
+
+// TestSetupWarnsOfAnOverride: setup is the elevated moment that can see every
+// provider's filters. A foreign hard permit that overrides the account's DNS block is
+// not setup's to remove, so setup still exits 0 — but it must not say "0 writes" and
+// nothing else: the report lists the override (JSON "overrides") and the text warns.
+func TestSetupWarnsOfAnOverride(t *testing.T) {
+	h := newSimHost(t)
+	if code, _, stderr := wfpsandbox(t, h.args("setup", "--sid", sid)...); code != exitOK {
+		t.Fatalf("setup: %s", stderr)
+	}
+	path := strings.TrimPrefix(h.engine, "memory:")
+	name := "third-party hard permit 53"
+	addVendorFilter(t, path, 0xFFFF, &wfp.Filter{Name: name, Flags: wfp.FilterFlagPersistent | wfp.FilterFlagClearActionRight,
+		Layer: wfp.LayerALEAuthConnectV4, Action: wfp.Action{Type: wfp.ActionPermit},
+		Conditions: []wfp.Condition{{Field: wfp.FieldIPRemotePort, Match: wfp.MatchEqual, Value: wfp.U16(53)}}})
+
+	code, out, stderr := wfpsandbox(t, h.args("setup", "--sid", sid, "--format", "json")...)
+	var rep struct {
+		Writes    int `json:"writes"`
+		Overrides []struct {
+			Name    string `json:"name"`
+			Problem string `json:"problem"`
+		} `json:"overrides"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("setup JSON: %v\n%s%s", err, out, stderr)
+	}
+	if code != exitOK || rep.Writes != 0 || len(rep.Overrides) != 1 || rep.Overrides[0].Name != name || rep.Overrides[0].Problem != "override" {
+		t.Fatalf("setup with an override: exit %d, %+v; want exit 0, 0 writes, the override listed\n%s", code, rep, out)
+	}
+	code, text, _ := wfpsandbox(t, h.args("setup", "--sid", sid)...)
+	if code != exitOK || !strings.Contains(text, "warning: "+name) || !strings.Contains(text, "wfpsandbox verify") {
+		t.Errorf("setup text does not warn of the override: exit %d\n%s", code, text)
+	}
+	// Without the foreign filter there is nothing to warn of.
+	h2 := newSimHost(t)
+	code, out, _ = wfpsandbox(t, h2.args("setup", "--sid", sid, "--format", "json")...)
+	if code != exitOK || strings.Contains(out, `"overrides"`) {
+		t.Errorf("setup on a clean host reports overrides: exit %d\n%s", code, out)
+	}
+}
