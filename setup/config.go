@@ -216,3 +216,6 @@ func AnalyticsEnabled(flag bool, stateDir string) (on bool, warning, err error) 
 }
 
 func configPath(stateDir string) string { return filepath.Join(stateDir, ConfigFile) }
+
+// ConfigPath returns the path of config.toml in the state directory stateDir.
+func ConfigPath(stateDir string) string { return configPath(stateDir) }
