@@ -240,3 +240,13 @@ func request(t *testing.T, v any) []byte {
 type wfpEngine = wfp.Engine
 
 var errNoEngine = wfp.ErrUnavailable
+
+type memengineCall = memengine.Call
+
+// tamperIfPresent deletes sid's rule filter when it is installed.
+func (h *host) tamperIfPresent(sid, rule string) {
+	h.t.Helper()
+	if h.filters()[policy.FilterKey(sid, rule)] != nil {
+		h.tamper(sid, rule)
+	}
+}
