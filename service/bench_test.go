@@ -18,11 +18,10 @@ import (
 // foreign filters of another provider; opener counts every engine call of every
 // session it opens.
 type benchHost struct {
-	bfe   *memengine.BFE
-	dir   string
-	mu    sync.Mutex
-	calls int
-	ss    []*memengine.Session
+	bfe *memengine.BFE
+	dir string
+	mu  sync.Mutex
+	ss  []*memengine.Session
 }
 
 func (b *benchHost) open() (wfp.Engine, error) {

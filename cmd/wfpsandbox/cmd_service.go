@@ -27,9 +27,6 @@ func init() {
 	})
 }
 
-// serviceTimeout bounds waiting for the service to start or stop.
-const serviceTimeout = 60 * time.Second
-
 // serviceDoc is the JSON of every service subcommand.
 type serviceDoc struct {
 	Action string `json:"action"`

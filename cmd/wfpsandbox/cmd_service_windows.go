@@ -8,10 +8,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/wfpsandbox/wfpsandbox/account"
 	"github.com/wfpsandbox/wfpsandbox/service"
 )
+
+// serviceTimeout bounds waiting for the service to start or stop.
+const serviceTimeout = 60 * time.Second
 
 // serviceControl runs install, uninstall, start, stop (elevated) or status.
 func serviceControl(sub, stateDir string) (*serviceDoc, error) {
