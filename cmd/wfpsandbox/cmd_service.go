@@ -22,7 +22,7 @@ func init() {
 		name: "service",
 		summary: "the optional Windows service: install|uninstall|start|stop (elevated) or status; it keeps every recorded " +
 			"account's policy in place and answers \\\\.\\pipe\\wfpsandbox (the policy works without it)",
-		usage: "install [--state-dir DIR] | uninstall | start | stop | status  [--format text|json]",
+		usage: "install [--state-dir DIR] | uninstall | start | stop | status [--sid SID]  [--format text|json]",
 		run:   runService,
 	})
 }
@@ -34,8 +34,10 @@ type serviceDoc struct {
 	Installed bool   `json:"installed"`
 	State     string `json:"state,omitempty"`
 	PID       uint32 `json:"pid,omitempty"`
-	// Pipe says whether the pipe answered a ping, when asked.
-	Pipe string `json:"pipe,omitempty"`
+	// Account is the service's live status of the account status --sid named,
+	// asked over the pipe; Pipe says why there is none.
+	Account *service.StatusResult `json:"account,omitempty"`
+	Pipe    string                `json:"pipe,omitempty"`
 	// PolicyKept is true for uninstall: the WFP policy and the records stay.
 	PolicyKept bool `json:"policyKept,omitempty"`
 }
@@ -50,14 +52,23 @@ func runService(ctx context.Context, c *cli, args []string) int {
 	engine := engineFlag(fs)
 	analytics := fs.Bool("analytics", false, "count repairs as OpenTelemetry metrics (also on with WFPSANDBOX_ANALYTICS=1 or 'analytics = true' in config.toml)")
 	verbose := fs.Bool("verbose", false, "log debug records on stderr")
+	sid := fs.String("sid", "", "status: also ask the running service, over its pipe, for the live status of this account")
 	if !c.parse(fs, args) {
 		return exitError
+	}
+	if *sid != "" && sub != "status" {
+		return c.fail("service "+sub, errors.New("--sid goes with status only"))
 	}
 	switch sub {
 	case "install", "uninstall", "start", "stop", "status":
 		doc, err := serviceControl(sub, *stateDir)
 		if err != nil {
 			return c.fail("service "+sub, err)
+		}
+		if *sid != "" {
+			if err := askServiceStatus(ctx, doc, *sid); err != nil {
+				return c.fail("service status", err)
+			}
 		}
 		c.emit(doc, func(w io.Writer) { printServiceDoc(w, doc) })
 		return exitOK
@@ -84,11 +95,37 @@ func printServiceDoc(w io.Writer, d *serviceDoc) {
 		if d.Pipe != "" {
 			fmt.Fprintf(w, "pipe %s: %s\n", service.PipeName, d.Pipe)
 		}
+		if a := d.Account; a != nil {
+			fmt.Fprintf(w, "%s: profile %s, %d of %d filters as planned, current %v (live, as the service sees it)\n",
+				a.SID, a.Profile, a.Verify.Matching, a.Verify.Planned, a.Current)
+			for _, f := range a.Verify.Findings {
+				fmt.Fprintf(w, "  %s %s %s: %s\n", f.Kind, f.Name, f.Problem, f.Detail)
+			}
+		}
 	case "uninstall":
 		fmt.Fprintln(w, "the wfpsandbox service is uninstalled; the WFP policy and the setup records are kept")
 	default:
 		fmt.Fprintf(w, "service %s: done\n", d.Action)
 	}
+}
+
+// askServiceStatus asks the service over its pipe for sid's live status. No service
+// to ask is reported in doc.Pipe; a refusal is an error.
+func askServiceStatus(ctx context.Context, doc *serviceDoc, sid string) error {
+	ctx, cancel := context.WithTimeout(ctx, serviceAskTimeout)
+	defer cancel()
+	resp, err := askService(ctx, &service.Request{Version: service.ProtocolVersion, Op: service.OpStatus, SID: sid})
+	switch {
+	case errors.Is(err, service.ErrNotAvailable):
+		doc.Pipe = err.Error()
+		return nil
+	case err != nil:
+		return err
+	case !resp.OK:
+		return fmt.Errorf("the service refused status (%s): %s", resp.Error.Code, resp.Error.Message)
+	}
+	doc.Pipe, doc.Account = "answered", resp.Status
+	return nil
 }
 
 // runServiceProcess is `wfpsandbox service run`: what the service control manager

@@ -126,3 +126,24 @@ func TestEnsureHasTheServiceApplyProxyPorts(t *testing.T) {
 		t.Errorf("profile change: exit %d: %s", code, out)
 	}
 }
+
+func TestServiceStatusAsksThePipe(t *testing.T) {
+	h := newSimHost(t)
+	if code, _, stderr := wfpsandbox(t, h.args("setup", "--sid", sid, "--user-match", "allow")...); code != exitOK {
+		t.Fatalf("setup: %s", stderr)
+	}
+	code, out, stderr := wfpsandbox(t, "service", "status", "--sid", sid, "--format", "json")
+	var doc serviceDoc
+	if code != exitOK || json.Unmarshal([]byte(out), &doc) != nil || doc.Account != nil || !strings.Contains(doc.Pipe, "not available") {
+		t.Fatalf("no service: exit %d %s %s", code, out, stderr)
+	}
+	withService(t, h)
+	code, out, stderr = wfpsandbox(t, "service", "status", "--sid", sid, "--format", "json")
+	doc = serviceDoc{}
+	if code != exitOK || json.Unmarshal([]byte(out), &doc) != nil || doc.Account == nil || !doc.Account.Current || doc.Account.SID != sid {
+		t.Fatalf("with the service: exit %d %s %s", code, out, stderr)
+	}
+	if code, _, stderr := wfpsandbox(t, "service", "start", "--sid", sid); code != exitError || !strings.Contains(stderr, "--sid goes with status only") {
+		t.Errorf("start --sid: exit %d %s", code, stderr)
+	}
+}
