@@ -130,8 +130,10 @@ func ServePipe(ctx context.Context, s *Service) error {
 // servePipeConn reads one request, identifies the caller, answers and disconnects.
 func (s *Service) servePipeConn(ctx context.Context, c *pipeConn) {
 	defer c.close()
+	s.log.Debug("pipe: a client connected")
 	c.deadline = time.Now().Add(pipeIOTimeout)
 	frame, err := NewFrameReader(c).ReadFrame()
+	s.log.Debug("pipe: request read", "bytes", len(frame), "error", fmt.Sprint(err))
 	var resp *Response
 	switch {
 	case err != nil:
@@ -145,6 +147,7 @@ func (s *Service) servePipeConn(ctx context.Context, c *pipeConn) {
 		// The caller's identity comes from the pipe, after the read (impersonation
 		// takes "the security context of the last message read from the pipe").
 		caller, ierr := c.identify()
+		s.log.Debug("pipe: caller", "user", caller.User, "groups", len(caller.Groups), "error", fmt.Sprint(ierr))
 		if ierr != nil {
 			s.log.Warn("pipe: the caller could not be identified; request refused: "+ierr.Error(), "call", "ImpersonateNamedPipeClient")
 			resp = errorResponse("", CodeDenied, fmt.Errorf("the caller could not be identified: %w", ierr))
@@ -157,6 +160,7 @@ func (s *Service) servePipeConn(ctx context.Context, c *pipeConn) {
 		s.log.Debug("pipe: writing a response: " + err.Error())
 		return
 	}
+	s.log.Debug("pipe: response written", "ok", resp.OK)
 	// Let the client read the response before the instance is disconnected:
 	// DisconnectNamedPipe discards what the client has not read. Not
 	// FlushFileBuffers, which waits without a bound for a client that never reads;

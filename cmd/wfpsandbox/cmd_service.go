@@ -53,6 +53,9 @@ func runService(ctx context.Context, c *cli, args []string) int {
 	analytics := fs.Bool("analytics", false, "count repairs as OpenTelemetry metrics (also on with WFPSANDBOX_ANALYTICS=1 or 'analytics = true' in config.toml)")
 	verbose := fs.Bool("verbose", false, "log debug records on stderr")
 	sid := fs.String("sid", "", "status: also ask the running service, over its pipe, for the live status of this account")
+	// --scm is what install registers: the process was started by the service control
+	// manager and connects to it (StartServiceCtrlDispatcher), rather than guessing.
+	scm := fs.Bool("scm", false, "run: started by the service control manager (what 'service install' registers)")
 	if !c.parse(fs, args) {
 		return exitError
 	}
@@ -73,7 +76,7 @@ func runService(ctx context.Context, c *cli, args []string) int {
 		c.emit(doc, func(w io.Writer) { printServiceDoc(w, doc) })
 		return exitOK
 	case "run":
-		return runServiceProcess(ctx, c, *stateDir, *engine, *analytics, *verbose)
+		return runServiceProcess(ctx, c, *stateDir, *engine, *analytics, *verbose, *scm)
 	case "":
 		return c.fail("service", errors.New("name a subcommand: install, uninstall, start, stop or status"))
 	}
@@ -130,7 +133,7 @@ func askServiceStatus(ctx context.Context, doc *serviceDoc, sid string) error {
 
 // runServiceProcess is `wfpsandbox service run`: what the service control manager
 // starts (or, run from a console, the same loop in the foreground until Ctrl+C).
-func runServiceProcess(ctx context.Context, c *cli, stateDir, engine string, analytics, verbose bool) int {
+func runServiceProcess(ctx context.Context, c *cli, stateDir, engine string, analytics, verbose, scm bool) int {
 	if stateDir == "" {
 		d, err := setup.DefaultStateDir()
 		if err != nil {
@@ -173,7 +176,7 @@ func runServiceProcess(ctx context.Context, c *cli, stateDir, engine string, ana
 	if err != nil {
 		return c.fail("service run", err)
 	}
-	if err := serveService(ctx, svc); err != nil {
+	if err := serveService(ctx, svc, scm); err != nil {
 		log.Error("service: "+err.Error(), setup.Event(setup.EventServiceState))
 		return c.fail("service run", err)
 	}

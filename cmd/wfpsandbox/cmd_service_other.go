@@ -20,7 +20,7 @@ func serviceControl(sub, _ string) (*serviceDoc, error) {
 
 // serveService runs the converge loop in the foreground until ctx is done; there is
 // no pipe outside Windows.
-func serveService(ctx context.Context, svc *service.Service) error {
+func serveService(ctx context.Context, svc *service.Service, _ bool) error {
 	return svc.Run(ctx)
 }
 

@@ -31,7 +31,7 @@ func serviceControl(sub, stateDir string) (*serviceDoc, error) {
 		if err != nil {
 			return nil, fmt.Errorf("find wfpsandbox.exe: %w", err)
 		}
-		args := []string{"service", "run"}
+		args := []string{"service", "run", "--scm"}
 		if stateDir != "" {
 			abs, err := filepath.Abs(stateDir)
 			if err != nil {
@@ -67,8 +67,9 @@ func serviceControl(sub, stateDir string) (*serviceDoc, error) {
 }
 
 // serveService runs the converge loop and the pipe server: under the service control
-// manager when started by it, else in the foreground until Ctrl+C.
-func serveService(ctx context.Context, svc *service.Service) error {
+// manager when started by it (scm, or svc.IsWindowsService), else in the foreground
+// until Ctrl+C.
+func serveService(ctx context.Context, svc *service.Service, scm bool) error {
 	run := func(ctx context.Context) error {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
@@ -81,7 +82,7 @@ func serveService(ctx context.Context, svc *service.Service) error {
 		}
 		return runErr
 	}
-	if ok, err := service.IsService(); err == nil && ok {
+	if ok, err := service.IsService(); scm || (err == nil && ok) {
 		return service.RunAsService(run)
 	}
 	return run(ctx)
