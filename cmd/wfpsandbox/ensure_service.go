@@ -62,20 +62,27 @@ func serviceStatus(ctx context.Context, res *setup.CheckResult) bool {
 
 // onlyProxyPorts returns the ports ensure was given when they are the only
 // difference between what it wants and the account's record: the record is strict,
-// only --proxy-port was given (no profile, user-match or policy file), and the only
-// reason setup is needed is the plan change that follows from the ports.
+// only --proxy-port was given (no profile, user-match or policy file), and the
+// reasons setup is needed are the plan change that follows from the ports and, when
+// ensure read the live policy itself, the drift of the live policy from that new plan
+// (the service's setup installs the whole new plan, so it repairs any other drift too).
 func onlyProxyPorts(p *planFlags, res *setup.CheckResult) ([]uint16, bool) {
 	if res.Record == nil || policy.Profile(res.Record.Profile) != policy.Strict || res.AccountMissing ||
 		len(p.proxyPorts) == 0 || len(p.proxyPorts) > service.MaxProxyPorts ||
 		p.policyFile != "" || p.given("profile") || p.given("user-match") {
 		return nil, false
 	}
+	changed := false
 	for _, r := range res.Reasons {
-		if r.Code != setup.ReasonPlanChanged {
+		switch r.Code {
+		case setup.ReasonPlanChanged:
+			changed = true
+		case setup.ReasonPolicyDrift:
+		default:
 			return nil, false
 		}
 	}
-	return p.proxyPorts, len(res.Reasons) > 0
+	return p.proxyPorts, changed
 }
 
 // serviceSetProxyPorts has the service apply ports; the error says why it did not.

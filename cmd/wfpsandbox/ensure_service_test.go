@@ -115,6 +115,15 @@ func TestEnsureHasTheServiceApplyProxyPorts(t *testing.T) {
 	if err != nil || !slices.Equal(rec.ProxyPorts, []uint16{8080, 9090}) || rec.Profile != "strict" || rec.UserMatch != "allow" {
 		t.Fatalf("record %+v %v", rec, err)
 	}
+	// ensure that reads the live policy itself (here --engine; on Windows the live BFE
+	// when it may) also sees the new plan's drift: still the service's to apply.
+	code, doc, out = ensureJSON(t, h, "--sid", sid, "--proxy-port", "8081")
+	if code != exitOK || doc.Action != "service-set-proxy-ports" || !doc.Check.Live || !strings.Contains(out, "policy-drift") {
+		t.Fatalf("with a live read: exit %d: %s", code, out)
+	}
+	if rec, err := state.Read(h.state, sid); err != nil || !slices.Equal(rec.ProxyPorts, []uint16{8081}) {
+		t.Fatalf("record %+v %v", rec, err)
+	}
 	// Now current, through the service's live status.
 	if code, doc, out := ensureNoEngine(t, h, "--sid", sid, "--no-elevate"); code != exitOK || doc.Via != viaService {
 		t.Errorf("afterwards: exit %d: %s", code, out)

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wfpsandbox/wfpsandbox/policy"
 )
 
 // TestServicePipe: `wfpsandbox service run` in the foreground (a first Wine process)
@@ -24,7 +26,8 @@ import (
 func TestServicePipe(t *testing.T) {
 	exe, sandboxSID := h.wfpsandboxExe(t), h.userSID(t)
 	dir := t.TempDir()
-	setup := h.run(t, runOpts{dir: dir, name: "setup"}, exe, "setup", "--sid", sandboxSID, "--user-match", "allow", "--format", "json")
+	setup := h.run(t, runOpts{dir: dir, name: "setup"}, exe, "setup", "--sid", sandboxSID, "--profile", "strict",
+		"--proxy-port", "3128", "--user-match", "allow", "--format", "json")
 	if setup.code != 0 {
 		t.Fatalf("setup: %s", setup.describe())
 	}
@@ -108,7 +111,7 @@ func TestServicePipe(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &doc); err != nil || doc.Account == nil {
 		t.Fatalf("status over the pipe: %v\n%s%s", err, stdout, stderr)
 	}
-	if doc.Account.SID != sandboxSID || !doc.Account.Current || !doc.Account.Verify.Compliant || doc.Account.Verify.Matching != 12 {
+	if doc.Account.SID != sandboxSID || !doc.Account.Current || !doc.Account.Verify.Compliant || doc.Account.Verify.Matching != 20 {
 		t.Errorf("status over the pipe: %+v", doc.Account)
 	}
 	// The second process made no WFP call of its own: the answer came from the service.
@@ -144,7 +147,9 @@ func TestServicePipe(t *testing.T) {
 	// One transaction, one write: the repair added exactly the deleted filter.
 	var adds []string
 	var commits int
-	for _, r := range readCallLog(t, filepath.Join(dir, "service.jsonl")) {
+	svcLog := readCallLog(t, filepath.Join(dir, "service.jsonl"))
+	seen := len(svcLog)
+	for _, r := range svcLog {
 		switch r.Fn {
 		case "FwpmFilterAdd0":
 			if r.Status == statusOK {
@@ -156,6 +161,46 @@ func TestServicePipe(t *testing.T) {
 	}
 	if len(adds) != 1 || adds[0] != removed || commits != 1 {
 		t.Errorf("the service added %v in %d commits, want only %s in one", adds, commits, removed)
+	}
+
+	// ensure with new proxy ports: the service applies them (no elevation), in one
+	// transaction that replaces only the two loopback-connect permits.
+	ens := h.run(t, runOpts{dir: dir, name: "ensure"}, exe, "ensure", "--sid", sandboxSID, "--proxy-port", "8080", "--format", "json")
+	var ed struct {
+		Action string `json:"action"`
+		Via    string `json:"via"`
+	}
+	if err := json.Unmarshal([]byte(ens.stdout), &ed); err != nil || ens.code != 0 || ed.Action != "service-set-proxy-ports" || ed.Via != "service" {
+		t.Fatalf("ensure --proxy-port 8080: %v\n%s\nservice:\n%s", err, ens.describe(), svcOut())
+	}
+	if n := len(ens.log.writes()); n != 0 {
+		t.Errorf("ensure itself made %d WFP writes", n)
+	}
+	want := map[string]bool{
+		policy.FilterKey(sandboxSID, "strict-loopback-connect-v4").String(): true,
+		policy.FilterKey(sandboxSID, "strict-loopback-connect-v6").String(): true,
+	}
+	var changed []string
+	commits = 0
+	for _, r := range readCallLog(t, filepath.Join(dir, "service.jsonl"))[seen:] {
+		switch r.Fn {
+		case "FwpmFilterAdd0":
+			changed = append(changed, "add "+decode[struct{ Filter logFilter }](t, r.Args).Filter.Key)
+		case "FwpmFilterDeleteByKey0":
+			changed = append(changed, "delete "+decode[struct {
+				Key string `json:"key"`
+			}](t, r.Args).Key)
+		case "FwpmTransactionCommit0":
+			commits++
+		}
+	}
+	if commits != 1 || len(changed) != 4 {
+		t.Errorf("set-proxy-ports: %d commits, changes %v; want one commit deleting and adding the two loopback-connect permits", commits, changed)
+	}
+	for _, c := range changed {
+		if _, key, _ := strings.Cut(c, " "); !want[key] {
+			t.Errorf("set-proxy-ports changed %s, not a loopback-connect permit", c)
+		}
 	}
 }
 
