@@ -245,3 +245,29 @@ func TestServiceControlManager(t *testing.T) {
 		t.Errorf("the record is gone: %v", err)
 	}
 }
+
+// TestUninstallAllRemovesTheService: `uninstall --all` removes the service too, and
+// uninstalling one account keeps it.
+func TestUninstallAllRemovesTheService(t *testing.T) {
+	exe, sandboxSID := h.wfpsandboxExe(t), h.userSID(t)
+	dir := t.TempDir()
+	if r := h.run(t, runOpts{dir: dir, name: "setup"}, exe, "setup", "--sid", sandboxSID, "--user-match", "allow"); r.code != 0 {
+		t.Fatalf("setup: %s", r.describe())
+	}
+	if r := h.run(t, runOpts{dir: dir, name: "install"}, exe, "service", "install"); r.code != 0 {
+		t.Fatalf("service install: %s", r.describe())
+	}
+	defer h.run(t, runOpts{dir: dir, name: "cleanup"}, exe, "service", "uninstall")
+	installed := func(name string) bool {
+		t.Helper()
+		r := h.run(t, runOpts{dir: dir, name: name}, exe, "service", "status", "--format", "json")
+		return strings.Contains(r.stdout, `"installed": true`)
+	}
+	if r := h.run(t, runOpts{dir: dir, name: "un1"}, exe, "uninstall", "--sid", sandboxSID); r.code != 0 || !installed("st1") {
+		t.Fatalf("uninstall --sid removed the service or failed: %s", r.describe())
+	}
+	r := h.run(t, runOpts{dir: dir, name: "unall"}, exe, "uninstall", "--all", "--format", "json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"serviceRemoved": true`) || installed("st2") {
+		t.Errorf("uninstall --all: the service is still installed: %s", r.describe())
+	}
+}
