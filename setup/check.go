@@ -78,6 +78,10 @@ type CheckResult struct {
 	LiveReason string                `json:"liveReason,omitempty"`
 	LiveError  string                `json:"liveError,omitempty"`
 	LiveCheck  *reconcile.LiveResult `json:"liveCheck,omitempty"`
+	// ServiceVerify is the wfpsandbox service's verify of the account (read as SYSTEM,
+	// every provider's filters), when the live status came from the service because
+	// this process could not read the policy itself (CLI ensure, "via": "service").
+	ServiceVerify *reconcile.Report `json:"serviceVerify,omitempty"`
 	// AccountMissing is true when the record's SID is no account on this host
 	// (deleted, or a state directory copied from another machine): setup cannot run
 	// for it, so ensure must not ask for elevation; 'uninstall --sid' forgets it.

@@ -9,9 +9,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/wfpsandbox/wfpsandbox/account"
 	"github.com/wfpsandbox/wfpsandbox/internal/safefile"
 	"github.com/wfpsandbox/wfpsandbox/internal/tomlguard"
 )
@@ -30,12 +32,77 @@ const (
 //	# config.toml
 //	analytics = true   # send OpenTelemetry metrics (see package telemetry)
 //	readers = ["S-1-5-32-545"]   # who may read wfpsandbox's WFP objects (Options.Readers)
+//
+//	[service]          # the optional wfpsandbox service (package service)
+//	poll = "5m"        # how often it re-checks every recorded account (Go duration, >= 1s, <= 24h)
+//	callers = ["S-1-5-21-…-1001"]  # SIDs that may ask it for status and set-proxy-ports
 type Config struct {
 	// Analytics turns metrics on.
 	Analytics bool `toml:"analytics"`
 	// Readers are the SIDs granted FWPM_ACTRL_READ on the WFP objects setup adds
 	// (Options.Readers; BUILTIN\Users when absent).
 	Readers []string `toml:"readers"`
+	// Service configures the wfpsandbox service.
+	Service ServiceConfig `toml:"service"`
+}
+
+// ServiceConfig is config.toml's [service] table.
+type ServiceConfig struct {
+	// Poll is how often the service re-checks every recorded account, as a Go
+	// duration ("5m", "30s"); DefaultServicePoll when empty. At least
+	// MinServicePoll, at most MaxServicePoll.
+	Poll string `toml:"poll"`
+	// Callers are SIDs (users or groups, canonical S-1-… form) that may ask the
+	// service for status and set-proxy-ports besides SYSTEM and Administrators.
+	Callers []string `toml:"callers"`
+}
+
+// Bounds and default of [service] poll.
+const (
+	DefaultServicePoll = 5 * time.Minute
+	MinServicePoll     = time.Second
+	MaxServicePoll     = 24 * time.Hour
+)
+
+// PollInterval returns the parsed poll interval (DefaultServicePoll when empty).
+// LoadConfig has validated it.
+func (c ServiceConfig) PollInterval() time.Duration {
+	if c.Poll == "" {
+		return DefaultServicePoll
+	}
+	d, err := time.ParseDuration(c.Poll)
+	if err != nil {
+		return DefaultServicePoll
+	}
+	return d
+}
+
+// validate checks [service]; errors name the key.
+func (c ServiceConfig) validate() (key string, err error) {
+	if c.Poll != "" {
+		d, err := time.ParseDuration(c.Poll)
+		if err != nil {
+			return "poll", fmt.Errorf("%q is not a Go duration (\"5m\", \"30s\")", c.Poll)
+		}
+		if d < MinServicePoll || d > MaxServicePoll {
+			return "poll", fmt.Errorf("%s is out of range: want %s to %s", c.Poll, MinServicePoll, MaxServicePoll)
+		}
+	}
+	seen := map[string]bool{}
+	for _, s := range c.Callers {
+		sid, err := account.ParseSID(s)
+		if err != nil {
+			return "callers", fmt.Errorf("%q: %w", s, err)
+		}
+		if sid.String() != s {
+			return "callers", fmt.Errorf("%q is not in canonical form (%s)", s, sid)
+		}
+		if seen[s] {
+			return "callers", fmt.Errorf("%s listed twice", s)
+		}
+		seen[s] = true
+	}
+	return "", nil
 }
 
 // AnalyticsEnv is the environment variable that turns analytics on ("1", "true",
@@ -84,14 +151,19 @@ func parseConfig(path string, data []byte) (Config, error) {
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		k := und[0]
-		return Config{}, fmt.Errorf("%s:%d: unknown key %q (known keys: analytics, readers)", path, keyLine(data, k), k.String())
+		return Config{}, fmt.Errorf("%s:%d: unknown key %q (known keys: analytics, readers, [service] poll and callers)", path, keyLine(data, k), k.String())
 	}
 	// The decoder matches keys to fields case-insensitively; TOML keys are
 	// case-sensitive, and "Analytics" next to "analytics" silently overrode it.
 	for _, k := range md.Keys() {
-		if ks := k.String(); ks != "analytics" && ks != "readers" {
-			return Config{}, fmt.Errorf("%s:%d: unknown key %q: keys are case-sensitive (known keys: analytics, readers)", path, keyLine(data, k), ks)
+		switch ks := k.String(); ks {
+		case "analytics", "readers", "service", "service.poll", "service.callers":
+		default:
+			return Config{}, fmt.Errorf("%s:%d: unknown key %q: keys are case-sensitive (known keys: analytics, readers, [service] poll and callers)", path, keyLine(data, k), ks)
 		}
+	}
+	if key, err := c.Service.validate(); err != nil {
+		return Config{}, fmt.Errorf("%s:%d: service.%s: %w", path, keyLine(data, toml.Key{"service", key}), key, err)
 	}
 	return c, nil
 }
@@ -100,11 +172,17 @@ func parseConfig(path string, data []byte) (Config, error) {
 var tomlLineRe = regexp.MustCompile(`^toml: line (\d+)(?: \(last key "([^"]*)"\))?: (.*)$`)
 
 // keyLine finds the line where key k is defined: "k =" for a top-level key, "[k]" or
-// "[[k]]" for a table, or the table header its first component opens. BurntSushi/toml
+// "[[k]]" for a table, the "last =" line inside the table "[first]" for a key of a
+// table (service.poll), or the table header its first component opens. BurntSushi/toml
 // keeps key positions private, so this scans the text; 0 when not found.
 func keyLine(data []byte, k toml.Key) int {
 	if len(k) == 0 {
 		return 0
+	}
+	if len(k) == 2 {
+		if n := tableKeyLine(data, k[0], k[1]); n > 0 {
+			return n
+		}
 	}
 	first := k[0]
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -121,6 +199,29 @@ func keyLine(data []byte, k toml.Key) int {
 		key, _, ok := strings.Cut(line, "=")
 		key = strings.Trim(strings.TrimSpace(key), `"'`)
 		if ok && (key == first || strings.HasPrefix(key, first+".")) {
+			return n
+		}
+	}
+	return 0
+}
+
+// tableKeyLine finds "key =" inside the table "[table]", or "table.key =" at top
+// level; 0 when not found.
+func tableKeyLine(data []byte, table, key string) int {
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	in := false
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if strings.HasPrefix(line, "[") {
+			in = strings.Trim(strings.Trim(line, "[] \t"), `"'`) == table
+			continue
+		}
+		k, _, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		k = strings.Trim(strings.TrimSpace(k), `"'`)
+		if (in && k == key) || (!in && k == table+"."+key) {
 			return n
 		}
 	}
@@ -152,3 +253,6 @@ func AnalyticsEnabled(flag bool, stateDir string) (on bool, warning, err error) 
 }
 
 func configPath(stateDir string) string { return filepath.Join(stateDir, ConfigFile) }
+
+// ConfigPath returns the path of config.toml in the state directory stateDir.
+func ConfigPath(stateDir string) string { return configPath(stateDir) }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func writeConfig(t *testing.T, body string) string {
@@ -92,5 +93,40 @@ func TestDefaultStateDir(t *testing.T) {
 	d, err := DefaultStateDir()
 	if err != nil || !filepath.IsAbs(d) || filepath.Base(d) != "wfpsandbox" {
 		t.Errorf("default: %q, %v", d, err)
+	}
+}
+
+func TestLoadConfigService(t *testing.T) {
+	const sid = "S-1-5-21-1111111111-2222222222-3333333333-1001"
+	c, err := LoadConfig(writeConfig(t, "analytics = false\n[service]\npoll = \"30s\"\ncallers = [\""+sid+"\", \"S-1-5-32-545\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Service.PollInterval(); got != 30*time.Second {
+		t.Errorf("poll %v, want 30s", got)
+	}
+	if len(c.Service.Callers) != 2 || c.Service.Callers[0] != sid {
+		t.Errorf("callers %v", c.Service.Callers)
+	}
+	c, err = LoadConfig(writeConfig(t, "analytics = true\n"))
+	if err != nil || c.Service.PollInterval() != DefaultServicePoll || len(c.Service.Callers) != 0 {
+		t.Errorf("no [service]: %+v %v", c.Service, err)
+	}
+	for _, tc := range []struct{ body, want string }{
+		{"[service]\npoll = \"5m\"\npol = \"1m\"\n", ":3: unknown key \"service.pol\""},
+		{"[service]\n\npoll = \"500ms\"\n", ":3: service.poll: 500ms is out of range"},
+		{"[service]\npoll = \"25h\"\n", ":2: service.poll: 25h is out of range"},
+		{"[service]\npoll = \"often\"\n", ":2: service.poll: \"often\" is not a Go duration"},
+		{"[service]\npoll = 5\n", ":2: key \"service.poll\": incompatible types"},
+		{"# c\n[service]\ncallers = [\"nobody\"]\n", ":3: service.callers: \"nobody\""},
+		{"[service]\ncallers = [\"S-1-5-032-545\"]\n", ":2: service.callers: \"S-1-5-032-545\""},
+		{"[service]\ncallers = [\"S-1-5-18\", \"S-1-5-18\"]\n", ":2: service.callers: S-1-5-18 listed twice"},
+		{"service.poll = \"0s\"\n", ":1: service.poll: 0s is out of range"},
+	} {
+		p := writeConfig(t, tc.body)
+		_, err := LoadConfig(p)
+		if err == nil || !strings.Contains(err.Error(), p+tc.want) {
+			t.Errorf("config %q: error %v, want it to contain %q", tc.body, err, p+tc.want)
+		}
 	}
 }

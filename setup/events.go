@@ -47,6 +47,21 @@ const (
 	// EventStep (110, Information or Warning): one setup step's outcome (account,
 	// wfp); warnings for failed steps.
 	EventStep EventID = 110
+	// EventServiceRepaired (120, Warning): the wfpsandbox service found an account's
+	// installed policy differing from its record's plan and repaired it in one
+	// transaction; the message names the account and every change.
+	EventServiceRepaired EventID = 120
+	// EventServiceThrottled (121, Warning): the service found drift but did not repair
+	// it: the account's repair budget is spent (another tool keeps changing the policy).
+	EventServiceThrottled EventID = 121
+	// EventServiceRepairFailed (122, Error): the service could not check or repair an
+	// account's policy (the message names the WFP call and status); nothing was changed.
+	EventServiceRepairFailed EventID = 122
+	// EventServiceRequest (123, Information or Warning): a pipe request that changed
+	// something, or was refused (not authorized, invalid); names the caller.
+	EventServiceRequest EventID = 123
+	// EventServiceState (124, Information): the service started or stopped.
+	EventServiceState EventID = 124
 	// EventOther (199): a warning or error logged without an event ID of its own.
 	EventOther EventID = 199
 )
@@ -78,6 +93,11 @@ func Events() []struct {
 		{EventUninstallOK, "uninstall ok"},
 		{EventUninstallError, "uninstall error"},
 		{EventStep, "setup step"},
+		{EventServiceRepaired, "service repaired policy"},
+		{EventServiceThrottled, "service repair throttled"},
+		{EventServiceRepairFailed, "service repair failed"},
+		{EventServiceRequest, "service request"},
+		{EventServiceState, "service started or stopped"},
 		{EventOther, "other warning or error"},
 	}
 }

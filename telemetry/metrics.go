@@ -18,6 +18,8 @@ const (
 	MetricWFPSuccess    = "wfpsandbox.setup.wfp.success"
 	MetricWFPFailure    = "wfpsandbox.setup.wfp.failure"
 	MetricSetupDuration = "wfpsandbox.setup.duration"
+	// MetricPolicyRepaired counts repairs made by the wfpsandbox service.
+	MetricPolicyRepaired = "wfpsandbox.policy.repaired"
 )
 
 // Attribute keys.
@@ -28,6 +30,9 @@ const (
 	AttrSetupVersion = "setup.version"
 	AttrErrorMessage = "error.message"
 	AttrOutcome      = "outcome"
+	// AttrChange is what a repair changed: the sorted, distinct "op:kind:reason"
+	// of its changes, e.g. "add:filter:missing".
+	AttrChange = "change"
 )
 
 // DefaultTimeout is the total time Close gives flush and shutdown.
@@ -46,6 +51,9 @@ type Config struct {
 	ServiceVersion string
 	// Timeout bounds Close (flush and shutdown together); DefaultTimeout when zero.
 	Timeout time.Duration
+	// ExportInterval is how often recorded metrics are sent (besides at Close); 24 h
+	// when zero, so a short setup run sends at Close only. A long-running service sets it.
+	ExportInterval time.Duration
 	// ExporterOptions are appended to the defaults (tests point the exporter at a
 	// local receiver with them; production relies on OTEL_EXPORTER_OTLP_*).
 	ExporterOptions []otlpmetrichttp.Option
@@ -59,6 +67,7 @@ type Metrics struct {
 	success  metric.Int64Counter
 	failure  metric.Int64Counter
 	duration metric.Float64Histogram
+	repaired metric.Int64Counter
 }
 
 // Start returns a Metrics recorder. When cfg.Enabled is false it returns a no-op
@@ -85,10 +94,14 @@ func Start(ctx context.Context, cfg Config) (*Metrics, error) {
 		// resource.New returns a usable resource alongside partial errors.
 		res = resource.Empty()
 	}
+	interval := cfg.ExportInterval
+	if interval <= 0 {
+		// Export only at shutdown: a setup run is short, and Close flushes.
+		interval = 24 * time.Hour
+	}
 	provider := sdkmetric.NewMeterProvider(
 		sdkmetric.WithResource(res),
-		// Export only at shutdown: a setup run is short, and Close flushes.
-		sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp, sdkmetric.WithInterval(24*time.Hour))),
+		sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp, sdkmetric.WithInterval(interval))),
 	)
 	m := &Metrics{provider: provider, timeout: cfg.Timeout}
 	if m.timeout <= 0 {
@@ -104,6 +117,9 @@ func Start(ctx context.Context, cfg Config) (*Metrics, error) {
 	errs = append(errs, err)
 	m.duration, err = meter.Float64Histogram(MetricSetupDuration,
 		metric.WithDescription("Duration of a full setup run"), metric.WithUnit("s"))
+	errs = append(errs, err)
+	m.repaired, err = meter.Int64Counter(MetricPolicyRepaired,
+		metric.WithDescription("Policy repairs made by the wfpsandbox service"), metric.WithUnit("{repair}"))
 	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		_ = provider.Shutdown(ctx)
@@ -163,6 +179,18 @@ func (m *Metrics) SetupDuration(ctx context.Context, d time.Duration, profile st
 		attribute.String(AttrProfile, profile),
 		attribute.Int(AttrSetupVersion, setupVersion),
 		attribute.String(AttrOutcome, outcome),
+	))
+}
+
+// PolicyRepaired counts one repair of account's policy by the service; change is
+// what it changed (AttrChange).
+func (m *Metrics) PolicyRepaired(ctx context.Context, account, change string) {
+	if !m.Enabled() {
+		return
+	}
+	m.repaired.Add(ctx, 1, metric.WithAttributes(
+		attribute.String(AttrAccount, account),
+		attribute.String(AttrChange, change),
 	))
 }
 

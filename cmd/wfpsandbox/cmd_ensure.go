@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wfpsandbox/wfpsandbox/account"
+	"github.com/wfpsandbox/wfpsandbox/service"
 	"github.com/wfpsandbox/wfpsandbox/setup"
 	"github.com/wfpsandbox/wfpsandbox/wfp"
 )
@@ -30,7 +31,7 @@ func init() {
 // ensureDoc is ensure's JSON output.
 type ensureDoc struct {
 	Current bool   `json:"current"`
-	Action  string `json:"action"` // "none", "setup-needed", "retry-deferred", "live-unreadable", "elevated-setup-ran"
+	Action  string `json:"action"` // "none", "setup-needed", "retry-deferred", "live-unreadable", "elevated-setup-ran", "service-set-proxy-ports"
 	// Check is the account ensure acted on: the one named, the only recorded one, or
 	// the recorded one that needs setup (the first when all are current).
 	Check *setup.CheckResult `json:"check"`
@@ -46,6 +47,11 @@ type ensureDoc struct {
 	// whether "current" rests on the record alone.
 	Live       bool   `json:"live"`
 	LiveReason string `json:"liveReason,omitempty"`
+	// Via is "service" when the live status or the change came from the wfpsandbox
+	// service, "direct" otherwise (today's path: ensure's own reads, setup elevated).
+	Via string `json:"via"`
+	// ServiceChange is what the service applied (action "service-set-proxy-ports").
+	ServiceChange *service.SetProxyPortsResult `json:"serviceChange,omitempty"`
 }
 
 func runEnsure(ctx context.Context, c *cli, args []string) int {
@@ -92,13 +98,20 @@ func runEnsure(ctx context.Context, c *cli, args []string) int {
 	if err != nil {
 		return c.fail("ensure", err)
 	}
-	doc := &ensureDoc{Action: "none", Check: all[0], Live: true}
 	for _, r := range all {
 		if r.Reasons == nil {
 			// JSON [] rather than null: `jq '.check.reasons[]'` fails on null.
 			r.Reasons = []setup.Reason{}
 		}
 	}
+	// The service, when it runs, sees the live policy an unelevated ensure cannot.
+	via := viaDirect
+	for _, r := range all {
+		if serviceStatus(ctx, r) {
+			via = viaService
+		}
+	}
+	doc := &ensureDoc{Action: "none", Check: all[0], Via: via, Live: true}
 	for _, r := range all {
 		if !r.Live && doc.Live {
 			doc.Live, doc.LiveReason = false, r.LiveReason
@@ -176,6 +189,20 @@ func runEnsure(ctx context.Context, c *cli, args []string) int {
 		// One JSON document on stdout: the error. The reasons go to stderr.
 		show(c.stderr)
 		return c.fail("ensure", errors.New("setup is needed but no account is known: name it with --sid or --account"))
+	}
+	if ports, ok := onlyProxyPorts(sf.plan, res); ok {
+		// A strict account whose only change is its proxy ports: the service applies
+		// them (one transaction, the same plan code as setup), no UAC prompt.
+		r, err := serviceSetProxyPorts(ctx, res.Account.SID, ports)
+		if err == nil {
+			log.Info("the wfpsandbox service applied the proxy ports", "sid", res.Account.SID, "proxyPorts", fmt.Sprint(ports), "writes", r.Writes)
+			doc.Action, doc.Via, doc.Current, doc.ExitCode, doc.ServiceChange = "service-set-proxy-ports", viaService, true, exitOK, r
+			c.emit(doc, func(w io.Writer) {
+				fmt.Fprintf(w, "the wfpsandbox service set the proxy ports of %s to %v (%d writes); no elevation needed\n", res.Account.SID, ports, r.Writes)
+			})
+			return exitOK
+		}
+		log.Info("the proxy ports were not applied by the wfpsandbox service; running setup: " + err.Error())
 	}
 	setupArgs := ensureSetupArgs(sf, res, stateDir)
 	log.Info("setup needed; running it", setup.Event(setup.EventSetupNeeded), "sid", res.Account.SID, "reasons", fmt.Sprint(res.Reasons))

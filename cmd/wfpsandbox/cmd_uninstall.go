@@ -64,6 +64,14 @@ func runUninstall(ctx context.Context, c *cli, args []string) int {
 		return c.fail("uninstall", err)
 	}
 	defer e.Close()
+	// uninstall --all also removes the wfpsandbox service (Windows), first: stopped,
+	// it cannot repair what is being removed. Removing one account keeps it.
+	serviceRemoved := false
+	if *all && !*dryRun && *engine == "windows" {
+		if serviceRemoved, err = removeService(); err != nil {
+			return c.fail("uninstall", fmt.Errorf("remove the wfpsandbox service (nothing else was changed): %w", err))
+		}
+	}
 	// Take turns with setup, and forget the record of what is removed (below).
 	stateDir := ""
 	if !*dryRun {
@@ -101,7 +109,7 @@ func runUninstall(ctx context.Context, c *cli, args []string) int {
 		log.Error("uninstall failed; nothing was changed", setup.Event(setup.EventUninstallError), "target", who, "error", err)
 		return c.fail("uninstall", err)
 	}
-	doc := uninstallDoc{Result: res, Target: target, NothingInstalled: len(res.Changes) == 0}
+	doc := uninstallDoc{Result: res, Target: target, NothingInstalled: len(res.Changes) == 0, ServiceRemoved: serviceRemoved}
 	if !res.DryRun {
 		log.Info("uninstall done", setup.Event(setup.EventUninstallOK), "target", who, "writes", res.Writes)
 		removed, err := forgetRecords(stateDir, target)
@@ -120,6 +128,9 @@ func runUninstall(ctx context.Context, c *cli, args []string) int {
 			}
 		} else {
 			printChanges(w, res)
+		}
+		if doc.ServiceRemoved {
+			fmt.Fprintln(w, "removed the wfpsandbox service")
 		}
 		for _, p := range doc.RecordPaths {
 			fmt.Fprintf(w, "removed the setup record %s (ensure now reports setup needed)\n", p)
@@ -142,6 +153,8 @@ type uninstallDoc struct {
 	// marker among them when it recorded the account). Never set by a dry run.
 	RecordRemoved bool     `json:"recordRemoved"`
 	RecordPaths   []string `json:"recordPaths,omitempty"`
+	// ServiceRemoved is true when --all also removed the wfpsandbox service (Windows).
+	ServiceRemoved bool `json:"serviceRemoved,omitempty"`
 }
 
 func printChanges(w io.Writer, res *reconcile.Result) {

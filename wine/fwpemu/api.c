@@ -59,6 +59,10 @@ static FailSpec g_fail[16];
 static int g_nfail;
 static BOOL g_openStatusSet;
 static DWORD g_openStatus;
+/* WFPEMU_RELOAD=1: re-read the state file at an FwpmEngineOpen0 that finds no session
+ * of this process open, so that a long-running process (the wfpsandbox service) sees
+ * what other processes committed meanwhile, as every client of the one real BFE does. */
+static BOOL g_reload;
 
 static Store *g_store; /* committed objects */
 static BOOL g_loaded;
@@ -116,6 +120,11 @@ static void configure(void)
     if (fail) {
         parse_fail(fail);
         emu_free(fail);
+    }
+    WCHAR *reload = env_get(L"WFPEMU_RELOAD");
+    if (reload) {
+        g_reload = reload[0] == L'1';
+        emu_free(reload);
     }
     WCHAR *open = env_get(L"WFPEMU_OPEN_STATUS");
     if (open) {
@@ -363,6 +372,17 @@ DWORD WINAPI FwpmEngineOpen0(const wchar_t *serverName, UINT32 authnService, SEC
             return call_end(&c, st);
         }
         g_loaded = TRUE;
+    } else if (g_reload && !g_sessions && !g_enums) {
+        Store *fresh = store_new();
+        st = persist_load(fresh, g_statePath);
+        arg(&c.out, "stateReloaded");
+        sb_puts(&c.out, st == ERROR_SUCCESS ? "true" : "false");
+        if (st != ERROR_SUCCESS) {
+            store_free(fresh);
+            return call_end(&c, st);
+        }
+        store_free(g_store);
+        g_store = fresh;
     }
     Session *s = emu_alloc(sizeof *s);
     s->id = g_nextSession++;

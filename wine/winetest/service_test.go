@@ -1,0 +1,273 @@
+//go:build wine
+
+package winetest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wfpsandbox/wfpsandbox/policy"
+)
+
+// TestServicePipe: `wfpsandbox service run` in the foreground (a first Wine process)
+// serves \\.\pipe\wfpsandbox; `service status --sid` from a second process gets the
+// live status over the real named pipe, through Wine's named pipe and impersonation
+// implementation; a filter deleted from the emulator's store behind the service's back
+// (by this test, as TestVerifyDetectsDeletedFilter does) is repaired by the service
+// within its 1 s poll. The emulator re-reads its store when the service opens a session
+// (WFPEMU_RELOAD=1), as every client of the one real BFE sees others' commits.
+func TestServicePipe(t *testing.T) {
+	exe, sandboxSID := h.wfpsandboxExe(t), h.userSID(t)
+	dir := t.TempDir()
+	setup := h.run(t, runOpts{dir: dir, name: "setup"}, exe, "setup", "--sid", sandboxSID, "--profile", "strict",
+		"--proxy-port", "3128", "--user-match", "allow", "--format", "json")
+	if setup.code != 0 {
+		t.Fatalf("setup: %s", setup.describe())
+	}
+	stateDir := filepath.Join(dir, "wfpsandbox-state")
+	cfg := "[service]\npoll = \"1s\"\ncallers = [\"" + sandboxSID + "\"]\n"
+	if err := os.WriteFile(filepath.Join(stateDir, "config.toml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	env := h.wineEnv(overridesEmu,
+		"WFPEMU_LOG="+filepath.Join(dir, "service.jsonl"),
+		"WFPEMU_STATE="+filepath.Join(dir, "state.txt"),
+		"WFPSANDBOX_STATE_DIR=Z:"+stateDir, "WFPEMU_RELOAD=1")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	svc := exec.CommandContext(ctx, "wine", exe, "service", "run", "--verbose")
+	svc.Env, svc.Dir = env, dir
+	// A file, not a pipe: wineserver, started by this process, inherits its output
+	// and would keep a pipe open after the process is gone.
+	outPath := filepath.Join(dir, "service.out")
+	outFile, err := os.Create(outPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outFile.Close()
+	svc.Stdout, svc.Stderr = outFile, outFile
+	if err := svc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	svcOut := func() string { return fileText(t, outPath) }
+	defer func() {
+		_ = svc.Process.Kill()
+		_ = svc.Wait()
+		t.Logf("service output:\n%s", svcOut())
+	}()
+	started := time.Now()
+	for !strings.Contains(svcOut(), "wfpsandbox service running") {
+		if time.Since(started) > 60*time.Second {
+			t.Fatalf("the service did not start:\n%s", svcOut())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	// The status process, bounded: a hang of the pipe client must fail the test, not
+	// stall it.
+	status := func() (string, string, error) {
+		sctx, scancel := context.WithTimeout(ctx, 60*time.Second)
+		defer scancel()
+		cmd := exec.CommandContext(sctx, "wine", exe, "service", "status", "--sid", sandboxSID, "--format", "json")
+		cmd.Env = h.wineEnv(overridesEmu, "WFPEMU_LOG="+filepath.Join(dir, "status.jsonl"),
+			"WFPEMU_STATE="+filepath.Join(dir, "state.txt"), "WFPSANDBOX_STATE_DIR=Z:"+stateDir)
+		cmd.Dir = dir
+		var o, e bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &o, &e
+		err := cmd.Run()
+		return o.String(), e.String(), err
+	}
+	var stdout, stderr string
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		var err error
+		stdout, stderr, err = status()
+		t.Logf("status: %v\n%s%s", err, stdout, stderr)
+		if err == nil && strings.Contains(stdout, `"pipe": "answered"`) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	var doc struct {
+		Pipe    string `json:"pipe"`
+		Account *struct {
+			SID     string `json:"sid"`
+			Current bool   `json:"current"`
+			Verify  struct {
+				Compliant bool `json:"compliant"`
+				Matching  int  `json:"matching"`
+				Planned   int  `json:"planned"`
+			} `json:"verify"`
+		} `json:"account"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil || doc.Account == nil {
+		t.Fatalf("status over the pipe: %v\n%s%s", err, stdout, stderr)
+	}
+	if doc.Account.SID != sandboxSID || !doc.Account.Current || !doc.Account.Verify.Compliant || doc.Account.Verify.Matching != 20 {
+		t.Errorf("status over the pipe: %+v", doc.Account)
+	}
+	// The second process made no WFP call of its own: the answer came from the service.
+	if n := len(readCallLog(t, filepath.Join(dir, "status.jsonl")).calls("FwpmEngineOpen0")); n != 0 {
+		t.Errorf("the status process opened the engine %d times", n)
+	}
+
+	// Tamper: one of our filters goes; the service puts it back within its poll.
+	state := filepath.Join(dir, "state.txt")
+	var kept []string
+	removed := ""
+	for _, line := range strings.SplitAfter(fileText(t, state), "\n") {
+		if removed == "" && strings.HasPrefix(line, "F ") {
+			removed = strings.Fields(line)[1]
+			continue
+		}
+		kept = append(kept, line)
+	}
+	if removed == "" {
+		t.Fatal("no filter in the state file")
+	}
+	if err := os.WriteFile(state, []byte(strings.Join(kept, "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for !strings.Contains(fileText(t, state), "F "+removed) {
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("filter %s not repaired within 30 s of a 1 s poll\nservice:\n%s", removed, svcOut())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("filter %s repaired after %s", removed, time.Since(start).Round(time.Millisecond))
+	// One transaction, one write: the repair added exactly the deleted filter.
+	var adds []string
+	var commits int
+	svcLog := readCallLog(t, filepath.Join(dir, "service.jsonl"))
+	seen := len(svcLog)
+	for _, r := range svcLog {
+		switch r.Fn {
+		case "FwpmFilterAdd0":
+			if r.Status == statusOK {
+				adds = append(adds, decode[struct{ Filter logFilter }](t, r.Args).Filter.Key)
+			}
+		case "FwpmTransactionCommit0":
+			commits++
+		}
+	}
+	if len(adds) != 1 || adds[0] != removed || commits != 1 {
+		t.Errorf("the service added %v in %d commits, want only %s in one", adds, commits, removed)
+	}
+
+	// ensure with new proxy ports: the service applies them (no elevation), in one
+	// transaction that replaces only the two loopback-connect permits.
+	ens := h.run(t, runOpts{dir: dir, name: "ensure"}, exe, "ensure", "--sid", sandboxSID, "--proxy-port", "8080", "--format", "json")
+	var ed struct {
+		Action string `json:"action"`
+		Via    string `json:"via"`
+	}
+	if err := json.Unmarshal([]byte(ens.stdout), &ed); err != nil || ens.code != 0 || ed.Action != "service-set-proxy-ports" || ed.Via != "service" {
+		t.Fatalf("ensure --proxy-port 8080: %v\n%s\nservice:\n%s", err, ens.describe(), svcOut())
+	}
+	if n := len(ens.log.writes()); n != 0 {
+		t.Errorf("ensure itself made %d WFP writes", n)
+	}
+	want := map[string]bool{
+		policy.FilterKey(sandboxSID, "strict-loopback-connect-v4").String(): true,
+		policy.FilterKey(sandboxSID, "strict-loopback-connect-v6").String(): true,
+	}
+	var changed []string
+	commits = 0
+	for _, r := range readCallLog(t, filepath.Join(dir, "service.jsonl"))[seen:] {
+		switch r.Fn {
+		case "FwpmFilterAdd0":
+			changed = append(changed, "add "+decode[struct{ Filter logFilter }](t, r.Args).Filter.Key)
+		case "FwpmFilterDeleteByKey0":
+			changed = append(changed, "delete "+decode[struct {
+				Key string `json:"key"`
+			}](t, r.Args).Key)
+		case "FwpmTransactionCommit0":
+			commits++
+		}
+	}
+	if commits != 1 || len(changed) != 4 {
+		t.Errorf("set-proxy-ports: %d commits, changes %v; want one commit deleting and adding the two loopback-connect permits", commits, changed)
+	}
+	for _, c := range changed {
+		if _, key, _ := strings.Cut(c, " "); !want[key] {
+			t.Errorf("set-proxy-ports changed %s, not a loopback-connect permit", c)
+		}
+	}
+}
+
+// TestServiceControlManager: `service install` registers the service with Wine's
+// service control manager, `service start` runs it, `service status` reads its state
+// unelevated, `service stop` and `service uninstall` remove it and leave the policy
+// and the records.
+func TestServiceControlManager(t *testing.T) {
+	exe, sandboxSID := h.wfpsandboxExe(t), h.userSID(t)
+	dir := t.TempDir()
+	if r := h.run(t, runOpts{dir: dir, name: "setup"}, exe, "setup", "--sid", sandboxSID, "--user-match", "allow"); r.code != 0 {
+		t.Fatalf("setup: %s", r.describe())
+	}
+	before := fileText(t, filepath.Join(dir, "state.txt"))
+	stateDir := filepath.Join(dir, "wfpsandbox-state")
+	step := func(name string, args ...string) string {
+		t.Helper()
+		r := h.run(t, runOpts{dir: dir, name: name}, exe, append([]string{"service"}, args...)...)
+		if r.code != 0 {
+			t.Fatalf("service %v: %s", args, r.describe())
+		}
+		return r.stdout
+	}
+	step("install", "install", "--state-dir", "Z:"+stateDir)
+	defer h.run(t, runOpts{dir: dir, name: "cleanup"}, exe, "service", "uninstall")
+	if out := step("status1", "status", "--format", "json"); !strings.Contains(out, `"installed": true`) || !strings.Contains(out, `"state": "stopped"`) {
+		t.Errorf("after install: %s", out)
+	}
+	step("start", "start")
+	if out := step("status2", "status", "--format", "json"); !strings.Contains(out, `"state": "running"`) {
+		t.Errorf("after start: %s", out)
+	}
+	step("stop", "stop")
+	step("uninstall", "uninstall")
+	if out := step("status3", "status", "--format", "json"); !strings.Contains(out, `"installed": false`) {
+		t.Errorf("after uninstall: %s", out)
+	}
+	if after := fileText(t, filepath.Join(dir, "state.txt")); after != before {
+		t.Errorf("the service's life cycle changed the policy:\nbefore %s\nafter %s", before, after)
+	}
+	if _, err := os.Stat(filepath.Join(stateDir, "accounts", sandboxSID+".json")); err != nil {
+		t.Errorf("the record is gone: %v", err)
+	}
+}
+
+// TestUninstallAllRemovesTheService: `uninstall --all` removes the service too, and
+// uninstalling one account keeps it.
+func TestUninstallAllRemovesTheService(t *testing.T) {
+	exe, sandboxSID := h.wfpsandboxExe(t), h.userSID(t)
+	dir := t.TempDir()
+	if r := h.run(t, runOpts{dir: dir, name: "setup"}, exe, "setup", "--sid", sandboxSID, "--user-match", "allow"); r.code != 0 {
+		t.Fatalf("setup: %s", r.describe())
+	}
+	if r := h.run(t, runOpts{dir: dir, name: "install"}, exe, "service", "install"); r.code != 0 {
+		t.Fatalf("service install: %s", r.describe())
+	}
+	defer h.run(t, runOpts{dir: dir, name: "cleanup"}, exe, "service", "uninstall")
+	installed := func(name string) bool {
+		t.Helper()
+		r := h.run(t, runOpts{dir: dir, name: name}, exe, "service", "status", "--format", "json")
+		return strings.Contains(r.stdout, `"installed": true`)
+	}
+	if r := h.run(t, runOpts{dir: dir, name: "un1"}, exe, "uninstall", "--sid", sandboxSID); r.code != 0 || !installed("st1") {
+		t.Fatalf("uninstall --sid removed the service or failed: %s", r.describe())
+	}
+	r := h.run(t, runOpts{dir: dir, name: "unall"}, exe, "uninstall", "--all", "--format", "json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"serviceRemoved": true`) || installed("st2") {
+		t.Errorf("uninstall --all: the service is still installed: %s", r.describe())
+	}
+}
