@@ -69,48 +69,15 @@ func checkLiveInto(e wfp.Engine, plan *policy.Plan, res *LiveResult) error {
 	find := func(k Kind, key wfp.GUID, name string, p Problem, format string, args ...any) {
 		res.Findings = append(res.Findings, Finding{Kind: k, Key: key, Name: name, Problem: p, Detail: fmt.Sprintf(format, args...)})
 	}
-	pk, sk := plan.Provider.Key, plan.Sublayer.Key
-	prov, err := getProvider(e, pk)
-	if err != nil {
+	if err := checkParents(e, plan, find); err != nil {
 		return err
-	}
-	switch {
-	case prov == nil:
-		find(KindProvider, pk, plan.Provider.Name, ProblemMissing, "no provider with wfpsandbox's key")
-	case foreignProvider(prov, plan.Provider) != "":
-		find(KindProvider, pk, prov.Name, ProblemForeign, "%s", foreignProvider(prov, plan.Provider))
-	case len(providerDiff(prov, plan.Provider)) > 0:
-		find(KindProvider, pk, prov.Name, ProblemDrifted, "%s", providerDiff(prov, plan.Provider))
-	case prov.Flags&wfp.ProviderFlagDisabled != 0:
-		find(KindProvider, pk, prov.Name, ProblemDisabled, "the engine reports FWPM_PROVIDER_FLAG_DISABLED: its filters are not enforced")
-	}
-	sub, err := getSublayer(e, sk)
-	if err != nil {
-		return err
-	}
-	switch {
-	case sub == nil:
-		find(KindSublayer, sk, plan.Sublayer.Name, ProblemMissing, "no sublayer with the plan's key")
-	case foreignSublayer(sub, pk) != "":
-		find(KindSublayer, sk, sub.Name, ProblemForeign, "%s", foreignSublayer(sub, pk))
-	case len(sublayerDiff(sub, plan.Sublayer)) > 0:
-		find(KindSublayer, sk, sub.Name, ProblemDrifted, "%s", sublayerDiff(sub, plan.Sublayer))
 	}
 	for _, want := range plan.Filters {
 		got, err := getFilter(e, want.Key, want.Name)
 		if err != nil {
 			return err
 		}
-		switch {
-		case got == nil:
-			find(KindFilter, want.Key, want.Name, ProblemMissing, "not installed")
-		case foreignFilter(got, pk) != "":
-			find(KindFilter, want.Key, got.Name, ProblemForeign, "%s", foreignFilter(got, pk))
-		case len(filterDiff(got, want)) > 0:
-			find(KindFilter, want.Key, got.Name, ProblemDrifted, "%s", filterDiff(got, want))
-		case got.Flags&wfp.FilterFlagDisabled != 0:
-			find(KindFilter, want.Key, got.Name, ProblemDisabled, "the engine reports FWPM_FILTER_FLAG_DISABLED: it does not block")
-		default:
+		if checkFilter(got, want, plan.Provider.Key, find) {
 			res.Matching++
 		}
 	}

@@ -41,35 +41,10 @@ func verifyInto(e wfp.Engine, plan *policy.Plan, rep *Report) error {
 	find := func(k Kind, key wfp.GUID, name string, p Problem, format string, args ...any) {
 		rep.Findings = append(rep.Findings, Finding{Kind: k, Key: key, Name: name, Problem: p, Detail: fmt.Sprintf(format, args...)})
 	}
+	if err := checkParents(e, plan, find); err != nil {
+		return err
+	}
 	pk, sk := plan.Provider.Key, plan.Sublayer.Key
-
-	prov, err := getProvider(e, pk)
-	if err != nil {
-		return err
-	}
-	switch {
-	case prov == nil:
-		find(KindProvider, pk, plan.Provider.Name, ProblemMissing, "no provider with wfpsandbox's key")
-	case foreignProvider(prov, plan.Provider) != "":
-		find(KindProvider, pk, prov.Name, ProblemForeign, "%s", foreignProvider(prov, plan.Provider))
-	case len(providerDiff(prov, plan.Provider)) > 0:
-		find(KindProvider, pk, prov.Name, ProblemDrifted, "%s", providerDiff(prov, plan.Provider))
-	case prov.Flags&wfp.ProviderFlagDisabled != 0:
-		find(KindProvider, pk, prov.Name, ProblemDisabled, "the engine reports FWPM_PROVIDER_FLAG_DISABLED: its filters are not enforced")
-	}
-
-	sub, err := getSublayer(e, sk)
-	if err != nil {
-		return err
-	}
-	switch {
-	case sub == nil:
-		find(KindSublayer, sk, plan.Sublayer.Name, ProblemMissing, "no sublayer with wfpsandbox's key")
-	case foreignSublayer(sub, pk) != "":
-		find(KindSublayer, sk, sub.Name, ProblemForeign, "%s", foreignSublayer(sub, pk))
-	case len(sublayerDiff(sub, plan.Sublayer)) > 0:
-		find(KindSublayer, sk, sub.Name, ProblemDrifted, "%s", sublayerDiff(sub, plan.Sublayer))
-	}
 
 	if own := policy.SublayerKeyFor(plan.SID); own != sk {
 		s, err := getSublayer(e, own)
@@ -98,16 +73,7 @@ func verifyInto(e wfp.Engine, plan *policy.Plan, rep *Report) error {
 				return err
 			}
 		}
-		switch {
-		case got == nil:
-			find(KindFilter, want.Key, want.Name, ProblemMissing, "not installed")
-		case foreignFilter(got, pk) != "":
-			find(KindFilter, want.Key, got.Name, ProblemForeign, "%s", foreignFilter(got, pk))
-		case len(filterDiff(got, want)) > 0:
-			find(KindFilter, want.Key, got.Name, ProblemDrifted, "%s", filterDiff(got, want))
-		case got.Flags&wfp.FilterFlagDisabled != 0:
-			find(KindFilter, want.Key, got.Name, ProblemDisabled, "the engine reports FWPM_FILTER_FLAG_DISABLED: it does not block")
-		default:
+		if checkFilter(got, want, pk, find) {
 			rep.Matching++
 		}
 	}
@@ -139,4 +105,58 @@ func verifyInto(e wfp.Engine, plan *policy.Plan, rep *Report) error {
 	}
 	// Is it effective: foreign filters that can override the account's blocks (effective.go).
 	return effectiveInto(e, plan, all, rep)
+}
+
+// finder records one finding.
+type finder func(k Kind, key wfp.GUID, name string, p Problem, format string, args ...any)
+
+// checkParents reads the plan's provider and sublayer by key and records what is
+// missing, foreign, drifted or disabled about them: the part Verify and CheckLive share.
+func checkParents(e wfp.Engine, plan *policy.Plan, find finder) error {
+	pk, sk := plan.Provider.Key, plan.Sublayer.Key
+	prov, err := getProvider(e, pk)
+	if err != nil {
+		return err
+	}
+	switch {
+	case prov == nil:
+		find(KindProvider, pk, plan.Provider.Name, ProblemMissing, "no provider with wfpsandbox's key")
+	case foreignProvider(prov, plan.Provider) != "":
+		find(KindProvider, pk, prov.Name, ProblemForeign, "%s", foreignProvider(prov, plan.Provider))
+	case len(providerDiff(prov, plan.Provider)) > 0:
+		find(KindProvider, pk, prov.Name, ProblemDrifted, "%s", providerDiff(prov, plan.Provider))
+	case prov.Flags&wfp.ProviderFlagDisabled != 0:
+		find(KindProvider, pk, prov.Name, ProblemDisabled, "the engine reports FWPM_PROVIDER_FLAG_DISABLED: its filters are not enforced")
+	}
+	sub, err := getSublayer(e, sk)
+	if err != nil {
+		return err
+	}
+	switch {
+	case sub == nil:
+		find(KindSublayer, sk, plan.Sublayer.Name, ProblemMissing, "no sublayer with the plan's key")
+	case foreignSublayer(sub, pk) != "":
+		find(KindSublayer, sk, sub.Name, ProblemForeign, "%s", foreignSublayer(sub, pk))
+	case len(sublayerDiff(sub, plan.Sublayer)) > 0:
+		find(KindSublayer, sk, sub.Name, ProblemDrifted, "%s", sublayerDiff(sub, plan.Sublayer))
+	}
+	return nil
+}
+
+// checkFilter records what is wrong with got, the installed holder of planned filter
+// want's key (nil: none), and reports whether it is installed as planned.
+func checkFilter(got, want *wfp.Filter, pk wfp.GUID, find finder) bool {
+	switch {
+	case got == nil:
+		find(KindFilter, want.Key, want.Name, ProblemMissing, "not installed")
+	case foreignFilter(got, pk) != "":
+		find(KindFilter, want.Key, got.Name, ProblemForeign, "%s", foreignFilter(got, pk))
+	case len(filterDiff(got, want)) > 0:
+		find(KindFilter, want.Key, got.Name, ProblemDrifted, "%s", filterDiff(got, want))
+	case got.Flags&wfp.FilterFlagDisabled != 0:
+		find(KindFilter, want.Key, got.Name, ProblemDisabled, "the engine reports FWPM_FILTER_FLAG_DISABLED: it does not block")
+	default:
+		return true
+	}
+	return false
 }
