@@ -64,6 +64,20 @@ func Install(exe string, args ...string) error {
 // Uninstall stops the service if it runs and deletes it. The WFP policy and the
 // records are not touched. Not installed is ErrNotInstalled.
 func Uninstall(timeout time.Duration) error {
+	return withService(func(s *mgr.Service) error {
+		if err := stop(s, timeout); err != nil {
+			return err
+		}
+		if err := s.Delete(); err != nil {
+			return fmt.Errorf("DeleteService %s: %w", ServiceName, err)
+		}
+		return nil
+	})
+}
+
+// withService runs fn on the installed wfpsandbox service (ErrNotInstalled when there
+// is none), with the service control manager connection and the handle closed after.
+func withService(fn func(s *mgr.Service) error) error {
 	m, err := mgr.Connect()
 	if err != nil {
 		return fmt.Errorf("connect to the service control manager (elevated?): %w", err)
@@ -74,13 +88,7 @@ func Uninstall(timeout time.Duration) error {
 		return notInstalled(err)
 	}
 	defer s.Close()
-	if err := stop(s, timeout); err != nil {
-		return err
-	}
-	if err := s.Delete(); err != nil {
-		return fmt.Errorf("DeleteService %s: %w", ServiceName, err)
-	}
-	return nil
+	return fn(s)
 }
 
 // ErrNotInstalled means the service is not registered.
@@ -95,35 +103,17 @@ func notInstalled(err error) error {
 
 // Start starts the service and waits until it runs.
 func Start(timeout time.Duration) error {
-	m, err := mgr.Connect()
-	if err != nil {
-		return fmt.Errorf("connect to the service control manager (elevated?): %w", err)
-	}
-	defer m.Disconnect()
-	s, err := m.OpenService(ServiceName)
-	if err != nil {
-		return notInstalled(err)
-	}
-	defer s.Close()
-	if err := s.Start(); err != nil && !errors.Is(err, windows.ERROR_SERVICE_ALREADY_RUNNING) {
-		return fmt.Errorf("StartServiceW %s: %w", ServiceName, err)
-	}
-	return waitState(s, svc.Running, timeout)
+	return withService(func(s *mgr.Service) error {
+		if err := s.Start(); err != nil && !errors.Is(err, windows.ERROR_SERVICE_ALREADY_RUNNING) {
+			return fmt.Errorf("StartServiceW %s: %w", ServiceName, err)
+		}
+		return waitState(s, svc.Running, timeout)
+	})
 }
 
 // Stop stops the service and waits until it has stopped.
 func Stop(timeout time.Duration) error {
-	m, err := mgr.Connect()
-	if err != nil {
-		return fmt.Errorf("connect to the service control manager (elevated?): %w", err)
-	}
-	defer m.Disconnect()
-	s, err := m.OpenService(ServiceName)
-	if err != nil {
-		return notInstalled(err)
-	}
-	defer s.Close()
-	return stop(s, timeout)
+	return withService(func(s *mgr.Service) error { return stop(s, timeout) })
 }
 
 func stop(s *mgr.Service, timeout time.Duration) error {
