@@ -12,20 +12,9 @@ import (
 	"time"
 
 	"github.com/wfpsandbox/wfpsandbox/internal/safefile"
+	"github.com/wfpsandbox/wfpsandbox/internal/testutil"
 	"github.com/wfpsandbox/wfpsandbox/policy"
 )
-
-// within fails the test if f does not return within d.
-func within(t *testing.T, d time.Duration, f func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { defer close(done); f() }()
-	select {
-	case <-done:
-	case <-time.After(d):
-		t.Fatalf("still blocked after %v", d)
-	}
-}
 
 // TestLoadFileRefusesSpecialFiles: a FIFO used to block LoadFile forever and /dev/zero
 // to exhaust memory (Stat reports size 0 for both); a directory or an oversized file
@@ -56,7 +45,7 @@ func TestLoadFileRefusesSpecialFiles(t *testing.T) {
 	}
 	f.Close()
 	cases[big] = safefile.ErrTooLarge
-	within(t, 10*time.Second, func() {
+	testutil.Within(t, 10*time.Second, func() {
 		for path, want := range cases {
 			_, err := policy.LoadFile(path)
 			if !errors.Is(err, want) || !strings.Contains(err.Error(), path) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wfpsandbox/wfpsandbox/internal/safefile"
+	"github.com/wfpsandbox/wfpsandbox/internal/testutil"
 	"github.com/wfpsandbox/wfpsandbox/state"
 )
 
@@ -97,7 +98,7 @@ func TestFIFORecordDoesNotHangSetup(t *testing.T) {
 			if err := syscall.Mkfifo(path, 0o644); err != nil {
 				t.Skip(err)
 			}
-			inTime(t, 10*time.Second, func() {
+			testutil.Within(t, 10*time.Second, func() {
 				_, err := state.Read(h.dir, sidA)
 				if !errors.Is(err, safefile.ErrNotRegular) {
 					t.Errorf("state.Read(FIFO): %v; want not a regular file", err)

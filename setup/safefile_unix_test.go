@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wfpsandbox/wfpsandbox/internal/safefile"
+	"github.com/wfpsandbox/wfpsandbox/internal/testutil"
 )
 
 // The elevated setup writes only inside its state directory: links and special files
@@ -39,18 +40,6 @@ func untouched(t *testing.T, outside string) {
 	t.Helper()
 	if b, err := os.ReadFile(outside); err != nil || string(b) != "precious" {
 		t.Fatalf("the link's target %s now holds %q (%v): setup wrote outside its state directory", outside, b, err)
-	}
-}
-
-// inTime fails the test when f has not returned after d (a FIFO opened blocking).
-func inTime(t *testing.T, d time.Duration, f func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { defer close(done); f() }()
-	select {
-	case <-done:
-	case <-time.After(d):
-		t.Fatalf("still blocked after %v", d)
 	}
 }
 
@@ -139,7 +128,7 @@ func TestConfigRefusesSpecialFiles(t *testing.T) {
 	if err := os.WriteFile(big, []byte("# "+strings.Repeat("x", maxConfigSize)+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	inTime(t, 10*time.Second, func() {
+	testutil.Within(t, 10*time.Second, func() {
 		for _, c := range []struct {
 			path string
 			want error

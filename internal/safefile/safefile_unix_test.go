@@ -10,20 +10,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// within fails the test if f does not return within d: the FIFO cases block forever
-// when the file is opened without O_NONBLOCK.
-func within(t *testing.T, d time.Duration, f func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { defer close(done); f() }()
-	select {
-	case <-done:
-	case <-time.After(d):
-		t.Fatalf("still blocked after %v", d)
-	}
-}
+	"github.com/wfpsandbox/wfpsandbox/internal/testutil"
+)
 
 func TestSymlinkRefused(t *testing.T) {
 	outside := filepath.Join(t.TempDir(), "target")
@@ -114,7 +103,7 @@ func mkfifo(t *testing.T, p string) {
 func TestFIFONeverBlocks(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "setup-marker.json")
 	mkfifo(t, p)
-	within(t, 5*time.Second, func() {
+	testutil.Within(t, 5*time.Second, func() {
 		if _, err := Read(p, 1<<20); !errors.Is(err, ErrNotRegular) || !strings.Contains(err.Error(), "FIFO") {
 			t.Errorf("Read(FIFO): %v; want ErrNotRegular (FIFO)", err)
 		}
@@ -126,7 +115,7 @@ func TestFIFONeverBlocks(t *testing.T) {
 		}
 	})
 	// The open itself, after the pre-check: a FIFO swapped in between the two.
-	within(t, 5*time.Second, func() {
+	testutil.Within(t, 5*time.Second, func() {
 		for _, flag := range []int{os.O_RDONLY, os.O_WRONLY | os.O_APPEND, os.O_RDWR} {
 			f, err := openChecked(p, flag, 0, true)
 			if err == nil {
