@@ -226,10 +226,10 @@ func TestServiceControlManager(t *testing.T) {
 	}
 	step("install", "install", "--state-dir", "Z:"+stateDir)
 	defer h.run(t, runOpts{dir: dir, name: "cleanup"}, exe, "service", "uninstall")
-	// The service is registered for automatic start, and Wine's services.exe starts
-	// automatic-start services whenever it starts — which happens again whenever
-	// wineserver had exited between two wine commands. So right after install it may be
-	// stopped or already running; `service start` must work either way.
+	// The service is registered for automatic start, and Wine was seen here to have it
+	// running right after install (its services.exe starts automatic-start services
+	// when it starts, which can happen between two wine commands). So right after
+	// install it may be stopped or already running; `service start` must work either way.
 	if out := step("status1", "status", "--format", "json"); !strings.Contains(out, `"installed": true`) ||
 		!strings.Contains(out, `"state": "stopped"`) && !strings.Contains(out, `"state": "running"`) {
 		t.Errorf("after install: %s", out)
