@@ -77,7 +77,9 @@ const cmdUnsafe = " \t\"&|<>^%()!,;="
 
 // runCLIAs runs the CLI as the temporary account u (TempAccount.Run:
 // CreateProcessWithLogonW) and returns its exit code and output. TempAccount.Run
-// gives the process no standard handles, so the CLI is started through
+// starts the process in a new, hidden console (CreateProcessWithLogonW's default
+// creation flags include CREATE_NEW_CONSOLE) with no handles of this process, so
+// what it prints cannot be read here; the CLI is therefore started through
 // `cmd.exe /d /c exe args 1>out 2>err`, whose exit code is the CLI's ("cmd /c"
 // returns the exit code of the command it ran). No token may hold a character cmd.exe
 // or the command-line parsing interprets (cmdUnsafe) — paths of the work directory
@@ -299,6 +301,12 @@ func registerStrayKill(t *testing.T, exes ...string) {
 		if st, err := service.Query(); err == nil {
 			skip = st.PID
 		}
+		// The accounts' processes grant their own user and SYSTEM access, not
+		// Administrators: opening them to terminate needs SeDebugPrivilege, which an
+		// elevated administrator's token holds disabled.
+		if err := enablePrivilege("SeDebugPrivilege"); err != nil {
+			t.Logf("cleanup: enable SeDebugPrivilege: %v (stray processes of the accounts may not be opened)", err)
+		}
 		snap, err := windows.CreateToolhelp32Snapshot(windows.TH32CS_SNAPPROCESS, 0)
 		if err != nil {
 			t.Logf("cleanup: CreateToolhelp32Snapshot: %v (stray processes not looked for)", err)
@@ -329,4 +337,30 @@ func registerStrayKill(t *testing.T, exes ...string) {
 			windows.CloseHandle(h)
 		}
 	})
+}
+
+// enablePrivilege enables a privilege the process token holds (AdjustTokenPrivileges;
+// a privilege the token does not hold is silently not enabled: ERROR_NOT_ALL_ASSIGNED
+// comes with success, and the OpenProcess that needed it then fails).
+// https://learn.microsoft.com/windows/win32/api/securitybaseapi/nf-securitybaseapi-adjusttokenprivileges
+func enablePrivilege(name string) error {
+	var tok windows.Token
+	if err := windows.OpenProcessToken(windows.CurrentProcess(), windows.TOKEN_ADJUST_PRIVILEGES|windows.TOKEN_QUERY, &tok); err != nil {
+		return fmt.Errorf("OpenProcessToken: %w", err)
+	}
+	defer tok.Close()
+	n, err := windows.UTF16PtrFromString(name)
+	if err != nil {
+		return err
+	}
+	var luid windows.LUID
+	if err := windows.LookupPrivilegeValue(nil, n, &luid); err != nil {
+		return fmt.Errorf("LookupPrivilegeValueW(%s): %w", name, err)
+	}
+	tp := windows.Tokenprivileges{PrivilegeCount: 1}
+	tp.Privileges[0] = windows.LUIDAndAttributes{Luid: luid, Attributes: windows.SE_PRIVILEGE_ENABLED}
+	if err := windows.AdjustTokenPrivileges(tok, false, &tp, 0, nil, nil); err != nil {
+		return fmt.Errorf("AdjustTokenPrivileges(%s): %w", name, err)
+	}
+	return nil
 }
