@@ -51,8 +51,10 @@
 //   - status over \\.\pipe\wfpsandbox from other processes: the test's own
 //     (elevated) and the caller's (`service status --sid`, run with
 //     CreateProcessWithLogonW through cmd.exe for its output), each answered with a
-//     live verify finding every planned filter; `ensure --no-elevate` as the caller is
-//     current (whether it read the policy itself or asked the service is logged);
+//     live verify finding every planned filter (another owner's overriding filter,
+//     the host's doing, is logged, not failed); `ensure --no-elevate` is current as
+//     the test's account (live, read itself) and as the caller (whether it read the
+//     policy itself or asked the service is logged);
 //   - the stranger's `service status --sid` and its set-proxy-ports (the test binary
 //     as a pipe client, service.Ask: the CLI sends set-proxy-ports only from ensure,
 //     which would fall back to an elevation prompt) are refused, and every filter

@@ -137,6 +137,13 @@ func TestService(t *testing.T) {
 		// Hypothesis 9 (an administrator's side): the pipe admits an elevated
 		// administrator and the service identifies it from its token.
 		requireStatusOf(t, st.Account, sid, plan, rec, []uint16{firstProxyPort})
+		// ensure elevated reads the live policy itself (via direct), and is current.
+		r := requireRun(t, 0, runCLI(t, cliExe, "ensure", "--sid", sid, "--state-dir", stateDir, "--no-elevate", "--format", "json"))
+		var ed ensureJSON
+		decodeJSON(t, r, &ed)
+		if !ed.Current || !ed.Live || ed.Via != "direct" {
+			t.Errorf("ensure as the test's (elevated) account: current %v, live %v, via %q; want current, live, direct", ed.Current, ed.Live, ed.Via)
+		}
 	})
 
 	phase("status-caller", func(t *testing.T) {
