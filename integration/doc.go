@@ -57,7 +57,8 @@
 //     policy itself or asked the service is logged);
 //   - the stranger's `service status --sid` and its set-proxy-ports (the test binary
 //     as a pipe client, service.Ask: the CLI sends set-proxy-ports only from ensure,
-//     which would fall back to an elevation prompt) are refused, and every filter
+//     which would fall back to an elevation prompt) are refused at the pipe's DACL
+//     (hypothesis 10), and every filter
 //     keeps its run-time ID and definition and the record its ports;
 //   - one planned block filter deleted by key from the test's own engine session is
 //     back, same key and definition, within 30 s; every other filter keeps its ID;
@@ -68,7 +69,8 @@
 //     them, every other filter — every block — keeps its ID and definition, and
 //     Verify finds the new plan;
 //   - `service stop` and `service uninstall` leave every filter (same IDs) and the
-//     record, and `verify` from the record exits 0.
+//     record, and `verify --format json` from the record finds every filter as
+//     planned (exit 0; 1 only for another owner's override, logged).
 //
 // Its cleanup, also on failure, deletes the service (service.Uninstall), terminates
 // any process still running the copied executables, removes the work directory
