@@ -62,7 +62,9 @@
 //     keeps its run-time ID and definition and the record its ports;
 //   - one planned block filter deleted by key from the test's own engine session is
 //     back, same key and definition, within 30 s; every other filter keeps its ID;
-//   - `ensure --proxy-port 8080` as the caller has the service apply it
+//   - the caller's set-proxy-ports of its recorded port (service.Ask, as above) is
+//     accepted with zero writes and changes no filter; then
+//     `ensure --proxy-port 8080` as the caller has the service apply it
 //     (action service-set-proxy-ports, via service): the filters that change are
 //     exactly those whose definition differs between the plans of the two ports
 //     (the loopback-connect permits), the service's reported changes touch only

@@ -292,6 +292,24 @@ func TestService(t *testing.T) {
 	phase("set-proxy-ports", func(t *testing.T) {
 		e := openEngine(t)
 		before := takeSnapshot(t, e)
+		// First the caller's set-proxy-ports of the ports it already has, with the
+		// product's client: accepted (the caller is in callers), zero writes, every
+		// filter as it was. This also makes sure the service path works for the caller
+		// before ensure is run: ensure falls back to an elevation prompt when the
+		// service refuses, which a process of a standard account on a runner must not
+		// reach.
+		same := askAs(t, caller, dir, helperExe, "caller-set-same-ports", &service.Request{
+			Version: service.ProtocolVersion, Op: service.OpSetProxyPorts, SID: sid, ProxyPorts: []uint16{firstProxyPort}})
+		switch {
+		case same.Response == nil:
+			t.Fatalf("the caller's set-proxy-ports %d got no response: %s", firstProxyPort, same.Error)
+		case !same.Response.OK || same.Response.SetProxyPorts == nil:
+			t.Fatalf("the caller's set-proxy-ports %d was refused: %+v", firstProxyPort, same.Response.Error)
+		case same.Response.SetProxyPorts.Writes != 0:
+			t.Errorf("set-proxy-ports of the recorded ports made %d writes: %+v", same.Response.SetProxyPorts.Writes, same.Response.SetProxyPorts.Changes)
+		}
+		requireUnchanged(t, "after set-proxy-ports of the recorded ports", before, takeSnapshot(t, e))
+
 		// ensure as the caller with only a new proxy port: it has the service apply it
 		// (no elevation: action service-set-proxy-ports, via service).
 		r := requireRun(t, 0, runCLIAs(t, caller, dir, cliExe, "caller-set-proxy-ports", "ensure", "--sid", sid,
