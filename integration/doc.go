@@ -5,7 +5,7 @@
 // The tests need an elevated process on a disposable Windows machine (they are written
 // for GitHub's windows-2022 runner, see .github/workflows/windows.yml):
 //
-//	go test -count=1 -v -tags wfpintegration -timeout 30m ./integration/...
+//	go test -count=1 -v -tags wfpintegration -timeout 45m ./integration/...
 //
 // Not elevated, they skip — unless the environment variable CI is set, then they fail.
 // They refuse to run when wfpsandbox objects are already installed, because their
@@ -41,6 +41,45 @@
 // outcomes (selftest.Report). TestLiveBFE keeps what the selftest does not do: the
 // persistent install through reconcile, the BFE restart and the CLI's setup.
 //
+// TestService runs the optional service (package service, `wfpsandbox service`) for
+// real: two temporary accounts, the caller (named in config.toml [service] callers,
+// and the sandbox account of the policy) and the stranger (not named); the CLI
+// `setup --profile strict --proxy-port 3128` for the caller with a state directory
+// in the work directory and a 2 s poll; `service install --state-dir` and `service
+// start` through the service control manager (as LocalSystem); then
+//
+//   - status over \\.\pipe\wfpsandbox from other processes: the test's own
+//     (elevated) and the caller's (`service status --sid`, run with
+//     CreateProcessWithLogonW through cmd.exe for its output), each answered with a
+//     live verify finding every planned filter (another owner's overriding filter,
+//     the host's doing, is logged, not failed); `ensure --no-elevate` is current as
+//     the test's account (live, read itself) and as the caller (whether it read the
+//     policy itself or asked the service is logged);
+//   - the stranger's `service status --sid` and its set-proxy-ports (the test binary
+//     as a pipe client, service.Ask: the CLI sends set-proxy-ports only from ensure,
+//     which would fall back to an elevation prompt) are refused at the pipe's DACL
+//     (hypothesis 10), and every filter
+//     keeps its run-time ID and definition and the record its ports;
+//   - one planned block filter deleted by key from the test's own engine session is
+//     back, same key and definition, within 30 s; every other filter keeps its ID;
+//   - the caller's set-proxy-ports of its recorded port (service.Ask, as above) is
+//     accepted with zero writes and changes no filter; then
+//     `ensure --proxy-port 8080` as the caller has the service apply it
+//     (action service-set-proxy-ports, via service): the filters that change are
+//     exactly those whose definition differs between the plans of the two ports
+//     (the loopback-connect permits), the service's reported changes touch only
+//     them, every other filter — every block — keeps its ID and definition, and
+//     Verify finds the new plan;
+//   - `service stop` and `service uninstall` leave every filter (same IDs) and the
+//     record, and `verify --format json` from the record finds every filter as
+//     planned (exit 0; 1 only for another owner's override, logged).
+//
+// Its cleanup, also on failure, deletes the service (service.Uninstall), terminates
+// any process still running the copied executables, removes the work directory
+// (state included), deletes both accounts, and removes every object of the
+// provider. Like the WFP objects, an installed wfpsandbox service makes it refuse
+// to run.
+//
 // Which results are facts and which are hypotheses is said at each assertion; what
 // only Windows can settle is listed in shared/docs/wfp-facts.md §10. Written without a
 // Windows machine, the suite itself rests on these hypotheses, each of which a run
@@ -72,4 +111,29 @@
 //     So is the DACL BFE then holds for the objects (Fwpm*GetSecurityInfoByKey0), which
 //     shows whether it merged the container's inheritable ACEs into the sd given to
 //     Fwpm*Add0 (DACL for a New Object says the system does; the WFP pages do not say).
+//  9. the service as written works under the real service control manager and pipe:
+//     started by the SCM as LocalSystem it creates \\.\pipe\wfpsandbox with
+//     PipeSDDL's DACL; a standard account named in callers opens it (CreateFileW
+//     with exactly callerAccess, SECURITY_IDENTIFICATION), the service identifies it
+//     from its token (ImpersonateNamedPipeClient at identification level,
+//     OpenThreadToken as self) and answers status; an elevated administrator is
+//     answered too. Also assumed: the service object's default DACL lets a standard
+//     account's interactive-logon token query its status (SERVICE_QUERY_STATUS, which
+//     `service status` needs before it asks the pipe) — a refusal there shows as exit
+//     2 naming OpenServiceW;
+//  10. a standard account not in callers is refused by the pipe's DACL before the
+//     service reads anything: CreateFileW fails with ERROR_ACCESS_DENIED ("refused
+//     this account"). Were it admitted and then denied by the service's own check
+//     (CodeDenied), the caller would still be refused, but the test fails, because
+//     the DACL would not be what PipeSDDL says;
+//  11. a filter deleted behind the service's back (another session's
+//     FwpmFilterDeleteByKey0) is seen missing by its by-key poll (or a change
+//     notification) and added again with the same key within 30 s of a 2 s poll; BFE
+//     gives the re-added filter a new run-time ID and the others keep theirs;
+//  12. set-proxy-ports (setup.Run inside the service: one reconcile.Install
+//     transaction) deletes and re-adds only the filters whose definition the ports
+//     change; the others, untouched, keep their run-time IDs. That it is one
+//     transaction is not observable here (the Wine test's call log shows it);
+//  13. stopping the service (SERVICE_CONTROL_STOP) and deleting it (DeleteService)
+//     leave the persistent policy exactly as it was.
 package integration
