@@ -330,7 +330,13 @@ func (p *Prober) Probe(ctx context.Context, name string, id Identity, attempts [
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := OnlyOwnTargets(attempts, p.own); err != nil {
+	var network []probeproto.Attempt // a by-key read's Target is an object key, not an address
+	for _, a := range attempts {
+		if a.Kind != probeproto.KindWFPReadByKey {
+			network = append(network, a)
+		}
+	}
+	if err := OnlyOwnTargets(network, p.own); err != nil {
 		return nil, err
 	}
 	r := p.fork(p.rep, map[Identity][]probeproto.Attempt{id: attempts}) // run reads only the other SID from it
