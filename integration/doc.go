@@ -5,7 +5,7 @@
 // The tests need an elevated process on a disposable Windows machine (they are written
 // for GitHub's windows-2022 runner, see .github/workflows/windows.yml):
 //
-//	go test -count=1 -v -tags wfpintegration -timeout 30m ./integration/...
+//	go test -count=1 -v -tags wfpintegration -timeout 60m ./integration/...
 //
 // Not elevated, they skip — unless the environment variable CI is set, then they fail.
 // They refuse to run when wfpsandbox objects are already installed, because their
