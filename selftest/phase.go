@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/wfpsandbox/wfpsandbox/policy"
+	"github.com/wfpsandbox/wfpsandbox/selftest/probeproto"
 	"github.com/wfpsandbox/wfpsandbox/wfp"
 )
 
@@ -147,6 +148,21 @@ func (r *Report) BlockedSince(base *Report) []string {
 			continue
 		}
 		out = append(out, fmt.Sprintf("%s as %s: allowed in the first control, now blocked (%s)", c.Probe, c.Identity, c.Control.Error))
+	}
+	return out
+}
+
+// withReadKey returns a copy of plans whose wfp-read attempts read the filter key.
+func withReadKey(plans map[Identity][]probeproto.Attempt, key string) map[Identity][]probeproto.Attempt {
+	out := make(map[Identity][]probeproto.Attempt, len(plans))
+	for id, as := range plans {
+		as = slices.Clone(as)
+		for i := range as {
+			if as[i].Kind == probeproto.KindWFPRead {
+				as[i].Key = key
+			}
+		}
+		out[id] = as
 	}
 	return out
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/wfpsandbox/wfpsandbox/policy"
+	"github.com/wfpsandbox/wfpsandbox/selftest/probeproto"
 	"github.com/wfpsandbox/wfpsandbox/wfp/memengine"
 )
 
@@ -158,5 +159,27 @@ func TestBlockedSince(t *testing.T) {
 	got := again.BlockedSince(base)
 	if len(got) != 1 || !strings.Contains(got[0], "dns-udp-loopback-v4 as account/normal") {
 		t.Errorf("one still blocked: %v", got)
+	}
+}
+
+// A phase against another plan reads that plan's filter; the prober's plans stay.
+func TestWithReadKey(t *testing.T) {
+	id := Identity{WhoAccount, TokenNormal}
+	plans := map[Identity][]probeproto.Attempt{}
+	plans[id], _ = Attempts(Probes(deny), id, Addresses{}, "old")
+	got := withReadKey(plans, "new")
+	n := 0
+	for i, a := range got[id] {
+		if a.Kind == probeproto.KindWFPRead {
+			n++
+			if a.Key != "new" || plans[id][i].Key != "old" {
+				t.Errorf("read attempt: %+v, prober's %+v", a, plans[id][i])
+			}
+		} else if a != plans[id][i] {
+			t.Errorf("%s changed: %+v", a.Name, a)
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d read attempts", n)
 	}
 }

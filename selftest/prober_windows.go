@@ -353,21 +353,6 @@ func (p *Prober) fork(rep *Report, plans map[Identity][]probeproto.Attempt) *run
 	return &runner{rep: rep, exe: p.r.exe, wd: p.r.wd, acct: p.r.acct, lis: p.r.lis, plans: plans, seq: p.r.seq}
 }
 
-// withReadKey returns a copy of plans whose wfp-read attempts read the filter key.
-func withReadKey(plans map[Identity][]probeproto.Attempt, key string) map[Identity][]probeproto.Attempt {
-	out := make(map[Identity][]probeproto.Attempt, len(plans))
-	for id, as := range plans {
-		as = slices.Clone(as)
-		for i := range as {
-			if as[i].Kind == probeproto.KindWFPRead {
-				as[i].Key = key
-			}
-		}
-		out[id] = as
-	}
-	return out
-}
-
 // runner runs the probe helper as each identity.
 type runner struct {
 	rep   *Report
