@@ -8,24 +8,30 @@ import (
 	"os/exec"
 	"testing"
 
-	"github.com/wfpsandbox/wfpsandbox/selftest/probeproto"
+	"github.com/wfpsandbox/wfpsandbox/policy"
+	"github.com/wfpsandbox/wfpsandbox/selftest"
 )
 
 // testCLI runs the built wfpsandbox.exe once through setup, verify and uninstall on the
 // live BFE (nothing is installed when it starts), and checks the exit codes the README
-// documents (0 ok, 1 verify found drift) and that the CLI-installed policy blocks.
-// control is the sandbox account's run with nothing installed.
-func testCLI(t *testing.T, cliExe string, user *tempUser, p *prober, control *result) {
+// documents (0 ok, 1 verify found drift) and, with a policy phase of the prober judged
+// by the selftest's hypotheses, that the CLI-installed policy blocks what it claims and
+// nothing else.
+func testCLI(t *testing.T, cliExe string, p *selftest.Prober) {
 	t.Helper()
-	sid := user.SID
+	sid := p.Account().SID
 	requireExit(t, 0, cliExe, "setup", "--sid", sid, "--profile", "baseline", "--user-match", "deny", "--format", "json")
 	requireExit(t, 0, cliExe, "verify", "--sid", sid, "--profile", "baseline", "--user-match", "deny")
 	// verify with the other shape must see drift: the installed conditions are the deny shape's.
 	requireExit(t, 1, cliExe, "verify", "--sid", sid, "--profile", "baseline", "--user-match", "allow")
 
-	sandbox := p.run(t, "cli-setup", whoSandbox, probeproto.AsPlain)
-	requireAllBlocked(t, p, sandbox, control)
-	p.checkArrival(t, sandbox, false)
+	// What setup installed is policy.Build's plan for the same flags (verify said so).
+	plan, err := policy.Build(policy.Options{SID: sid, Profile: policy.Baseline, UserMatch: policy.MatchDeny})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := policyPhase(t, p, "cli-setup", selftest.Installed{Plan: plan, Engine: openEngine(t), By: "wfpsandbox setup"})
+	requireHypotheses(t, rep, alwaysAsserted...)
 
 	requireExit(t, 0, cliExe, "uninstall", "--sid", sid)
 	requireExit(t, 1, cliExe, "verify", "--sid", sid, "--profile", "baseline", "--user-match", "deny")

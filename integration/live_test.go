@@ -4,79 +4,66 @@ package integration
 
 import (
 	"errors"
-	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wfpsandbox/wfpsandbox/policy"
 	"github.com/wfpsandbox/wfpsandbox/reconcile"
-	"github.com/wfpsandbox/wfpsandbox/selftest/probeproto"
+	"github.com/wfpsandbox/wfpsandbox/selftest"
 	"github.com/wfpsandbox/wfpsandbox/wfp"
 )
 
-// childShapes are the token shapes of design §4's escape routes.
-var childShapes = []string{probeproto.AsRestrictedDenyOnly, probeproto.AsRestrictedSIDs, probeproto.AsAppContainer}
-
-// TestLiveBFE installs the policy on the live BFE and watches what it blocks; see the
-// package documentation for the phases. Phases share state (the account, what is
-// installed), so they run in order and a failed setup phase stops the rest.
+// TestLiveBFE is the product's prober (selftest.NewProber: the code `wfpsandbox
+// selftest` runs) pointed at the persistent install: control, then per user-match shape
+// reconcile.Install of the baseline plan for the prober's account and a policy phase
+// judged by the selftest's hypotheses, a BFE restart and a phase after it, an uninstall
+// and a control after it, and the CLI's setup, verify and uninstall; see the package
+// documentation. Phases share state (the account, what is installed), so they run in
+// order and a failed setup phase stops the rest.
 func TestLiveBFE(t *testing.T) {
 	requireElevated(t)
 	requireCleanHost(t)
 	registerUninstallAll(t)      // whatever fails below, nothing of wfpsandbox stays installed
 	ensureRunning(t, "seclogon") // CreateProcessWithLogonW goes through it
-	user := newTempUser(t)
-	dir := newWorkDir(t)
 	// The probe helper is part of the product: the CLI's hidden selftest-probe subcommand.
-	cliExe := dir.build(t, "github.com/wfpsandbox/wfpsandbox/cmd/wfpsandbox", "wfpsandbox.exe")
-	probeExe := cliExe
-	attempts := planAttempts()
-	p := &prober{dir: dir, exe: probeExe, user: user, lis: startListeners(t, attempts), attempts: attempts}
+	cliExe := newWorkDir(t).build(t, "github.com/wfpsandbox/wfpsandbox/cmd/wfpsandbox", "wfpsandbox.exe")
+	p := newProber(t, cliExe)
+	sid := p.Account().SID
 
-	control := map[string]*result{} // by token shape, for the sandbox account
 	if !t.Run("control", func(t *testing.T) {
-		self := p.run(t, "control", whoSelf, probeproto.AsPlain)
-		requireNoneBlocked(t, p, self, "the test's own account, nothing installed")
-		p.checkArrival(t, self, true)
-		control[probeproto.AsPlain] = p.run(t, "control", whoSandbox, probeproto.AsPlain)
-		requireNoneBlocked(t, p, control[probeproto.AsPlain], "the sandbox account, nothing installed (a block here is not wfpsandbox's)")
-		p.checkArrival(t, control[probeproto.AsPlain], true)
+		if err := p.Phase(t.Context(), selftest.PhaseControl); err != nil {
+			t.Fatal(err)
+		}
+		rep := p.Report()
+		rep.Evaluate()
+		logReport(t, "control", rep)
+		for _, c := range rep.Checks {
+			if c.ID == selftest.CheckLogon && (!c.Ran || !c.OK) {
+				t.Fatalf("the probe could not run as the account (CreateProcessWithLogonW): %s", c.Detail)
+			}
+		}
 	}) {
 		t.FailNow() // without a working control nothing below means anything
 	}
-	// The children's control runs are recorded, not asserted: what they show is
-	// compared per shape in the hypothesis subtests. A child that cannot be started
-	// fails its own subtest and leaves the rest of the run alone.
-	for _, as := range childShapes {
-		t.Run("control-"+as, func(t *testing.T) { control[as] = p.run(t, "control", whoSandbox, as) })
-	}
 
+	plans := map[policy.UserMatch]*policy.Plan{}
 	for _, shape := range []policy.UserMatch{policy.MatchAllow, policy.MatchDeny} {
-		phase := "policy-" + string(shape)
-		installed := false
-		t.Run("install-"+string(shape), func(t *testing.T) {
-			plan := installPlan(t, user.SID, shape)
-			installed = true
-			self := p.run(t, phase, whoSelf, probeproto.AsPlain)
-			requireNoneBlocked(t, p, self, "the test's own account, policy for another account installed")
-			p.checkArrival(t, self, true)
-			sandbox := p.run(t, phase, whoSandbox, probeproto.AsPlain)
-			requireAllBlocked(t, p, sandbox, control[probeproto.AsPlain])
-			p.checkArrival(t, sandbox, false)
-			t.Run("live-read-nonadmin", func(t *testing.T) { testLiveReadAsNonAdmin(t, p, plan) })
-		})
-		if !installed {
+		if !t.Run("install-"+string(shape), func(t *testing.T) {
+			plans[shape] = installPlan(t, sid, shape)
+		}) {
 			t.FailNow() // the phases below assume the plan is installed
 		}
-		for _, as := range childShapes {
-			t.Run(fmt.Sprintf("hypothesis-%s-%s", shape, as), func(t *testing.T) {
-				if control[as] == nil {
-					t.Fatalf("no control run for the %s child (see control-%s)", as, as)
-				}
-				checkHypothesis(t, p, shape, as, control[as], p.run(t, phase, whoSandbox, as))
-			})
-		}
+		t.Run("policy-"+string(shape), func(t *testing.T) {
+			rep := policyPhase(t, p, "policy-"+string(shape), selftest.Installed{Plan: plans[shape], Engine: openEngine(t), By: "reconcile.Install"})
+			also := alwaysAsserted
+			if shape == policy.MatchAllow {
+				also = append(slices.Clone(also), allowAsserted)
+			}
+			requireHypotheses(t, rep, also...)
+		})
+		t.Run("live-read-nonadmin-"+string(shape), func(t *testing.T) { testLiveReadAsNonAdmin(t, p, plans[shape]) })
 	}
 
 	t.Run("bfe-restart", func(t *testing.T) {
@@ -89,34 +76,47 @@ func TestLiveBFE(t *testing.T) {
 			}
 			t.Fatal(err)
 		}
-		plan, err := policy.Build(policy.Options{SID: user.SID, Profile: policy.Baseline, UserMatch: policy.MatchDeny})
-		if err != nil {
-			t.Fatal(err)
-		}
+		plan := plans[policy.MatchDeny]
 		e := openEngineAfterRestart(t)
 		requireCompliant(t, e, plan)
 		checkInstalledFilters(t, e, plan)
-		sandbox := p.run(t, "after-bfe-restart", whoSandbox, probeproto.AsPlain)
-		requireAllBlocked(t, p, sandbox, control[probeproto.AsPlain])
-		p.checkArrival(t, sandbox, false)
+		rep := policyPhase(t, p, "after-bfe-restart", selftest.Installed{Plan: plan, Engine: e, By: "reconcile.Install", AfterRestart: true})
+		requireHypotheses(t, rep, append(slices.Clone(alwaysAsserted), restartAsserted)...)
 	})
 
 	t.Run("uninstall", func(t *testing.T) {
 		e := openEngine(t)
-		res, err := reconcile.Uninstall(e, user.SID, reconcile.Options{Logger: testLogger(t)})
+		res, err := reconcile.Uninstall(e, sid, reconcile.Options{Logger: testLogger(t)})
 		if err != nil {
-			t.Fatalf("reconcile.Uninstall(%s): %v", user.SID, err)
+			t.Fatalf("reconcile.Uninstall(%s): %v", sid, err)
 		}
 		t.Logf("uninstall: %d writes", res.Writes)
 		requireNothingLeft(t)
-		sandbox := p.run(t, "after-uninstall", whoSandbox, probeproto.AsPlain)
-		requireNoneBlocked(t, p, sandbox, "the sandbox account after uninstall")
-		p.checkArrival(t, sandbox, true)
+		requireNoneBlocked(t, p, "after-uninstall")
 	})
 
 	t.Run("cli", func(t *testing.T) {
-		testCLI(t, cliExe, user, p, control[probeproto.AsPlain])
+		testCLI(t, cliExe, p)
 	})
+}
+
+// requireNoneBlocked runs a control phase again (nothing of wfpsandbox installed) and
+// fails for every attempt that is blocked now but was not in the prober's first
+// control.
+func requireNoneBlocked(t *testing.T, p *selftest.Prober, name string) {
+	t.Helper()
+	rep, err := p.ControlPhase(t.Context(), name)
+	if err != nil {
+		t.Fatalf("phase %s: %v", name, err)
+	}
+	for _, c := range rep.Checks {
+		if c.ID == selftest.CheckLogon && (!c.Ran || !c.OK) {
+			t.Fatalf("phase %s: the probe could not run as the account: %s", name, c.Detail)
+		}
+	}
+	if blocked := rep.BlockedSince(p.Report()); len(blocked) > 0 {
+		t.Errorf("%s, with nothing of wfpsandbox installed, still blocked:\n  %s", name, strings.Join(blocked, "\n  "))
+	}
 }
 
 // openEngineAfterRestart opens a session, retrying for a while: BFE's RPC endpoint

@@ -9,6 +9,7 @@ import (
 
 	"github.com/wfpsandbox/wfpsandbox/account"
 	"github.com/wfpsandbox/wfpsandbox/policy"
+	"github.com/wfpsandbox/wfpsandbox/selftest"
 	"github.com/wfpsandbox/wfpsandbox/selftest/probeproto"
 )
 
@@ -44,22 +45,33 @@ func readAttempts(plan *policy.Plan) []probeproto.Attempt {
 // testLiveReadAsNonAdmin is hypothesis 8 (doc.go): a standard user's process opens a
 // WFP session (FwpmEngineOpen0) and reads wfpsandbox's provider, sublayer and every
 // planned filter by key, because setup added them with FWPM_ACTRL_READ for
-// BUILTIN\Users. Whether the engine lets that user begin a read-only transaction
-// (the documented default grants Everyone only OPEN and CLASSIFY, so it should not)
-// is recorded, not asserted: reconcile.CheckLive reads without one when refused.
-func testLiveReadAsNonAdmin(t *testing.T, p *prober, plan *policy.Plan) {
+// BUILTIN\Users. The probe runs as the prober's account in its normal token (the
+// prober refuses a run whose token is elevated or another user's). Whether the engine
+// lets that user begin a read-only transaction (the documented default grants Everyone
+// only OPEN and CLASSIFY, so it should not) is recorded, not asserted:
+// reconcile.CheckLive reads without one when refused. The selftest's report settles the
+// one-filter form of this (non-admin-reads-objects); this reads every object.
+func testLiveReadAsNonAdmin(t *testing.T, p *selftest.Prober, plan *policy.Plan) {
 	t.Helper()
 	logObjectSecurity(t, plan)
-	saved := p.attempts
-	p.attempts = readAttempts(plan)
-	defer func() { p.attempts = saved }()
-	r := p.run(t, "live-read", whoSandbox, probeproto.AsPlain)
-	if r.Identity.Elevated {
-		t.Fatalf("the sandbox account's probe is elevated: this would prove nothing about non-admins")
+	attempts := readAttempts(plan)
+	recs, err := p.Probe(t.Context(), "live-read", selftest.Identity{Who: selftest.WhoAccount, Token: selftest.TokenNormal}, attempts)
+	if err != nil {
+		t.Fatalf("the read-by-key probe as the account: %v", err)
+	}
+	byName := map[string]probeproto.Record{}
+	for _, r := range recs {
+		if r.Type == probeproto.RecordAttempt {
+			byName[r.Attempt] = r
+		}
 	}
 	txn := map[string]int{}
-	for _, a := range p.attempts {
-		rec := r.Records[a.Name]
+	for _, a := range attempts {
+		rec, ok := byName[a.Name]
+		if !ok {
+			t.Errorf("the probe wrote no record for %s", a.Name)
+			continue
+		}
 		txn[rec.Detail]++
 		if !rec.OK {
 			t.Errorf("hypothesis 8 refuted: a non-admin could not read %s %s by key: %s (%s) — ensure's live check cannot work unelevated",
@@ -68,7 +80,7 @@ func testLiveReadAsNonAdmin(t *testing.T, p *prober, plan *policy.Plan) {
 	}
 	var parts []string
 	for d, n := range txn {
-		parts = append(parts, fmt.Sprintf("%s (%d of %d reads)", d, n, len(p.attempts)))
+		parts = append(parts, fmt.Sprintf("%s (%d of %d reads)", d, n, len(attempts)))
 	}
 	t.Logf("hypothesis 8: non-admin read by key; %s (recorded, not asserted)", strings.Join(parts, "; "))
 }

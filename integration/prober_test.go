@@ -3,181 +3,130 @@
 package integration
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
-	"golang.org/x/sys/windows"
-
+	"github.com/wfpsandbox/wfpsandbox/policy"
 	"github.com/wfpsandbox/wfpsandbox/selftest"
-	"github.com/wfpsandbox/wfpsandbox/selftest/probeproto"
 )
 
-// Who runs the probe.
-const (
-	whoSelf    = "self"    // the test's own (elevated administrator) account
-	whoSandbox = "sandbox" // the temporary account, via CreateProcessWithLogonW
+// newProber makes the product's prober (selftest.NewProber: the temporary account, the
+// work directory with a copy of helper — the built CLI, whose hidden selftest-probe
+// subcommand is the probe helper — the AppContainer loopback exemption and the
+// listeners) for the baseline profile, judged by default against the deny shape, and
+// undoes all of it when the test ends. Its report's errors from that undo (the account
+// or the work directory left behind) fail the test.
+func newProber(t *testing.T, helper string) *selftest.Prober {
+	t.Helper()
+	p, err := selftest.NewProber(t.Context(), selftest.ProberOptions{
+		Config:  selftest.Config{Profile: policy.Baseline, UserMatch: policy.MatchDeny},
+		Version: "integration",
+		Helper:  helper,
+		Logger:  slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
+	})
+	if err != nil {
+		t.Fatalf("selftest.NewProber: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := p.Close(); err != nil {
+			t.Errorf("the prober's cleanup: %v", err)
+		}
+	})
+	rep := p.Report()
+	t.Logf("prober: account %s (%s), other account %s, host %+v", p.Account().Name, rep.Account, rep.Other, rep.Host)
+	for _, n := range rep.NotRun {
+		t.Logf("not run: %s", n)
+	}
+	return p
+}
+
+// Hypotheses the suite asserts besides the report's safety ones (each is in doc.go's
+// list): they are facts about Windows the selftest only reports, but the suite is
+// where they must hold before anything else is believed.
+var (
+	// alwaysAsserted holds in every phase against the persistent install: 1 (UDP
+	// blocks fail sendto with WSAEACCES), 6 (scoped enumeration), 7 (logon and
+	// children start), 8 (a non-admin reads the objects: the plan grants BUILTIN\Users
+	// read, as setup does).
+	alwaysAsserted = []string{"udp-sendto-wsaeacces", "provider-scoped-enumeration", "logon-and-children", "non-admin-reads-objects"}
+	// allowAsserted is design §4's prediction for the allow shape (3).
+	allowAsserted = "allow-shape-children-escape"
+	// restartAsserted is 4: persistent filters come back after a BFE restart.
+	restartAsserted = "persistent-filters-survive-bfe-restart"
 )
 
-// probeTimeout bounds one probe run, children included.
-const probeTimeout = 3 * time.Minute
-
-// prober runs the probe program and reads what it wrote.
-type prober struct {
-	dir      *workDir
-	exe      string
-	user     *tempUser
-	lis      *listeners
-	attempts []probeproto.Attempt
-	seq      int
-}
-
-// result is one probe run: who ran it, in which token shape, and one record per attempt.
-type result struct {
-	Phase, Who, As, RunID string
-	Identity              *probeproto.Identity
-	Records               map[string]probeproto.Record // by attempt name
-}
-
-// run makes one probe run and fails the test if the probe could not do its job (an
-// error record, a missing record, a non-zero exit code) or ran under another token
-// shape than asked — results from the wrong shape would prove nothing.
-func (p *prober) run(t *testing.T, phase, who, as string) *result {
+// policyPhase probes the policy in (installed outside the prober's session) and returns
+// the phase's evaluated report; it fails the test if the phase could not run.
+func policyPhase(t *testing.T, p *selftest.Prober, name string, in selftest.Installed) *selftest.Report {
 	t.Helper()
-	p.seq++
-	runID := fmt.Sprintf("%s.%s.%s.%d", phase, who, as, p.seq)
-	plan := probeproto.Plan{RunID: runID, TimeoutMillis: 2000, Attempts: p.attempts}
-	planPath := filepath.Join(p.dir.Root, "plan-"+runID+".json")
-	b, err := json.Marshal(plan)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(planPath, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	outPath := filepath.Join(p.dir.Out, runID+".jsonl")
-	args := []string{selftest.ProbeCommand, "-plan", planPath, "-out", outPath, "-as", as}
-
-	var code uint32
-	var stderr string
-	switch who {
-	case whoSelf:
-		cmd := exec.Command(p.exe, args...)
-		var buf bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &buf, &buf
-		err = cmd.Run()
-		stderr = buf.String()
-		if ee, ok := err.(*exec.ExitError); ok {
-			code, err = uint32(ee.ExitCode()), nil
-		}
-	case whoSandbox:
-		code, err = p.user.Run(p.exe, args, p.dir.Root, probeTimeout)
-	default:
-		t.Fatalf("unknown runner %q", who)
+	rep, err := p.PolicyPhase(t.Context(), name, in)
+	if rep != nil {
+		logReport(t, name, rep)
 	}
 	if err != nil {
-		t.Fatalf("probe %s: %v %s", runID, err, stderr)
+		t.Fatalf("phase %s: %v", name, err)
 	}
-	f, err := os.Open(outPath)
-	if err != nil {
-		t.Fatalf("probe %s exited with %d and left no output: %v %s", runID, code, err, stderr)
-	}
-	recs, err := probeproto.ReadRecords(f)
-	f.Close()
-	if err != nil {
-		t.Fatalf("probe %s: %v", runID, err)
-	}
-	r := &result{Phase: phase, Who: who, As: as, RunID: runID, Records: map[string]probeproto.Record{}}
-	var errs []string
-	for _, rec := range recs {
-		switch rec.Type {
-		case probeproto.RecordIdentity:
-			r.Identity = rec.Identity
-		case probeproto.RecordAttempt:
-			r.Records[rec.Attempt] = rec
-		case probeproto.RecordError:
-			errs = append(errs, rec.Error)
-		}
-	}
-	if len(errs) > 0 || code != 0 {
-		t.Fatalf("probe %s (exit code %d) could not run: %s %s", runID, code, strings.Join(errs, "; "), stderr)
-	}
-	if r.Identity == nil {
-		t.Fatalf("probe %s wrote no identity record", runID)
-	}
-	for _, a := range p.attempts {
-		if _, ok := r.Records[a.Name]; !ok {
-			t.Fatalf("probe %s wrote no record for attempt %s", runID, a.Name)
-		}
-	}
-	p.checkShape(t, r)
-	p.log(t, r)
-	return r
+	return rep
 }
 
-// checkShape fails the test unless the probe's token is the one asked for.
-func (p *prober) checkShape(t *testing.T, r *result) {
+// requireHypotheses fails unless every safety hypothesis of rep and every one named in
+// also is confirmed, naming each that is not with its claim and evidence. A hypothesis
+// that was not observable fails too: the suite runs where everything can be observed.
+func requireHypotheses(t *testing.T, rep *selftest.Report, also ...string) {
 	t.Helper()
-	id := r.Identity
-	wantUser := p.user.SID
-	if r.Who == whoSelf {
-		u, err := windows.GetCurrentProcessToken().GetTokenUser()
-		if err != nil {
-			t.Fatal(err)
+	seen := map[string]bool{}
+	for _, h := range rep.Hypotheses {
+		seen[h.ID] = true
+		if !h.Safety && !slices.Contains(also, h.ID) {
+			continue
 		}
-		wantUser = u.User.Sid.String()
+		if h.Status == selftest.Confirmed {
+			continue
+		}
+		what := "a safety claim"
+		if !h.Safety {
+			what = "a hypothesis this suite asserts"
+		}
+		prefix := ""
+		if h.ID == allowAsserted {
+			prefix = "design §4 HYPOTHESIS NOT CONFIRMED: "
+		}
+		t.Errorf("%s%s is %s (%s, --user-match %s): %s\n  %s", prefix, h.ID, h.Status, what, rep.Config.UserMatch, h.Claim,
+			strings.Join(h.Evidence, "\n  "))
 	}
-	var bad []string
-	if len(id.Errors) > 0 {
-		bad = append(bad, "the probe could not read its token: "+strings.Join(id.Errors, "; "))
-	}
-	if id.User != wantUser {
-		bad = append(bad, fmt.Sprintf("user %s, want %s", id.User, wantUser))
-	}
-	if id.As != r.As {
-		bad = append(bad, fmt.Sprintf("reports shape %q", id.As))
-	}
-	switch r.As {
-	case probeproto.AsPlain:
-		if id.UserDenyOnly || id.Restricted || id.AppContainer {
-			bad = append(bad, "token is restricted or an AppContainer")
-		}
-		if r.Who == whoSandbox && id.Elevated {
-			bad = append(bad, "the sandbox account's token is elevated")
-		}
-	case probeproto.AsRestrictedDenyOnly:
-		if !id.UserDenyOnly {
-			bad = append(bad, "user SID is not deny-only")
-		}
-	case probeproto.AsRestrictedSIDs:
-		if !id.Restricted || id.UserDenyOnly || slices.Contains(id.RestrictingSIDs, wantUser) {
-			bad = append(bad, fmt.Sprintf("want restricting SIDs without the user SID, got restricted=%v %v", id.Restricted, id.RestrictingSIDs))
-		}
-	case probeproto.AsAppContainer:
-		if !id.AppContainer {
-			bad = append(bad, "not an AppContainer token")
+	for _, id := range also {
+		if !seen[id] {
+			t.Errorf("the report has no hypothesis %s", id)
 		}
 	}
-	if len(bad) > 0 {
-		t.Fatalf("probe %s ran in the wrong token shape: %s (identity %+v)", r.RunID, strings.Join(bad, "; "), *id)
+	if len(rep.Errors) > 0 {
+		t.Errorf("the phase recorded errors: %v", rep.Errors)
 	}
 }
 
-// log writes the run's outcomes, one line per attempt.
-func (p *prober) log(t *testing.T, r *result) {
+// logReport writes the phase's verdict, hypotheses (with every evidence line), what was
+// not run and the cells that went against their expectation to the test log.
+func logReport(t *testing.T, name string, rep *selftest.Report) {
 	t.Helper()
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "probe %s (user %s, deny-only %v, restricted %v, AppContainer %v):", r.RunID,
-		r.Identity.User, r.Identity.UserDenyOnly, r.Identity.Restricted, r.Identity.AppContainer)
-	for _, a := range p.attempts {
-		fmt.Fprintf(&sb, "\n  %-18s %-13s %-22s %s", a.Name, a.Kind, a.Target, r.Records[a.Name].Outcome())
+	fmt.Fprintf(&sb, "phase %s (--profile %s --user-match %s): %s — %s\n", name, rep.Config.Profile, rep.Config.UserMatch,
+		rep.Verdict.Status, rep.Verdict.Summary)
+	for _, c := range rep.Checks {
+		fmt.Fprintf(&sb, "  check %s: ran %v ok %v %s\n", c.ID, c.Ran, c.OK, c.Detail)
+	}
+	for _, h := range rep.Hypotheses {
+		fmt.Fprintf(&sb, "  %-15s %s (safety %v)\n", h.Status, h.ID, h.Safety)
+		for _, e := range h.Evidence {
+			fmt.Fprintf(&sb, "      %s\n", e)
+		}
+	}
+	for _, c := range rep.Cells {
+		if c.Verdict != selftest.CellHeld && c.Verdict != selftest.CellRecorded {
+			fmt.Fprintf(&sb, "  cell %s\n", c.Line())
+		}
 	}
 	t.Log(sb.String())
 }

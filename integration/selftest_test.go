@@ -19,9 +19,9 @@ import (
 // hypothesis was refuted, and every safety hypothesis was confirmed (exit 0). Each
 // hypothesis and its evidence is logged, so a failing run says which claim fell.
 //
-// This is the first step of making integration/ a thin wrapper over the selftest
-// (issue 11); TestLiveBFE still covers what the selftest does not (persistence across a
-// BFE restart, the persistent install through reconcile and the CLI's setup).
+// TestLiveBFE runs the same prober (selftest.NewProber) against what the selftest does
+// not install: the persistent install through reconcile, across a BFE restart, and the
+// CLI's setup.
 func TestSelftest(t *testing.T) {
 	requireElevated(t)
 	ensureRunning(t, "seclogon") // CreateProcessWithLogonW goes through it

@@ -5,7 +5,10 @@
 //
 // The Windows orchestration (a dynamic WFP session, a temporary account, the probe
 // helper run as each identity) lives beside it behind the windows build tag; this part
-// builds and is tested everywhere, on recorded outcomes.
+// builds and is tested everywhere, on recorded outcomes. Its probing half, the Prober
+// (account, work directory, probe helper, AppContainer exemption, listeners, phases), is
+// exported: Run uses it, and the integration suite uses it against the persistent
+// install (PolicyPhase with Installed, each phase a Report of its own).
 //
 // How a run is judged:
 //

@@ -339,10 +339,16 @@ var hypotheses = []hypothesisDef{
 		eval:    fromCheck(CheckNotEqualSD),
 	},
 	{
-		id:    "persistent-filters-survive-bfe-restart",
-		claim: "persistent filters come back when BFE restarts",
-		applies: func(Config) string {
-			return "the selftest adds nothing persistent (a dynamic session); the integration suite's bfe-restart phase or a reboot checks this"
+		id:      "persistent-filters-survive-bfe-restart",
+		claim:   "persistent filters come back when BFE restarts",
+		applies: always,
+		// Settled only by a phase against a persistent install after a BFE restart
+		// (Installed.AfterRestart, the integration suite); Run's report says why not.
+		eval: func(r *Report) (Status, []string) {
+			if _, ok := r.check(CheckPersistence); !ok {
+				return NotObservable, []string{"the selftest adds nothing persistent (a dynamic session); the integration suite's bfe-restart phase or a reboot checks this"}
+			}
+			return fromCheck(CheckPersistence)(r)
 		},
 	},
 }

@@ -9,11 +9,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
-	"slices"
 	"time"
 	"unsafe"
 
@@ -24,7 +21,6 @@ import (
 	"github.com/wfpsandbox/wfpsandbox/internal/winapi"
 	"github.com/wfpsandbox/wfpsandbox/policy"
 	"github.com/wfpsandbox/wfpsandbox/selftest/probe"
-	"github.com/wfpsandbox/wfpsandbox/selftest/probeproto"
 	"github.com/wfpsandbox/wfpsandbox/wfp"
 	"github.com/wfpsandbox/wfpsandbox/wfp/winengine"
 )
@@ -48,6 +44,9 @@ const probeTimeout = 3 * time.Minute
 //     transaction; read it back; compare a provider-scoped enumeration with a full one;
 //  6. every identity makes its attempts again;
 //  7. close the session (the plan vanishes), check nothing is left, clean up.
+//
+// Steps 3, 4 and 6 are the Prober's (prober_windows.go), which NewProber makes the same
+// way for the integration suite, so both run one code path.
 //
 // The returned report is never nil once Run has started; err is the first step that
 // failed (also in the report's Errors). Whatever was not run is in the report's NotRun.
@@ -107,30 +106,17 @@ func Run(ctx context.Context, opts RunOptions) (rep *Report, err error) {
 	}
 	rep.Host.Addresses = addrs
 
-	// The temporary account. From here on every step that succeeded is undone on return.
-	acct, err := NewTempAccount("temporary account of wfpsandbox selftest; deleted when it ends; safe to delete")
-	if acct != nil {
-		defer func() {
-			if opts.KeepAccount {
-				rep.NotRun = append(rep.NotRun, fmt.Sprintf("account deletion: --keep-account left %s (%s) and its profile; its password was never stored", acct.Name, acct.SID))
-				return
-			}
-			if derr := acct.Delete(); derr != nil {
-				rep.SetCheck(Check{ID: CheckCleanup, Ran: true, OK: false, Detail: derr.Error()})
-				rep.Errors = append(rep.Errors, derr.Error())
-				return
-			}
-			log.Info("deleted the temporary account and its profile", "name", acct.Name)
-		}()
-	}
+	// The temporary account. From here on every step that succeeded is undone on return
+	// (Prober.Close, in reverse: listeners, exemption, work directory, account).
+	p := newProber(rep, log, opts.KeepAccount)
+	defer p.Close()
+	acct, err := p.newAccount("temporary account of wfpsandbox selftest; deleted when it ends; safe to delete")
 	if err != nil {
 		if rep.Host.Wine {
 			rehearse(e, opts, rep, closeEngine)
 		}
 		return fail(err)
 	}
-	rep.Account = acct.SID
-	log.Info("created the temporary account", "name", acct.Name, "sid", acct.SID)
 	// A new account with a random name cannot have a real install, but say so from the
 	// engine rather than assume it: the wfpsandbox provider's objects for this SID would
 	// make the account's flows meet two policies.
@@ -162,69 +148,18 @@ func Run(ctx context.Context, opts RunOptions) (rep *Report, err error) {
 		return fail(err)
 	}
 
-	wd, err := NewWorkDir("wfpsandbox-selftest-")
-	if wd != nil {
-		defer func() {
-			if rerr := wd.Remove(); rerr != nil {
-				rep.Errors = append(rep.Errors, rerr.Error())
-			}
-		}()
-	}
-	if err != nil {
-		return fail(err)
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return fail(err)
-	}
-	exe, err := wd.CopyIn(self, "wfpsandbox-selftest.exe")
-	if err != nil {
-		return fail(fmt.Errorf("copy the probe helper: %w", err))
-	}
-
-	restore, err := exemptAppContainer()
-	if err != nil {
-		rep.NotRun = append(rep.NotRun, "AppContainer loopback exemption: "+err.Error()+" (AppContainer loopback attempts will be not-observable)")
-	} else {
-		defer func() {
-			if rerr := restore(); rerr != nil {
-				rep.Errors = append(rep.Errors, rerr.Error())
-			}
-		}()
-	}
-
-	// One plan per identity; listeners on the union of their targets.
+	// The work directory with this executable in it, the AppContainer exemption, one
+	// plan per identity and listeners on the union of their targets.
 	key := ""
 	if len(dyn.Filters) > 0 {
 		key = dyn.Filters[0].Key.String()
 	}
-	plans := map[Identity][]probeproto.Attempt{}
-	var all []probeproto.Attempt
-	noted := map[string]bool{}
-	for _, id := range rep.Identities {
-		as, skipped := Attempts(rep.Probes, id, addrs, key)
-		plans[id] = as
-		all = append(all, as...)
-		for p, why := range skipped {
-			if !noted[p] {
-				noted[p] = true
-				rep.NotRun = append(rep.NotRun, fmt.Sprintf("probe %s: %s", p, why))
-			}
-		}
-	}
-	if err := OnlyOwnTargets(all, own); err != nil {
+	if err := p.prepare("", "wfpsandbox-selftest-", addrs, own, key); err != nil {
 		return fail(err)
 	}
-	lis, err := Listen(listenable(all), own)
-	if err != nil {
-		return fail(err)
-	}
-	defer lis.Close()
-	rep.NotRun = append(rep.NotRun, lis.Notes...)
 
-	r := &runner{rep: rep, exe: exe, wd: wd, acct: acct, lis: lis, plans: plans}
 	log.Info("control: probing with nothing of wfpsandbox installed")
-	if err := r.phase(ctx, PhaseControl); err != nil {
+	if err := p.Phase(ctx, PhaseControl); err != nil {
 		return fail(err)
 	}
 
@@ -248,11 +183,11 @@ func Run(ctx context.Context, opts RunOptions) (rep *Report, err error) {
 
 	log.Info("probing with the plan installed")
 	policyStart := time.Now()
-	if err := r.phase(ctx, PhasePolicy); err != nil {
+	if err := p.Phase(ctx, PhasePolicy); err != nil {
 		return fail(err)
 	}
 	// Tie the blocks to filters while the plan still exists (the session is open).
-	attribute(e, rep, r.windows, policyStart)
+	attribute(e, rep, p.r.windows, policyStart)
 
 	closeEngine()
 	if left, err := leftovers(); err != nil {
@@ -314,197 +249,6 @@ func orNothing(s string) string {
 		return "nothing of the selftest is left"
 	}
 	return s
-}
-
-// runner runs the probe helper as each identity.
-type runner struct {
-	rep   *Report
-	exe   string
-	wd    *WorkDir
-	acct  *TempAccount
-	lis   *Listeners
-	plans map[Identity][]probeproto.Attempt
-	seq   int
-	// failed is why a control run of an identity produced nothing (for the logon and
-	// children checks).
-	failed map[Identity]string
-	// windows are the policy phase's runs, for net event attribution.
-	windows []RunWindow
-}
-
-// phase runs every identity once. It stops early only when ctx is cancelled (Ctrl+C);
-// a run that fails is recorded in its cells (and, in the control phase, the checks).
-func (r *runner) phase(ctx context.Context, ph Phase) error {
-	if r.failed == nil {
-		r.failed = map[Identity]string{}
-	}
-	for _, id := range r.rep.Identities {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("interrupted during the %s phase: %w", ph, err)
-		}
-		start := time.Now()
-		stop := connectToAccepts(r.plans[id])
-		recs, runID, runErr := r.run(ph, id)
-		stop()
-		if ph == PhasePolicy {
-			r.windows = append(r.windows, RunWindow{Identity: id, Start: start, End: time.Now()})
-		}
-		attempts := r.plans[id]
-		// The probe has exited, so every datagram it sent is on its way: one short wait
-		// for the listeners, then arrival is read without waiting per attempt (a blocked
-		// datagram never arrives, and waiting for each would cost seconds apiece).
-		time.Sleep(500 * time.Millisecond)
-		arrived := func(name string) *bool {
-			i := slices.IndexFunc(attempts, func(a probeproto.Attempt) bool { return a.Name == name })
-			if i < 0 {
-				return nil
-			}
-			return r.lis.Arrived(runID, attempts[i], 0)
-		}
-		msg := ""
-		if runErr != nil {
-			msg = runErr.Error()
-			if ph == PhaseControl {
-				r.failed[id] = msg
-			}
-		}
-		r.rep.Record(ph, id, recs, arrived, msg)
-	}
-	if ph == PhaseControl {
-		logon := r.failed[Identity{WhoAccount, TokenNormal}]
-		r.rep.SetCheck(Check{ID: CheckLogon, Ran: true, OK: logon == "", Detail: logon})
-		var children []string
-		for id, why := range r.failed {
-			if id.Token != TokenNormal {
-				children = append(children, id.String()+": "+why)
-			}
-		}
-		slices.Sort(children)
-		r.rep.SetCheck(Check{ID: CheckChildren, Ran: logon == "", OK: len(children) == 0, Detail: fmt.Sprint(children)})
-	}
-	return nil
-}
-
-// run makes one probe run and returns its records; an error means the run produced
-// nothing usable (it did not start, exited with an error record, or ran in the wrong
-// token).
-func (r *runner) run(ph Phase, id Identity) ([]probeproto.Record, string, error) {
-	r.seq++
-	runID := fmt.Sprintf("%s.%s.%s.%d", ph, id.Who, id.Token, r.seq)
-	shape, err := ProbeShape(id.Token)
-	if err != nil {
-		return nil, runID, err
-	}
-	plan := probeproto.Plan{RunID: runID, TimeoutMillis: 2000, Attempts: r.plans[id]}
-	b, err := json.Marshal(plan)
-	if err != nil {
-		return nil, runID, err
-	}
-	planPath := filepath.Join(r.wd.Root, "plan-"+runID+".json")
-	if err := os.WriteFile(planPath, b, 0o644); err != nil {
-		return nil, runID, err
-	}
-	outPath := filepath.Join(r.wd.Out, runID+".jsonl")
-	args := []string{ProbeCommand, "-plan", planPath, "-out", outPath, "-as", shape}
-	var code uint32
-	wantUser := r.rep.Other
-	switch id.Who {
-	case WhoOther:
-		cmd := exec.Command(r.exe, args...)
-		out, err := cmd.CombinedOutput()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			code, err = uint32(ee.ExitCode()), nil
-		}
-		if err != nil {
-			return nil, runID, fmt.Errorf("start the probe helper: %w %s", err, out)
-		}
-	case WhoAccount:
-		wantUser = r.acct.SID
-		code, err = r.acct.Run(r.exe, args, r.wd.Root, probeTimeout)
-		if err != nil {
-			return nil, runID, err
-		}
-	}
-	f, err := os.Open(outPath)
-	if err != nil {
-		return nil, runID, fmt.Errorf("the probe helper exited with %d and left no output: %w", code, err)
-	}
-	recs, err := probeproto.ReadRecords(f)
-	f.Close()
-	if err != nil {
-		return nil, runID, err
-	}
-	var ident *probeproto.Identity
-	var errs []string
-	for _, rec := range recs {
-		switch rec.Type {
-		case probeproto.RecordIdentity:
-			ident = rec.Identity
-		case probeproto.RecordError:
-			errs = append(errs, rec.Error)
-		}
-	}
-	if len(errs) > 0 || code != 0 {
-		return nil, runID, fmt.Errorf("the probe helper (exit code %d) could not run: %v", code, errs)
-	}
-	if p := ShapeProblem(ident, id.Token, wantUser, id.Who == WhoAccount); p != "" {
-		return nil, runID, fmt.Errorf("ran in the wrong token, its results prove nothing: %s", p)
-	}
-	return recs, runID, nil
-}
-
-// listenable drops the TCP attempts to 445 and 139 from what the selftest listens on:
-// those ports belong to this host's SMB server and NetBIOS session service, and the
-// kernel SMB probe must reach the real server. A TCP connect needs no listener of ours
-// to be observed — accepted by the port's owner or refused, it got past WFP either way
-// (FromRecord counts both as allowed); only UDP needs one, to see whether a datagram
-// arrived.
-func listenable(attempts []probeproto.Attempt) []probeproto.Attempt {
-	var out []probeproto.Attempt
-	for _, a := range attempts {
-		if a.Kind == probeproto.KindTCPConnect {
-			if ap, err := netip.ParseAddrPort(a.Target); err == nil && (ap.Port() == 445 || ap.Port() == 139) {
-				continue
-			}
-		}
-		out = append(out, a)
-	}
-	return out
-}
-
-// connectToAccepts connects, every 200 ms until stop is called, to the target of every
-// tcp-accept attempt in attempts — this host's own addresses, where the probe listens —
-// so the probe has a connection to accept. The connections are this process's (the
-// other account's); the accept side is classified with the probe's token.
-func connectToAccepts(attempts []probeproto.Attempt) (stop func()) {
-	var targets []probeproto.Attempt
-	for _, a := range attempts {
-		if a.Kind == probeproto.KindTCPAccept {
-			targets = append(targets, a)
-		}
-	}
-	if len(targets) == 0 {
-		return func() {}
-	}
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		for {
-			for _, a := range targets {
-				if c, err := net.DialTimeout(a.Network, a.Target, 300*time.Millisecond); err == nil {
-					c.Close()
-				}
-			}
-			select {
-			case <-done:
-				return
-			case <-time.After(200 * time.Millisecond):
-			}
-		}
-	}()
-	return func() { close(done); <-finished }
 }
 
 // attribute reads the net events logged since the policy phase began, resolves their
