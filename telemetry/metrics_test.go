@@ -213,8 +213,8 @@ func TestDropsPayload(t *testing.T) {
 	}
 	want := map[key]int64{
 		{`HOST\sandbox`, "dns-v4", "ALE_AUTH_CONNECT_V4", "out"}: 3,
-		{`HOST\sandbox`, Unknown, Unknown, Unknown}:               1,
-		{Unknown, RuleOther, Unknown, Unknown}:                    4,
+		{`HOST\sandbox`, Unknown, Unknown, Unknown}:              1,
+		{Unknown, RuleOther, Unknown, Unknown}:                   4,
 	}
 	if len(sums) != len(want) {
 		t.Errorf("points %v, want %v", sums, want)
