@@ -29,15 +29,20 @@ package service
 // Collection off. WFP keeps and delivers net events only while the engine option
 // FWPM_ENGINE_COLLECT_NET_EVENTS is on (the default; `netsh wfp set options
 // netevents=off` turns it off for the whole host, persistently). Before it subscribes,
-// and then every DropRetry while subscribed, the counter opens an enumeration of the
-// log (FwpmNetEventCreateEnumHandle0), which fails with FWP_E_NET_EVENTS_DISABLED when
-// collection is off, whether or not FwpmNetEventSubscribe0..4 would (their pages list
-// only the FWP_E_* range). Collection off is logged once, with what to do
+// and then every DropRetry while subscribed, the counter enumerates the log from now
+// (FwpmNetEventCreateEnumHandle0, FwpmNetEventEnumN: next to nothing to read), which
+// Microsoft documents to fail with FWP_E_NET_EVENTS_DISABLED when "the collection of
+// network diagnostic events is disabled" (the FwpmNetEventEnum0..5 pages; the
+// emulator refuses at CreateEnumHandle already): FwpmNetEventSubscribe0..4's pages
+// list only the FWP_E_* range, so a subscription made while collection is off might
+// succeed and stay silent. Collection off is logged once, with what to do
 // (events.CollectionOff), and retried every DropRetry; the service never turns
 // collection on itself: it is a host-wide, persistent setting that is the operator's.
 //
 // FwpmNetEventSubscribe0:
 // https://learn.microsoft.com/windows/win32/api/fwpmu/nf-fwpmu-fwpmneteventsubscribe0
+// FwpmNetEventEnum0 (FWP_E_NET_EVENTS_DISABLED):
+// https://learn.microsoft.com/windows/win32/api/fwpmu/nf-fwpmu-fwpmneteventenum0
 // FwpmEngineSetOption0 (FWPM_ENGINE_COLLECT_NET_EVENTS):
 // https://learn.microsoft.com/windows/win32/api/fwpmu/nf-fwpmu-fwpmenginesetoption0
 // FwpmFilterGetById0:
