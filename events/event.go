@@ -68,6 +68,18 @@ type FilterRef struct {
 	ProviderKey string `json:"providerKey,omitempty"`
 }
 
+// FilterGone reports that the dropping filter's ID was looked up and the engine said it
+// does not exist (FWP_E_FILTER_NOT_FOUND): deleted since the drop, or a built-in filter.
+// It is false when the lookup failed otherwise or did not happen (Event.Filter is then
+// nil too).
+func (e *Event) FilterGone() bool { return e.filterGone }
+
+// CollectionOff says what to do when the engine's net event collection is off
+// (wfp.ErrNetEventsDisabled): what `wfpsandbox events` prints and the service logs.
+const CollectionOff = `net event collection is switched off, so Windows keeps no record of dropped connections.
+Turn it on from an elevated prompt:
+    netsh wfp set options netevents=on`
+
 // notef notes a part of the event that could not be decoded.
 func (e *Event) notef(format string, args ...any) {
 	e.Notes = append(e.Notes, fmt.Sprintf(format, args...))

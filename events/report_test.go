@@ -245,3 +245,42 @@ func TestResolveNamesTheAccountSublayer(t *testing.T) {
 		t.Errorf("a filter in the shared sublayer resolved as %+v, want sublayer \"shared\"", e.Filter)
 	}
 }
+
+// TestResolverReset: lookups are cached until Reset, after which the engine is asked
+// again; a filter ID the engine does not know is FilterGone, a failed lookup is not.
+func TestResolverReset(t *testing.T) {
+	h := newHost(t)
+	_, ours := h.dnsV4(t)
+	res := NewResolver(h)
+	for i := 0; i < 2; i++ {
+		e := Decode(drop(t, ours))
+		res.Resolve(&e)
+		if !e.Ours || e.FilterGone() {
+			t.Fatalf("resolved %+v", e)
+		}
+	}
+	if h.calls != 1 {
+		t.Fatalf("%d lookups for two drops by one filter, want 1 (cached)", h.calls)
+	}
+	res.Reset()
+	e := Decode(drop(t, ours))
+	res.Resolve(&e)
+	if h.calls != 2 || !e.Ours {
+		t.Errorf("after Reset: %d lookups, ours %v; want the engine asked again", h.calls, e.Ours)
+	}
+	g := Decode(drop(t, 1<<40))
+	res.Resolve(&g)
+	if !g.FilterGone() || g.Filter != nil || g.Ours {
+		t.Errorf("unknown filter ID: gone %v, filter %+v", g.FilterGone(), g.Filter)
+	}
+	f := Decode(drop(t, ours))
+	NewResolver(failing{}).Resolve(&f)
+	if f.FilterGone() || f.Filter != nil {
+		t.Errorf("failed lookup: gone %v, filter %+v; want neither", f.FilterGone(), f.Filter)
+	}
+}
+
+type failing struct{}
+
+func (failing) FilterByID(uint64) (*wfp.Filter, error)   { return nil, wfp.ErrRPCServerUnavailable }
+func (failing) Provider(wfp.GUID) (*wfp.Provider, error) { return nil, wfp.ErrRPCServerUnavailable }

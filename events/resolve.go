@@ -86,6 +86,16 @@ func (r *Resolver) Resolve(e *Event) {
 	}
 }
 
+// Reset forgets every cached lookup (filters, providers, account names), so that the
+// next Resolve asks the engine again. A long-running reader calls it when it learns
+// that the engine's filters changed: filter IDs are run-time IDs, and a filter that is
+// deleted and added again (a reinstall, a repair) comes back with another one.
+func (r *Resolver) Reset() {
+	clear(r.byID)
+	clear(r.providers)
+	clear(r.accounts)
+}
+
 func (r *Resolver) filter(id uint64) resolved {
 	if res, ok := r.byID[id]; ok {
 		return res

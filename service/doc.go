@@ -32,4 +32,10 @@
 // The poll reads each account's planned objects back by key (reconcile.CheckLive), so
 // its cost does not grow with the host's other filters; the status request runs the
 // full reconcile.Verify (every provider's filters, overrides included).
+//
+// Drop metrics (opt-in: Config.DropMetrics, config.toml [service] drop_metrics, with
+// analytics on): the service subscribes to the net events through Config.Events and
+// counts each sandbox account's drop in telemetry.MetricDrops per account and rule;
+// see drops.go for what is counted, how filter IDs are re-resolved, and why it never
+// turns net event collection on.
 package service

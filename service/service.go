@@ -43,6 +43,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics counts repairs (nil: not counted).
 	Metrics *telemetry.Metrics
+	// DropMetrics counts the sandbox accounts' drops from the net events in Metrics
+	// (config.toml [service] drop_metrics; needs Events and an enabled Metrics; see
+	// drops.go). DropRetry is how often a failed subscription (collection off) is
+	// retried (DefaultDropRetry when zero).
+	DropMetrics bool
+	DropRetry   time.Duration
 	// Poll is the interval between checks of every account
 	// (setup.DefaultServicePoll when zero; at least setup.MinServicePoll).
 	Poll time.Duration
@@ -131,6 +137,7 @@ func (s *Service) Notify() {
 func (s *Service) Run(ctx context.Context) error {
 	s.log.Info("wfpsandbox service running", setup.Event(setup.EventServiceState),
 		"poll", s.cfg.Poll.String(), "stateDir", s.cfg.StateDir, "callers", len(s.cfg.Callers))
+	defer s.startDropMetrics(ctx)()
 	t := time.NewTicker(s.cfg.Poll)
 	defer t.Stop()
 	for {

@@ -36,6 +36,7 @@ const (
 //	[service]          # the optional wfpsandbox service (package service)
 //	poll = "5m"        # how often it re-checks every recorded account (Go duration, >= 1s, <= 24h)
 //	callers = ["S-1-5-21-…-1001"]  # SIDs that may ask it for status and set-proxy-ports
+//	drop_metrics = true  # count the sandbox accounts' drops (wfpsandbox.drops); needs analytics
 type Config struct {
 	// Analytics turns metrics on.
 	Analytics bool `toml:"analytics"`
@@ -55,6 +56,11 @@ type ServiceConfig struct {
 	// Callers are SIDs (users or groups, canonical S-1-… form) that may ask the
 	// service for status and set-proxy-ports besides SYSTEM and Administrators.
 	Callers []string `toml:"callers"`
+	// DropMetrics makes the service subscribe to the WFP net events and count the
+	// sandbox accounts' drops per account and rule (telemetry.MetricDrops). It takes
+	// effect only with analytics on (AnalyticsEnabled), and only where net event
+	// collection is on; the service never turns collection on.
+	DropMetrics bool `toml:"drop_metrics"`
 }
 
 // Bounds and default of [service] poll.
@@ -151,15 +157,15 @@ func parseConfig(path string, data []byte) (Config, error) {
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		k := und[0]
-		return Config{}, fmt.Errorf("%s:%d: unknown key %q (known keys: analytics, readers, [service] poll and callers)", path, keyLine(data, k), k.String())
+		return Config{}, fmt.Errorf("%s:%d: unknown key %q (known keys: analytics, readers, [service] poll, callers and drop_metrics)", path, keyLine(data, k), k.String())
 	}
 	// The decoder matches keys to fields case-insensitively; TOML keys are
 	// case-sensitive, and "Analytics" next to "analytics" silently overrode it.
 	for _, k := range md.Keys() {
 		switch ks := k.String(); ks {
-		case "analytics", "readers", "service", "service.poll", "service.callers":
+		case "analytics", "readers", "service", "service.poll", "service.callers", "service.drop_metrics":
 		default:
-			return Config{}, fmt.Errorf("%s:%d: unknown key %q: keys are case-sensitive (known keys: analytics, readers, [service] poll and callers)", path, keyLine(data, k), ks)
+			return Config{}, fmt.Errorf("%s:%d: unknown key %q: keys are case-sensitive (known keys: analytics, readers, [service] poll, callers and drop_metrics)", path, keyLine(data, k), ks)
 		}
 	}
 	if key, err := c.Service.validate(); err != nil {

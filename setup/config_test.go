@@ -108,8 +108,15 @@ func TestLoadConfigService(t *testing.T) {
 	if len(c.Service.Callers) != 2 || c.Service.Callers[0] != sid {
 		t.Errorf("callers %v", c.Service.Callers)
 	}
+	if c.Service.DropMetrics {
+		t.Error("drop_metrics on although the file does not say so")
+	}
+	c, err = LoadConfig(writeConfig(t, "analytics = true\n[service]\ndrop_metrics = true\n"))
+	if err != nil || !c.Service.DropMetrics {
+		t.Errorf("drop_metrics = true: %+v %v", c.Service, err)
+	}
 	c, err = LoadConfig(writeConfig(t, "analytics = true\n"))
-	if err != nil || c.Service.PollInterval() != DefaultServicePoll || len(c.Service.Callers) != 0 {
+	if err != nil || c.Service.PollInterval() != DefaultServicePoll || len(c.Service.Callers) != 0 || c.Service.DropMetrics {
 		t.Errorf("no [service]: %+v %v", c.Service, err)
 	}
 	for _, tc := range []struct{ body, want string }{
@@ -122,6 +129,10 @@ func TestLoadConfigService(t *testing.T) {
 		{"[service]\ncallers = [\"S-1-5-032-545\"]\n", ":2: service.callers: \"S-1-5-032-545\""},
 		{"[service]\ncallers = [\"S-1-5-18\", \"S-1-5-18\"]\n", ":2: service.callers: S-1-5-18 listed twice"},
 		{"service.poll = \"0s\"\n", ":1: service.poll: 0s is out of range"},
+		{"[service]\ndrop_metrics = \"yes\"\n", ":2: key \"service.drop_metrics\": incompatible types"},
+		{"[service]\ndrop_metrics = 1\n", ":2: key \"service.drop_metrics\": incompatible types"},
+		{"[service]\ndropmetrics = true\n", ":2: unknown key \"service.dropmetrics\""},
+		{"[service]\nDrop_Metrics = true\n", ":2: unknown key \"service.Drop_Metrics\": keys are case-sensitive"},
 	} {
 		p := writeConfig(t, tc.body)
 		_, err := LoadConfig(p)

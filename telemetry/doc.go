@@ -11,6 +11,9 @@
 //	wfpsandbox.setup.wfp.success  counter    account, filter.count, profile, setup.version
 //	wfpsandbox.setup.wfp.failure  counter    account, error.message (sanitized), setup.version
 //	wfpsandbox.setup.duration     histogram  seconds; profile, setup.version, outcome
+//	wfpsandbox.policy.repaired    counter    account, change (the service's repairs)
+//	wfpsandbox.drops              counter    account, rule, layer, direction (the service's
+//	                                         drop metrics, [service] drop_metrics; see Drop)
 //
 // Emission is bounded: Close gives flush and shutdown a short total budget (2 s by
 // default), so a dead or slow collector never delays setup by more than that, and a

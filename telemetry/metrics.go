@@ -20,6 +20,9 @@ const (
 	MetricSetupDuration = "wfpsandbox.setup.duration"
 	// MetricPolicyRepaired counts repairs made by the wfpsandbox service.
 	MetricPolicyRepaired = "wfpsandbox.policy.repaired"
+	// MetricDrops counts connection attempts of sandbox accounts that WFP dropped, as
+	// the wfpsandbox service saw them in the net event log (see Drop).
+	MetricDrops = "wfpsandbox.drops"
 )
 
 // Attribute keys.
@@ -33,6 +36,24 @@ const (
 	// AttrChange is what a repair changed: the sorted, distinct "op:kind:reason"
 	// of its changes, e.g. "add:filter:missing".
 	AttrChange = "change"
+	// AttrRule is the wfpsandbox rule whose filter dropped a connection attempt
+	// ("dns-v4", "strict-block-connect-v6", "file-ssh-v4"), or RuleOther.
+	AttrRule = "rule"
+	// AttrLayer is the WFP layer of a drop (ALE_AUTH_CONNECT_V4), or Unknown.
+	AttrLayer = "layer"
+	// AttrDirection is the direction of a drop: out, in, forward, or Unknown.
+	AttrDirection = "direction"
+)
+
+// Values of the drop attributes that are not taken from the event.
+const (
+	// RuleOther is the rule of a sandbox account's drop that no wfpsandbox rule made:
+	// another provider's filter, or a filter that no longer existed when it was
+	// looked up (WFP does not say whose it was).
+	RuleOther = "other"
+	// Unknown stands for a layer or direction the event did not carry or that could
+	// not be decoded, and for an attribute value that failed sanitization.
+	Unknown = "unknown"
 )
 
 // DefaultTimeout is the total time Close gives flush and shutdown.
@@ -68,6 +89,7 @@ type Metrics struct {
 	failure  metric.Int64Counter
 	duration metric.Float64Histogram
 	repaired metric.Int64Counter
+	drops    metric.Int64Counter
 }
 
 // Start returns a Metrics recorder. When cfg.Enabled is false it returns a no-op
@@ -120,6 +142,9 @@ func Start(ctx context.Context, cfg Config) (*Metrics, error) {
 	errs = append(errs, err)
 	m.repaired, err = meter.Int64Counter(MetricPolicyRepaired,
 		metric.WithDescription("Policy repairs made by the wfpsandbox service"), metric.WithUnit("{repair}"))
+	errs = append(errs, err)
+	m.drops, err = meter.Int64Counter(MetricDrops,
+		metric.WithDescription("Connection attempts of sandbox accounts dropped by WFP, per wfpsandbox rule"), metric.WithUnit("{drop}"))
 	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		_ = provider.Shutdown(ctx)
@@ -191,6 +216,31 @@ func (m *Metrics) PolicyRepaired(ctx context.Context, account, change string) {
 	m.repaired.Add(ctx, 1, metric.WithAttributes(
 		attribute.String(AttrAccount, account),
 		attribute.String(AttrChange, change),
+	))
+}
+
+// Drop describes one drop of a sandbox account's connection attempt. Every value is
+// sanitized by Drops before it is recorded, so the counter's cardinality stays bounded
+// by the recorded accounts and their plans' rules: a rule that is not a wfpsandbox
+// rule ID, a layer that is not an SDK layer name and a direction other than out, in
+// and forward become Unknown.
+type Drop struct {
+	Account   string // the sandbox account, DOMAIN\name (or its SID)
+	Rule      string // the wfpsandbox rule ID, or RuleOther
+	Layer     string // the layer name without the FWPS_LAYER_ prefix (ALE_AUTH_CONNECT_V4), "" if unknown
+	Direction string // out, in, forward, "" if unknown
+}
+
+// Drops counts n drops described by d.
+func (m *Metrics) Drops(ctx context.Context, d Drop, n int64) {
+	if !m.Enabled() || n <= 0 {
+		return
+	}
+	m.drops.Add(ctx, n, metric.WithAttributes(
+		attribute.String(AttrAccount, SanitizeAccount(d.Account)),
+		attribute.String(AttrRule, sanitizeRule(d.Rule)),
+		attribute.String(AttrLayer, sanitizeLayer(d.Layer)),
+		attribute.String(AttrDirection, sanitizeDirection(d.Direction)),
 	))
 }
 

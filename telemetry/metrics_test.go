@@ -175,3 +175,53 @@ func keys[V any](m map[string]V) []string {
 	}
 	return out
 }
+
+// TestDropsPayload: drops are summed per attribute set, and every attribute is
+// bounded: a rule that is not a rule ID, a layer that is not a layer name and a
+// direction other than out/in/forward become "unknown", the account loses its control
+// characters.
+func TestDropsPayload(t *testing.T) {
+	r := otlptest.New(t, 0)
+	r.Point(t)
+	ctx := context.Background()
+	m, err := Start(ctx, Config{Enabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Drop{Account: `HOST\sandbox`, Rule: "dns-v4", Layer: "ALE_AUTH_CONNECT_V4", Direction: "out"}
+	m.Drops(ctx, d, 2)
+	m.Drops(ctx, d, 1)
+	m.Drops(ctx, d, 0) // nothing
+	m.Drops(ctx, Drop{Account: "HOST\\sand\nbox\u202e", Rule: "Evil Rule; DROP", Layer: "ale auth", Direction: "sideways"}, 1)
+	m.Drops(ctx, Drop{Account: "", Rule: RuleOther, Layer: "", Direction: ""}, 4)
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := r.Metrics(t)[MetricDrops]
+	if got == nil || got.GetUnit() != "{drop}" || !got.GetSum().GetIsMonotonic() {
+		t.Fatalf("%s = %v, want a monotonic sum in {drop}", MetricDrops, got)
+	}
+	type key struct{ account, rule, layer, dir string }
+	sums := map[key]int64{}
+	for _, p := range got.GetSum().GetDataPoints() {
+		a := otlptest.Attrs(p.GetAttributes())
+		if len(a) != 4 {
+			t.Errorf("point with %d attributes %v, want account, rule, layer, direction", len(a), a)
+		}
+		sums[key{a[AttrAccount].GetStringValue(), a[AttrRule].GetStringValue(), a[AttrLayer].GetStringValue(),
+			a[AttrDirection].GetStringValue()}] += p.GetAsInt()
+	}
+	want := map[key]int64{
+		{`HOST\sandbox`, "dns-v4", "ALE_AUTH_CONNECT_V4", "out"}: 3,
+		{`HOST\sandbox`, Unknown, Unknown, Unknown}:              1,
+		{Unknown, RuleOther, Unknown, Unknown}:                   4,
+	}
+	if len(sums) != len(want) {
+		t.Errorf("points %v, want %v", sums, want)
+	}
+	for k, n := range want {
+		if sums[k] != n {
+			t.Errorf("%+v = %d, want %d (all: %v)", k, sums[k], n, sums)
+		}
+	}
+}

@@ -151,3 +151,54 @@ func replacePaths(s string) string {
 	b.WriteString(s[last:])
 	return b.String()
 }
+
+// MaxAccountLen is the largest sanitized account attribute, in bytes: a DOMAIN\name
+// (15 + 1 + 20 characters on Windows) or a SID (at most 184 characters) fits.
+const MaxAccountLen = 256
+
+// SanitizeAccount makes an account name safe to send as an attribute: control and
+// format characters are dropped, the result is cut to MaxAccountLen bytes on a rune
+// boundary, and an empty result is Unknown.
+func SanitizeAccount(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029' {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(s, ""))
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return Unknown
+	}
+	return truncate(s, MaxAccountLen)
+}
+
+// ruleRe is what a wfpsandbox rule ID looks like: the profiles' rule names
+// ("dns-v4", "guard-connect-v4") and a policy file's "file-<id>-v4", whose id is 1-40
+// of a-z 0-9 - (policy/file.go).
+var ruleRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
+
+func sanitizeRule(s string) string {
+	if s == RuleOther || ruleRe.MatchString(s) {
+		return s
+	}
+	return Unknown
+}
+
+// layerRe is an SDK layer name without its FWPS_LAYER_ prefix (events.LayerName).
+var layerRe = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,63}$`)
+
+func sanitizeLayer(s string) string {
+	if layerRe.MatchString(s) {
+		return s
+	}
+	return Unknown
+}
+
+func sanitizeDirection(s string) string {
+	switch s {
+	case "out", "in", "forward":
+		return s
+	}
+	return Unknown
+}

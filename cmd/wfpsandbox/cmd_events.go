@@ -67,9 +67,7 @@ var openEventLog = func(spec string, version int) (*eventLog, error) {
 }
 
 // netEventsDisabledHelp is what an operator needs to know when collection is off.
-const netEventsDisabledHelp = `net event collection is switched off, so Windows keeps no record of dropped connections.
-Turn it on from an elevated prompt:
-    netsh wfp set options netevents=on
+const netEventsDisabledHelp = events.CollectionOff + `
 Then reproduce the blocked connection and run this command again. The log is a small ring buffer
 (about 128 KB, some 100-150 events) that Windows empties at every reboot; to catch drops as they
 happen, use --follow.`

@@ -50,7 +50,7 @@ func runService(ctx context.Context, c *cli, args []string) int {
 	fs := c.flags("service")
 	stateDir := fs.String("state-dir", "", "state directory the service keeps converged (default: $WFPSANDBOX_STATE_DIR, else %ProgramData%\\wfpsandbox)")
 	engine := engineFlag(fs)
-	analytics := fs.Bool("analytics", false, "count repairs as OpenTelemetry metrics (also on with WFPSANDBOX_ANALYTICS=1 or 'analytics = true' in config.toml)")
+	analytics := fs.Bool("analytics", false, "count repairs (and, with [service] drop_metrics, drops) as OpenTelemetry metrics (also on with WFPSANDBOX_ANALYTICS=1 or 'analytics = true' in config.toml)")
 	verbose := fs.Bool("verbose", false, "log debug records on stderr")
 	sid := fs.String("sid", "", "status: also ask the running service, over its pipe, for the live status of this account")
 	// --scm is what install registers: the process was started by the service control
@@ -145,6 +145,10 @@ func runServiceProcess(ctx context.Context, c *cli, stateDir, engine string, ana
 	if err != nil {
 		return c.fail("service run", err)
 	}
+	drops, err := service.DropMetricsConfigured(stateDir)
+	if err != nil {
+		return c.fail("service run", err)
+	}
 	level := setupLogLevel(verbose)
 	log, closer, warnings := setup.NewLogger(setup.LogOptions{Stderr: c.stderr, Level: level, StateDir: stateDir, EventLog: runtime.GOOS == "windows"})
 	defer closer.Close()
@@ -169,7 +173,7 @@ func runServiceProcess(ctx context.Context, c *cli, stateDir, engine string, ana
 	}()
 	spec := engine
 	svc, err := service.New(service.Config{
-		StateDir: stateDir, Logger: log, Metrics: metrics, Poll: poll, Callers: callers,
+		StateDir: stateDir, Logger: log, Metrics: metrics, Poll: poll, Callers: callers, DropMetrics: drops,
 		Open:   func() (wfp.Engine, error) { return openEngine(spec) },
 		Events: serviceEventLog(spec),
 	})
