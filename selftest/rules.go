@@ -332,7 +332,7 @@ func (x ExtraRule) portCandidates() []uint16 {
 // takenPorts records the TCP ports each scope's probes use, so that a rule's probe does
 // not put a connect target (which the selftest listens on) where a probe must listen
 // itself (KindTCPAccept), or the other way round.
-type takenPorts map[string]bool
+type takenPorts map[string]int // key → how many probes use it
 
 func takenKey(kind ProbeKind, s Scope, port uint16) string {
 	if s == ScopeMappedV4 {
@@ -343,12 +343,14 @@ func takenKey(kind ProbeKind, s Scope, port uint16) string {
 
 func (t takenPorts) add(p Probe) {
 	if p.Kind == KindTCPConnect || p.Kind == KindTCPAccept {
-		t[takenKey(p.Kind, p.Scope, p.Port)] = true
+		t[takenKey(p.Kind, p.Scope, p.Port)]++
 	}
 }
 
 func (t takenPorts) remove(p Probe) {
-	delete(t, takenKey(p.Kind, p.Scope, p.Port))
+	if k := takenKey(p.Kind, p.Scope, p.Port); t[k] > 0 {
+		t[k]--
+	}
 }
 
 // conflicts reports whether a probe of kind on scope and port would collide with
@@ -356,9 +358,9 @@ func (t takenPorts) remove(p Probe) {
 func (t takenPorts) conflicts(kind ProbeKind, s Scope, port uint16) bool {
 	switch kind {
 	case KindTCPConnect:
-		return t[takenKey(KindTCPAccept, s, port)]
+		return t[takenKey(KindTCPAccept, s, port)] > 0
 	case KindTCPAccept:
-		return t[takenKey(KindTCPConnect, s, port)] || t[takenKey(KindTCPAccept, s, port)]
+		return t[takenKey(KindTCPConnect, s, port)] > 0 || t[takenKey(KindTCPAccept, s, port)] > 0
 	}
 	return false
 }

@@ -478,6 +478,18 @@ func TestRulePortChoice(t *testing.T) {
 			t.Errorf("%s %v %s %s: port %d, want %d", tc.cfg.Profile, tc.x.Ports, tc.kind, tc.scope, got, tc.want)
 		}
 	}
+	// An inbound rule's listener never sits where another rule's connect target does
+	// (the selftest listens there itself).
+	two := Config{Profile: policy.Baseline, UserMatch: policy.MatchDeny, Extra: []ExtraRule{
+		{ID: "out", Source: "out", Action: "block", Direction: "out", Family: "v4", Protocols: []uint8{policy.ProtoTCP}, Ports: []PortRange{{47320, 47321}}},
+		{ID: "in", Source: "in", Action: "block", Direction: "in", Family: "v4", Protocols: []uint8{policy.ProtoTCP}, Ports: []PortRange{{47320, 47321}}},
+	}}
+	for _, p := range Probes(two) {
+		want := map[string]uint16{"out": 47320, "in": 47321}[p.Rule]
+		if p.Rule != "" && p.Port != want {
+			t.Errorf("%s: port %d, want %d", p.ID, p.Port, want)
+		}
+	}
 	// Candidates are bounded however wide the range.
 	if n := len(rule(PortRange{1, 65535}).portCandidates()); n == 0 || n > maxPortCandidates {
 		t.Errorf("%d candidates for 1-65535", n)
