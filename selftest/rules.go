@@ -48,6 +48,7 @@ type PortRange struct {
 	High uint16 `json:"high"`
 }
 
+// String is the range as a policy file writes it: "22", "6000-6010".
 func (p PortRange) String() string {
 	if p.Low == p.High {
 		return strconv.Itoa(int(p.Low))

@@ -2,6 +2,7 @@ package selftest
 
 import (
 	"bytes"
+	"encoding/json"
 	"net"
 	"net/netip"
 	"slices"
@@ -299,6 +300,25 @@ func TestRuleHypothesesConfirmed(t *testing.T) {
 	if !strings.Contains(s, "the policy file's rules ssh, lan, loop6 and inbound block the account's matching traffic") ||
 		!strings.Contains(s, "rules corp, inudp and ping could not be observed here") || !strings.HasSuffix(s, "no other account was affected.") {
 		t.Errorf("summary %q", s)
+	}
+	// The JSON report is self-contained: decoded and judged again, it says the same.
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Report
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	back.Evaluate()
+	if back.Verdict != r.Verdict || len(back.Hypotheses) != len(r.Hypotheses) || len(back.Config.Extra) != len(cfg.Extra) ||
+		!slices.Equal(back.Config.Extra[1].Ports, cfg.Extra[1].Ports) || back.Config.Extra[2].Remote[0] != cfg.Extra[2].Remote[0] {
+		t.Errorf("round trip: verdict %+v, %d hypotheses, extra %+v", back.Verdict, len(back.Hypotheses), back.Config.Extra)
+	}
+	for i, h := range back.Hypotheses {
+		if h.ID != r.Hypotheses[i].ID || h.Status != r.Hypotheses[i].Status || h.Safety != r.Hypotheses[i].Safety {
+			t.Errorf("round trip: %s %s, was %s %s", h.ID, h.Status, r.Hypotheses[i].ID, r.Hypotheses[i].Status)
+		}
 	}
 	// Rule ssh's port 22 is let through by the baseline: its block is the rule's, and
 	// the evidence says nothing else decided it.
