@@ -543,6 +543,18 @@ func TestChoosePortsAvoidsPortsInUse(t *testing.T) {
 	if i := slices.IndexFunc(as, func(a probeproto.Attempt) bool { return a.Name == "rule-file-web-v4-tcp-loopback-v4" }); i < 0 || as[i].Target != "127.0.0.1:6002" {
 		t.Errorf("the attempt does not use the new port: %v", as)
 	}
+	// A phase judged against the same rules (another user-match) probes where the
+	// prober's attempts went; other rules are refused.
+	ph, err := r.PhaseReport(Config{Profile: policy.Baseline, UserMatch: policy.MatchAllow, Extra: cfg.Extra}, time.Unix(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := ph.probe("rule-file-web-v4-tcp-loopback-v4"); p.Port != 6002 || p.PortNote == "" {
+		t.Errorf("the phase's probe %+v", p)
+	}
+	if _, err := r.PhaseReport(Config{Profile: policy.Baseline, UserMatch: policy.MatchDeny}, time.Unix(0, 0)); err == nil {
+		t.Errorf("a phase without the rules is accepted")
+	}
 	// Every port of the rule in use: the probe keeps its port and the report says so.
 	r = NewReport(cfg, "test", time.Unix(0, 0))
 	r.Host.Addresses = testAddrs
