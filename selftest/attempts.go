@@ -10,7 +10,8 @@ import (
 // Attempts returns the probe helper's plan entries for the probes identity id makes,
 // against this host's addresses; filterKey is the key a KindWFPRead attempt reads. A
 // probe the helper cannot make (no address for its scope, a kind it does not
-// implement) is returned in skipped with the reason, and has no attempt.
+// implement, an extra rule's probe whose target is not in the rule's remote addresses)
+// is returned in skipped with the reason, and has no attempt.
 func Attempts(probes []Probe, id Identity, addrs Addresses, filterKey string) (attempts []probeproto.Attempt, skipped map[string]string) {
 	skipped = map[string]string{}
 	for _, p := range probes {
@@ -20,9 +21,9 @@ func Attempts(probes []Probe, id Identity, addrs Addresses, filterKey string) (a
 		a := probeproto.Attempt{Name: p.ID, Family: p.Family, Why: p.Why}
 		var ip netip.Addr
 		if p.Scope != ScopeNone {
-			var ok bool
-			if ip, ok = addrs.Target(p.Scope); !ok {
-				skipped[p.ID] = fmt.Sprintf("this host has no %s address", p.Scope)
+			var why string
+			if ip, why = probeTarget(p, addrs); why != "" {
+				skipped[p.ID] = why
 				continue
 			}
 		}

@@ -70,6 +70,12 @@ type hypothesisDef struct {
 	cells func(r *Report, c Cell) bool
 	// eval, when set, decides instead of the cell verdicts.
 	eval func(r *Report) (Status, []string)
+	// note, when set, returns what to add to a bearing cell's evidence line ("" for
+	// nothing).
+	note func(r *Report, c Cell) string
+	// settle, when set, may amend the hypothesis once its status is decided from the
+	// bearing cells.
+	settle func(r *Report, h *Hypothesis)
 }
 
 func always(Config) string { return "" }
@@ -124,7 +130,9 @@ func networkKind(k ProbeKind) bool {
 func isChild(t TokenKind) bool { return slices.Contains(childTokens, t) }
 
 // hypotheses is the list a run settles: integration/doc.go's seven (1-7) and those of
-// issue 11 and the per-account layout.
+// issue 11 and the per-account layout. The claims about the profile bear on the
+// profile's own probes only (Probe.Rule empty); each extra rule has claims of its own
+// (ruleHypotheses), appended after these.
 var hypotheses = []hypothesisDef{
 	{
 		id:      "udp-sendto-wsaeacces",
@@ -157,7 +165,7 @@ var hypotheses = []hypothesisDef{
 		applies: always,
 		cells: func(r *Report, c Cell) bool {
 			p, _ := r.probe(c.Probe)
-			return c.Identity == Identity{WhoAccount, TokenNormal} && p.Scope.Loopback() && p.Port != 0 &&
+			return p.Rule == "" && c.Identity == Identity{WhoAccount, TokenNormal} && p.Scope.Loopback() && p.Port != 0 &&
 				(p.Kind == KindTCPConnect || p.Kind == KindUDPSend) && c.Expect == ExpectBlocked
 		},
 	},
@@ -168,7 +176,7 @@ var hypotheses = []hypothesisDef{
 		applies: always,
 		cells: func(r *Report, c Cell) bool {
 			p, _ := r.probe(c.Probe)
-			return c.Identity == Identity{WhoAccount, TokenNormal} && networkKind(p.Kind)
+			return p.Rule == "" && c.Identity == Identity{WhoAccount, TokenNormal} && networkKind(p.Kind)
 		},
 	},
 	{
@@ -178,7 +186,7 @@ var hypotheses = []hypothesisDef{
 		applies: onlyShape(policy.MatchDeny),
 		cells: func(r *Report, c Cell) bool {
 			p, _ := r.probe(c.Probe)
-			return c.Identity.Who == WhoAccount && isChild(c.Identity.Token) && networkKind(p.Kind)
+			return p.Rule == "" && c.Identity.Who == WhoAccount && isChild(c.Identity.Token) && networkKind(p.Kind)
 		},
 	},
 	{
@@ -194,7 +202,7 @@ var hypotheses = []hypothesisDef{
 					continue
 				}
 				// Only attempts the account's normal token has blocked say anything.
-				if e, _ := Expect(r.Config, p, Identity{WhoAccount, TokenNormal}); e != ExpectBlocked {
+				if e, _ := ExpectAt(r.Config, p, Identity{WhoAccount, TokenNormal}, r.Host.Addresses); e != ExpectBlocked {
 					continue
 				}
 				switch c.Policy.Outcome {
@@ -220,7 +228,7 @@ var hypotheses = []hypothesisDef{
 		applies: always,
 		cells: func(r *Report, c Cell) bool {
 			p, _ := r.probe(c.Probe)
-			return c.Identity == Identity{WhoAccount, TokenAnonymousImpersonation} && networkKind(p.Kind)
+			return p.Rule == "" && c.Identity == Identity{WhoAccount, TokenAnonymousImpersonation} && networkKind(p.Kind)
 		},
 	},
 	{
@@ -230,7 +238,7 @@ var hypotheses = []hypothesisDef{
 		applies: always,
 		cells: func(r *Report, c Cell) bool {
 			p, _ := r.probe(c.Probe)
-			return c.Identity.Who == WhoOther && networkKind(p.Kind)
+			return p.Rule == "" && c.Identity.Who == WhoOther && networkKind(p.Kind)
 		},
 	},
 	{
@@ -356,7 +364,7 @@ var hypotheses = []hypothesisDef{
 // evaluate settles every hypothesis from r's cells and checks.
 func (r *Report) evaluateHypotheses() {
 	r.Hypotheses = nil
-	for _, d := range hypotheses {
+	for _, d := range append(slices.Clone(hypotheses), r.ruleHypotheses()...) {
 		h := Hypothesis{ID: d.id, Claim: d.claim, Safety: d.safety, Evidence: []string{}}
 		if why := d.applies(r.Config); why != "" {
 			h.Status, h.Evidence = NotObservable, []string{why}
@@ -377,13 +385,19 @@ func (r *Report) evaluateHypotheses() {
 			if !d.cells(r, c) {
 				continue
 			}
+			line := c.Line()
+			if d.note != nil {
+				if n := d.note(r, c); n != "" {
+					line += " {" + n + "}"
+				}
+			}
 			switch c.Verdict {
 			case CellHeld:
-				held = append(held, c.Line())
+				held = append(held, line)
 			case CellViolated:
-				violated = append(violated, c.Line())
+				violated = append(violated, line)
 			case CellInconclusive, CellNotObservable, CellNotRun:
-				unclear = append(unclear, c.Line())
+				unclear = append(unclear, line)
 			}
 		}
 		switch {
@@ -402,6 +416,9 @@ func (r *Report) evaluateHypotheses() {
 			for _, u := range unclear {
 				h.Evidence = append(h.Evidence, "not counted: "+u)
 			}
+		}
+		if d.settle != nil {
+			d.settle(r, &h)
 		}
 		r.Hypotheses = append(r.Hypotheses, h)
 	}

@@ -148,3 +148,26 @@ func (l *Listeners) Arrived(runID string, a probeproto.Attempt, wait time.Durati
 		}
 	}
 }
+
+// PortFree reports whether network ("tcp4", "tcp6", "udp4", "udp6") can be bound at
+// ap, this host's own address: it binds and closes at once. ChoosePorts uses it to keep
+// an extra rule's probe off a port another program listens on.
+func PortFree(network string, ap netip.AddrPort) bool {
+	switch network {
+	case "tcp4", "tcp6":
+		ln, err := net.Listen(network, ap.String())
+		if err != nil {
+			return false
+		}
+		_ = ln.Close()
+		return true
+	case "udp4", "udp6":
+		pc, err := net.ListenPacket(network, ap.String())
+		if err != nil {
+			return false
+		}
+		_ = pc.Close()
+		return true
+	}
+	return false
+}

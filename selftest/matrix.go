@@ -130,6 +130,16 @@ type Probe struct {
 	Why string `json:"why"`
 	// Only limits the identities that make the attempt (empty: every identity).
 	Only []Identity `json:"only,omitempty"`
+	// Rule is the extra rule (ExtraRule.ID) the probe is for; empty for the profile's
+	// own probes (Family "rule" marks them too).
+	Rule string `json:"rule,omitempty"`
+	// Remote are the rule's remote addresses: the probe's target must be in one of
+	// them, else it is not made (it would not match the rule, and no other host is
+	// ever a target).
+	Remote []netip.Prefix `json:"remote,omitempty"`
+	// PortNote says why a rule's probe uses another port than the one first chosen
+	// (ChoosePorts: it was in use on this host).
+	PortNote string `json:"portNote,omitempty"`
 }
 
 // MadeBy reports whether identity id makes this probe's attempt.
@@ -164,9 +174,11 @@ type Config struct {
 	Profile    policy.Profile   `json:"profile"`
 	UserMatch  policy.UserMatch `json:"userMatch"`
 	ProxyPorts []uint16         `json:"proxyPorts,omitempty"`
-	// PolicyFile is the --policy file the options came from, if any. Its extra rules are
-	// installed but only the profile's own rules have probes.
+	// PolicyFile is the --policy file the options came from, if any.
 	PolicyFile string `json:"policyFile,omitempty"`
+	// Extra are the plan's extra rules (ExtraRulesOf(options.Extra)): a policy file's
+	// rules get probes and hypotheses of their own.
+	Extra []ExtraRule `json:"extraRules,omitempty"`
 }
 
 // baselinePorts are the remote ports the baseline blocks at connect (policy.BaselineRules).
@@ -188,8 +200,28 @@ const (
 // 445 and 139 on loopback v4/v6 and on the non-loopback local addresses, raw ICMP and
 // IcmpSendEcho, the kernel SMB path and the object read; for the strict profile also a
 // non-loopback TCP connect to another port, the loopback proxy (and non-proxy) ports,
-// the IPv4-mapped form and inbound accepts from loopback and from the local address.
+// the IPv4-mapped form and inbound accepts from loopback and from the local address;
+// then, for each extra rule (cfg.Extra), attempts the rule matches on loopback and on
+// this host's local address of its family (ruleLayout).
 func Probes(cfg Config) []Probe {
+	ps, _, _ := layout(cfg)
+	return ps
+}
+
+// layout returns Probes(cfg), the reason for each extra rule that has no probe, and
+// notes on what the extra rules match that no probe covers.
+func layout(cfg Config) ([]Probe, map[string]string, []string) {
+	ps := profileProbes(cfg)
+	taken := takenPorts{}
+	for _, p := range ps {
+		taken.add(p)
+	}
+	rps, unprobed, notes := ruleLayout(cfg, taken)
+	return append(ps, rps...), unprobed, notes
+}
+
+// profileProbes are the probes of the profile's own rules.
+func profileProbes(cfg Config) []Probe {
 	var ps []Probe
 	scopes := []Scope{ScopeLoopbackV4, ScopeLoopbackV6, ScopeLocalV4, ScopeLocalV6}
 	for _, bp := range baselinePorts {
@@ -265,8 +297,16 @@ const (
 	ExpectRecord Expectation = "record"
 )
 
-// Expect returns what the policy of cfg should do to probe p made by id, and why.
+// Expect returns what the policy of cfg should do to probe p made by id, and why, before
+// this host's addresses are known (ExpectAt).
 func Expect(cfg Config, p Probe, id Identity) (Expectation, string) {
+	return ExpectAt(cfg, p, id, Addresses{})
+}
+
+// ExpectAt returns what the policy of cfg should do to probe p made by id on a host
+// with addrs, and why. The addresses matter only for extra rules with remote
+// addresses: whether such a rule matches an attempt to a local address.
+func ExpectAt(cfg Config, p Probe, id Identity, addrs Addresses) (Expectation, string) {
 	if p.Kind == KindWFPRead {
 		return ExpectRecord, "reading objects is not filtering; see the hypothesis non-admin-reads-objects"
 	}
@@ -282,29 +322,78 @@ func Expect(cfg Config, p Probe, id Identity) (Expectation, string) {
 	switch p.Kind {
 	case KindICMPEchoAPI, KindSMBKernel:
 		return ExpectRecord, "sent by the kernel on the account's behalf, not from its socket (design §4); recorded"
-	case KindRawICMP:
+	}
+	if p.Rule != "" {
+		return ruleExpect(cfg, p, addrs)
+	}
+	// An extra rule that matches a profile probe can change what the profile does to
+	// it: a policy file's blocks sit above every permit of the profile
+	// (policy.WeightBlocks), so they block what the profile lets through; whether a Go
+	// caller's extra permit beats the profile's block depends on the filters' weights.
+	e, why := profileExpect(cfg, p.Kind, p.Scope, p.Port)
+	for _, x := range cfg.Extra {
+		if !x.matches(p.Kind, p.Scope, addrs, p.Port) {
+			continue
+		}
+		switch {
+		case x.Action == "block" && e != ExpectBlocked:
+			return ExpectBlocked, fmt.Sprintf("%s (%s) blocks it", x.label(), x.describe())
+		case x.Action == "permit" && e == ExpectBlocked:
+			return ExpectRecord, fmt.Sprintf("%s; but %s (%s) permits it, and which decides depends on the filters' weights; recorded", why, x.label(), x.describe())
+		}
+	}
+	return e, why
+}
+
+// profileExpect is what the profile of cfg alone (no extra rule) does to an attempt of
+// the account (in any form the shape scopes) of kind on scope to port.
+func profileExpect(cfg Config, kind ProbeKind, s Scope, port uint16) (Expectation, string) {
+	if kind == KindRawICMP {
 		return ExpectBlocked, "the ICMP rules block it"
 	}
-	if p.Family != "other" && p.Family != "proxy" && p.Family != "accept" {
-		return ExpectBlocked, fmt.Sprintf("the %s rule blocks remote port %d", p.Family, p.Port)
+	if kind == KindTCPConnect || kind == KindUDPSend {
+		for _, bp := range baselinePorts {
+			if bp.port == port {
+				return ExpectBlocked, fmt.Sprintf("the %s rule blocks remote port %d", bp.family, port)
+			}
+		}
 	}
 	if cfg.Profile != policy.Strict {
 		return ExpectAllowed, "the baseline blocks only its own ports"
 	}
-	if p.Scope == ScopeMappedV4 {
+	if s == ScopeMappedV4 {
 		return ExpectRecord, "not documented whether Windows classifies the mapped form as IPv4 loopback"
 	}
-	if !p.Scope.Loopback() {
+	if !s.Loopback() {
 		return ExpectBlocked, "the strict profile blocks everything but loopback"
 	}
-	if p.Kind == KindTCPAccept {
+	if kind == KindTCPAccept {
 		return ExpectAllowed, "the strict profile permits accepts from loopback"
 	}
 	if len(cfg.ProxyPorts) == 0 {
 		return ExpectAllowed, "the strict profile without --proxy-port permits all of loopback"
 	}
-	if p.Kind == KindTCPConnect && slices.Contains(cfg.ProxyPorts, p.Port) {
-		return ExpectAllowed, fmt.Sprintf("%d is a proxy port", p.Port)
+	if kind == KindTCPConnect && slices.Contains(cfg.ProxyPorts, port) {
+		return ExpectAllowed, fmt.Sprintf("%d is a proxy port", port)
 	}
 	return ExpectBlocked, fmt.Sprintf("only TCP to the proxy ports %v is permitted on loopback", cfg.ProxyPorts)
+}
+
+// ruleExpect is what the account's attempt of an extra rule's probe should meet: a
+// block rule blocks it; a permit rule lets it through, unless another extra rule
+// blocks it too (then which decides depends on the weights: recorded).
+func ruleExpect(cfg Config, p Probe, addrs Addresses) (Expectation, string) {
+	x, ok := cfg.extraRule(p.Rule)
+	if !ok {
+		return ExpectRecord, fmt.Sprintf("extra rule %s is not in the configuration; recorded", p.Rule)
+	}
+	if x.Action == "block" {
+		return ExpectBlocked, fmt.Sprintf("%s (%s) blocks it", x.label(), x.describe())
+	}
+	for _, o := range cfg.Extra {
+		if o.ID != x.ID && o.Action == "block" && o.matches(p.Kind, p.Scope, addrs, p.Port) {
+			return ExpectRecord, fmt.Sprintf("%s permits it but %s blocks it; which decides depends on the filters' weights; recorded", x.label(), o.label())
+		}
+	}
+	return ExpectAllowed, fmt.Sprintf("%s (%s) permits it", x.label(), x.describe())
 }

@@ -110,12 +110,17 @@ func InstalledChecks(in Installed) []Check {
 // policy file named the rules, may differ.
 func (r *Report) PhaseReport(cfg Config, now time.Time) (*Report, error) {
 	out := NewReport(cfg, r.Version, now)
+	// An extra rule's probe may have moved to another of its ports (ChoosePorts): the
+	// prober's attempts went there, so the phase's probe does too.
 	same := slices.EqualFunc(out.Probes, r.Probes, func(a, b Probe) bool {
-		return a.ID == b.ID && a.Kind == b.Kind && a.Scope == b.Scope && a.Port == b.Port
+		return a.ID == b.ID && a.Kind == b.Kind && a.Scope == b.Scope && a.Rule == b.Rule && (a.Port == b.Port || a.Rule != "")
 	})
 	if !same {
-		return nil, fmt.Errorf("selftest: the %s profile (proxy ports %v) has other probes than the prober's %s (%v)",
-			out.Config.Profile, out.Config.ProxyPorts, r.Config.Profile, r.Config.ProxyPorts)
+		return nil, fmt.Errorf("selftest: the %s profile (proxy ports %v, %d extra rules) has other probes than the prober's %s (%v, %d extra rules)",
+			out.Config.Profile, out.Config.ProxyPorts, len(out.Config.Extra), r.Config.Profile, r.Config.ProxyPorts, len(r.Config.Extra))
+	}
+	for i := range out.Probes {
+		out.Probes[i].Port, out.Probes[i].PortNote = r.Probes[i].Port, r.Probes[i].PortNote
 	}
 	out.Host = r.Host
 	out.Host.FirewallOn = maps.Clone(r.Host.FirewallOn)

@@ -195,7 +195,9 @@ func (p *Prober) prepare(helper, prefix string, addrs Addresses, own func(netip.
 		})
 	}
 
-	// One plan per identity; listeners on the union of their targets.
+	// Extra rules' probes move off ports something on this host already uses; then
+	// one plan per identity, listeners on the union of their targets.
+	rep.NotRun = append(rep.NotRun, rep.ChoosePorts(PortFree)...)
 	plans := map[Identity][]probeproto.Attempt{}
 	var all []probeproto.Attempt
 	noted := map[string]bool{}

@@ -81,7 +81,8 @@ type Report struct {
 }
 
 // NewReport returns a report for cfg with the matrix laid out: one cell per probe and
-// identity that makes it, every result not run yet.
+// identity that makes it, every result not run yet. NotRun starts with what cfg's
+// extra rules match that no probe covers (and the rules with no probe at all).
 func NewReport(cfg Config, version string, now time.Time) *Report {
 	if cfg.Profile == "" {
 		cfg.Profile = policy.Baseline
@@ -89,8 +90,9 @@ func NewReport(cfg Config, version string, now time.Time) *Report {
 	if cfg.UserMatch == "" {
 		cfg.UserMatch = policy.DefaultUserMatch
 	}
-	r := &Report{Schema: Schema, Version: version, Started: now, Config: cfg, Probes: Probes(cfg), Identities: Identities(),
-		NotRun: []string{}, Errors: []string{}, Checks: []Check{}}
+	probes, _, notes := layout(cfg)
+	r := &Report{Schema: Schema, Version: version, Started: now, Config: cfg, Probes: probes, Identities: Identities(),
+		NotRun: append([]string{}, notes...), Errors: []string{}, Checks: []Check{}}
 	for _, p := range r.Probes {
 		for _, id := range r.Identities {
 			if !p.MadeBy(id) {
@@ -124,11 +126,16 @@ func (r *Report) SetCheck(c Check) {
 }
 
 // Evaluate judges every cell, settles the hypotheses and sets the verdict. It may be
-// called again after more results are recorded.
+// called again after more results are recorded. Each cell's expectation is worked out
+// again first, with the host's addresses (Host.Addresses) known by then: whether an
+// extra rule with remote addresses matches an attempt to a local address depends on
+// them.
 func (r *Report) Evaluate() {
 	for i := range r.Cells {
-		p, _ := r.probe(r.Cells[i].Probe)
-		r.Cells[i].judge(p.Kind != KindWFPRead)
+		c := &r.Cells[i]
+		p, _ := r.probe(c.Probe)
+		c.Expect, c.Reason = ExpectAt(r.Config, p, c.Identity, r.Host.Addresses)
+		c.judge(p.Kind != KindWFPRead)
 	}
 	r.evaluateHypotheses()
 	r.Verdict = r.verdict()
@@ -235,7 +242,7 @@ func (r *Report) heldText(what string) string {
 	} else if r.Config.UserMatch == policy.MatchAllow {
 		s += "; under --user-match allow its restricted and AppContainer children are not contained (by design; use deny)"
 	}
-	return s + "; no other account was affected."
+	return s + r.rulesHeldText() + "; no other account was affected."
 }
 
 func (r *Report) refutedText(ids []string) string {
@@ -255,6 +262,10 @@ func (r *Report) refutedText(ids []string) string {
 		case "zero-drift":
 			parts = append(parts, "the policy did not read back as installed")
 		default:
+			if g, account, ok := r.ruleGroupOf(id); ok {
+				parts = append(parts, ruleRefutedText(g, account))
+				continue
+			}
 			parts = append(parts, id)
 		}
 	}
@@ -265,8 +276,18 @@ func (r *Report) refutedText(ids []string) string {
 // what this run saw, never a promise about what it did not test.
 func (r *Report) instead(refuted []string) string {
 	has := func(id string) bool { return slices.Contains(refuted, id) }
+	var rulesAccount, rulesOther []string
+	for _, id := range refuted {
+		if g, account, ok := r.ruleGroupOf(id); ok {
+			if account {
+				rulesAccount = append(rulesAccount, g.label)
+			} else {
+				rulesOther = append(rulesOther, g.label)
+			}
+		}
+	}
 	switch {
-	case has("other-account-unaffected") || has("other-account-kernel-path-unaffected"):
+	case has("other-account-unaffected") || has("other-account-kernel-path-unaffected") || len(rulesOther) > 0:
 		if r.Config.UserMatch == policy.MatchDeny {
 			return "Do not install --user-match deny on this host: it touched another account. --user-match allow (the original shape) never names another account, but the account's restricted and AppContainer children escape it; run `wfpsandbox selftest --user-match allow` to check it here."
 		}
@@ -281,6 +302,9 @@ func (r *Report) instead(refuted []string) string {
 		return "The policy does not contain the account on this host in any form; do not rely on wfpsandbox here and please report this."
 	case has("children-blocked") || has("anonymous-impersonation-uses-process-token"):
 		return "Only the account's own normal-token processes are contained on this host; treat anything the account can start as unconfined (no shape tested here contains it)."
+	case len(rulesAccount) > 0:
+		return fmt.Sprintf("No claim about the %s profile's own rules was refuted here, but %s did not do what it says: do not rely on it on this host (`wfpsandbox explain --plan --policy FILE` shows how the plan should decide the flow) and please report this.",
+			r.Config.Profile, andList(rulesAccount))
 	}
 	return "Do not rely on this policy here until the refuted claim is understood; please report this."
 }
@@ -340,4 +364,44 @@ func andList(xs []string) string {
 		return xs[0]
 	}
 	return strings.Join(xs[:len(xs)-1], ", ") + " and " + xs[len(xs)-1]
+}
+
+// rulesHeldText is the part of a held verdict about the extra rules: which were seen
+// blocking (or permitting) the account's matching traffic, and which were not probed
+// here.
+func (r *Report) rulesHeldText() string {
+	var blocks, permits, unseen []string
+	for _, g := range r.Config.ruleGroups() {
+		h := r.hypothesis(g.accountID())
+		switch {
+		case h.Status == Confirmed && g.action == "permit":
+			permits = append(permits, g.source)
+		case h.Status == Confirmed:
+			blocks = append(blocks, g.source)
+		default:
+			unseen = append(unseen, g.source)
+		}
+	}
+	s := ""
+	what := "the policy file's"
+	if r.Config.PolicyFile == "" {
+		what = "the extra"
+	}
+	if len(blocks) > 0 {
+		s += fmt.Sprintf("; %s %s %s %s the account's matching traffic", what, plural(len(blocks), "rule", "rules"), andList(blocks), plural(len(blocks), "blocks", "block"))
+	}
+	if len(permits) > 0 {
+		s += fmt.Sprintf("; %s %s %s %s the account's matching traffic through", what, plural(len(permits), "rule", "rules"), andList(permits), plural(len(permits), "lets", "let"))
+	}
+	if len(unseen) > 0 {
+		s += fmt.Sprintf(" (%s %s could not be observed here: see %s)", plural(len(unseen), "rule", "rules"), andList(unseen), plural(len(unseen), "its hypothesis", "their hypotheses"))
+	}
+	return s
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -139,6 +139,9 @@ func Run(ctx context.Context, opts RunOptions) (rep *Report, err error) {
 	if err != nil {
 		return fail(err)
 	}
+	if err := rep.Config.CheckExtra(popts.Extra); err != nil {
+		return fail(err)
+	}
 	plan, err := policy.Build(popts)
 	if err != nil {
 		return fail(err)

@@ -52,9 +52,8 @@ func runSelftest(ctx context.Context, c *cli, args []string) int {
 	if err != nil {
 		return c.fail("selftest", err)
 	}
-	cfg := selftest.Config{Profile: plan.Profile, UserMatch: plan.UserMatch, ProxyPorts: opts.ProxyPorts, PolicyFile: pf.policyFile}
 	rep, err := selftest.Run(ctx, selftest.RunOptions{
-		Config:      cfg,
+		Config:      selftestConfig(plan, opts, pf.policyFile),
 		Plan:        pf.optionsFor,
 		KeepAccount: *keep,
 		Version:     version.Get().Version,
@@ -74,4 +73,13 @@ func runSelftest(ctx context.Context, c *cli, args []string) int {
 	}
 	c.emit(rep, rep.WriteText)
 	return rep.Verdict.ExitCode
+}
+
+// selftestConfig is what the report says is installed: the plan's profile and shape,
+// the proxy ports and the policy file's rules, which get probes of their own. A
+// policy file's rules do not depend on the SID, so those of the placeholder's options
+// are the temporary account's (selftest.Run checks).
+func selftestConfig(plan *policy.Plan, opts policy.Options, policyFile string) selftest.Config {
+	return selftest.Config{Profile: plan.Profile, UserMatch: plan.UserMatch, ProxyPorts: opts.ProxyPorts, PolicyFile: policyFile,
+		Extra: selftest.ExtraRulesOf(opts.Extra)}
 }

@@ -77,6 +77,72 @@ func TestSelftestUnderWine(t *testing.T) {
 	}
 }
 
+// `selftest --policy FILE` under Wine: the file's rules are in the plan the rehearsal
+// installs (and reads back) in the dynamic session, the report lays out probes and
+// claims for each of them, none is settled (nothing enforces here), and nothing is
+// left in the store.
+func TestSelftestPolicyFileUnderWine(t *testing.T) {
+	dir := t.TempDir()
+	exe := h.wfpsandboxExe(t)
+	pol := filepath.Join(dir, "policy.toml")
+	const file = "profile = \"baseline\"\n\n[[rule]]\nid = \"ssh\"\naction = \"block\"\nprotocol = \"tcp\"\nports = [22, \"6000-6010\"]\n\n" +
+		"[[rule]]\nid = \"corp\"\naction = \"block\"\nremote = [\"203.0.113.0/24\"]\n"
+	if err := os.WriteFile(pol, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := h.run(t, runOpts{dir: dir, name: "selftest-policy"}, exe, "selftest", "--policy", "Z:"+pol, "--format", "json")
+	t.Logf("%s", r.describe())
+	if r.code == selftest.ExitHeld {
+		t.Fatalf("selftest passed under Wine:\n%s", r.describe())
+	}
+	var rep selftest.Report
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("stdout is not a report: %v\n%s", err, r.describe())
+	}
+	var ids []string
+	for _, x := range rep.Config.Extra {
+		ids = append(ids, x.ID)
+	}
+	if strings.Join(ids, " ") != "file-ssh-v4 file-ssh-v6 file-corp-v4" || !strings.HasSuffix(rep.Config.PolicyFile, "policy.toml") {
+		t.Errorf("extra rules %v, policy file %q", ids, rep.Config.PolicyFile)
+	}
+	probes := 0
+	for _, p := range rep.Probes {
+		if p.Rule != "" {
+			probes++
+		}
+	}
+	if probes != 6 { // ssh: TCP on loopback and the local address, v4 and v6; corp: TCP and UDP on the local address
+		t.Errorf("%d rule probes, want 6", probes)
+	}
+	hyps := map[string]selftest.Hypothesis{}
+	for _, hy := range rep.Hypotheses {
+		hyps[hy.ID] = hy
+	}
+	for _, id := range []string{"policy-rule-ssh-blocks", "policy-rule-ssh-other-unaffected", "policy-rule-corp-blocks", "policy-rule-corp-other-unaffected"} {
+		if hy, ok := hyps[id]; !ok || hy.Status != selftest.NotObservable {
+			t.Errorf("%s: %+v (present %v)", id, hy, ok)
+		}
+	}
+	checks := map[string]selftest.Check{}
+	for _, c := range rep.Checks {
+		checks[c.ID] = c
+	}
+	// Baseline under deny: 4 guards and 12 blocks; the file adds 3 filters at connect.
+	if c := checks[selftest.CheckInstall]; !c.Ran || !c.OK || !strings.Contains(c.Detail, "19 filters") {
+		t.Errorf("install: %+v", c)
+	}
+	for _, id := range []string{selftest.CheckVerify, selftest.CheckCleanup} {
+		if c := checks[id]; !c.Ran || !c.OK {
+			t.Errorf("check %s: %+v", id, c)
+		}
+	}
+	state := fileText(t, filepath.Join(dir, "state.txt"))
+	if strings.Contains(strings.ToLower(state), strings.ToLower(strings.Trim(selftest.ProviderKey.String(), "{}"))) {
+		t.Errorf("the emulator's store holds selftest objects after the run:\n%s", state)
+	}
+}
+
 // A selftest that ends without closing its dynamic session (FwpmEngineClose0 fails,
 // as when the process is killed before it closes) still leaves nothing in the store
 // once the process has ended: dynamic objects are never persisted. Within the process,
