@@ -16,10 +16,10 @@ import (
 )
 
 const (
-	testRun   = "0123456789abcdef"
-	testRun2  = "fedcba9876543210"
-	journalSID   = "S-1-5-21-1-2-3-1005"
-	testAdmin = "S-1-5-21-1-2-3-500"
+	testRun    = "0123456789abcdef"
+	testRun2   = "fedcba9876543210"
+	journalSID = "S-1-5-21-1-2-3-1005"
+	testAdmin  = "S-1-5-21-1-2-3-500"
 )
 
 var testTime = time.Date(2026, 12, 3, 14, 0, 0, 0, time.UTC)
