@@ -332,7 +332,9 @@ func (j *Journal) Carry(es []JournalEntry) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	for _, e := range es {
-		e := e
+		if err := checkEntry(e); err != nil {
+			return fmt.Errorf("selftest: crash record entry %s: %w", e, err)
+		}
 		j.live = append(j.live, &e)
 	}
 	return j.writeLocked()

@@ -421,6 +421,20 @@ func TestSweepDecisions(t *testing.T) {
 	}
 }
 
+// An account whose deletion failed is kept with the SID the sweep learned, so that the
+// next run can still delete its profile once the account itself is gone.
+func TestSweepKeepsTheLearnedSID(t *testing.T) {
+	h := &fakeHost{accounts: map[string]AccountFacts{"wfpsbx0a1b2c3d": {Exists: true, SID: journalSID, Comment: accountComment(testRun)}},
+		fail: map[string]error{"DeleteAccount": errors.New("DeleteProfileW: in use")}}
+	_, keep := Sweep(&JournalRecord{Run: testRun, Entries: []JournalEntry{{Kind: KindAccount, Run: testRun, Name: "wfpsbx0a1b2c3d", Added: testTime}}}, h, time.Time{})
+	if len(keep) != 1 || keep[0].SID != journalSID {
+		t.Fatalf("kept %+v", keep)
+	}
+	if err := checkEntry(keep[0]); err != nil {
+		t.Errorf("kept entry does not check: %v", err)
+	}
+}
+
 // Past the deadline nothing more is done; every entry is kept for the next run.
 func TestSweepStopsAtTheDeadline(t *testing.T) {
 	rec := validRecord()

@@ -93,7 +93,7 @@ func Sweep(prev *JournalRecord, u Undoer, deadline time.Time) (out []SweepOutcom
 		if !deadline.IsZero() && time.Now().After(deadline) {
 			o.Outcome, o.Detail = SweptKept, "out of time; the next selftest tries again"
 		} else {
-			o.Outcome, o.Detail = sweepOne(e, u)
+			o.Outcome, o.Detail = sweepOne(&e, u)
 		}
 		if o.Outcome == SweptKept {
 			keep = append(keep, e)
@@ -103,7 +103,9 @@ func Sweep(prev *JournalRecord, u Undoer, deadline time.Time) (out []SweepOutcom
 	return out, keep
 }
 
-func sweepOne(e JournalEntry, u Undoer) (outcome, detail string) {
+// sweepOne undoes e. It fills in what it learned that the next run needs (an account's
+// SID, so that its profile can still be deleted once the account is gone).
+func sweepOne(e *JournalEntry, u Undoer) (outcome, detail string) {
 	kept := func(err error) (string, string) { return SweptKept, err.Error() + "; the next selftest tries again" }
 	switch e.Kind {
 	case KindAccount:
@@ -129,6 +131,7 @@ func sweepOne(e JournalEntry, u Undoer) (outcome, detail string) {
 			return SweptRefused, fmt.Sprintf("an account of that name exists with SID %s, not the recorded %s: not deleted", f.SID, e.SID)
 		}
 		if err := u.DeleteAccount(e.Name, f.SID); err != nil {
+			e.SID = f.SID
 			return kept(err)
 		}
 		return SweptRemoved, ""
