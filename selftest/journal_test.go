@@ -391,6 +391,8 @@ func TestSweepDecisions(t *testing.T) {
 		{"dir gone", wd, fakeHost{}, SweptGone, "", ""},
 		{"dir is a junction", wd, fakeHost{dirs: map[string]DirFacts{wd.Path: {Exists: true, AdminOwned: true}}}, SweptRefused, "", "not followed"},
 		{"dir a user made", wd, fakeHost{dirs: map[string]DirFacts{wd.Path: {Exists: true, Plain: true, Owner: "S-1-5-21-1-2-3-1001"}}}, SweptRefused, "", "S-1-5-21-1-2-3-1001"},
+		{"dir of the admin who sweeps", wd, fakeHost{user: testAdmin, dirs: map[string]DirFacts{wd.Path: {Exists: true, Plain: true, Owner: testAdmin}}}, SweptRemoved, "dir " + wd.Path, ""},
+		{"dir of another admin", wd, fakeHost{user: testAdmin, dirs: map[string]DirFacts{wd.Path: {Exists: true, Plain: true, Owner: "S-1-5-21-1-2-3-1001"}}}, SweptRefused, "", "not removed"},
 		{"dir removal fails", wd, fakeHost{dirs: map[string]DirFacts{wd.Path: okDir}, fail: map[string]error{"RemoveDir": errors.New("in use")}}, SweptKept, "", "in use"},
 		{"exemption there", lb, fakeHost{exempt: map[string]bool{probeAppContainer: true}}, SweptRemoved, "exemption " + probeAppContainer, "untouched"},
 		{"exemption gone", lb, fakeHost{}, SweptGone, "", ""},

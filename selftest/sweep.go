@@ -81,8 +81,12 @@ func (o SweepOutcome) Line() string {
 //
 //   - an account whose name, comment (accountComment of the entry's run) or SID (when
 //     recorded) differ from what the run made;
-//   - a directory that is a link or reparse point, or not owned by Administrators or
-//     SYSTEM (a non-administrator can make C:\wfpsandbox-selftest-… and fill it);
+//   - a directory that is a link or reparse point, or owned by anyone but
+//     Administrators, SYSTEM or the user the sweep runs as (a non-administrator can make
+//     C:\wfpsandbox-selftest-… and fill it; what an elevated administrator makes is owned
+//     by Administrators, or by the administrator where the security option "System
+//     objects: Default owner for objects created by members of the Administrators
+//     group" says "Object creator");
 //   - anything once the deadline has passed (kept for the next run).
 func Sweep(prev *JournalRecord, u Undoer, deadline time.Time) (out []SweepOutcome, keep []JournalEntry) {
 	if prev == nil {
@@ -145,8 +149,8 @@ func sweepOne(e *JournalEntry, u Undoer) (outcome, detail string) {
 			return SweptGone, ""
 		case !f.Plain:
 			return SweptRefused, "it is a link or reparse point, not the directory the selftest made: not removed, not followed; inspect and remove it yourself"
-		case !f.AdminOwned:
-			return SweptRefused, fmt.Sprintf("it is owned by %s, not by Administrators or SYSTEM, so it is not the one the selftest made: not removed; inspect it yourself", f.Owner)
+		case !f.AdminOwned && (f.Owner == "" || f.Owner != u.CurrentUser()):
+			return SweptRefused, fmt.Sprintf("it is owned by %s, not by Administrators, SYSTEM or you, so it is not the one the selftest made: not removed; inspect it yourself", f.Owner)
 		}
 		if err := u.RemoveDir(e.Path); err != nil {
 			return kept(err)

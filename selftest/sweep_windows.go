@@ -19,6 +19,9 @@ import (
 	"github.com/wfpsandbox/wfpsandbox/setup"
 )
 
+// sweepRetry bounds the retries of each deletion of the sweep.
+const sweepRetry = 5 * time.Second
+
 func init() {
 	if probe.AppContainerName != probeAppContainer {
 		panic("selftest: probeAppContainer differs from probe.AppContainerName")
@@ -53,7 +56,7 @@ func beginCrashRecord(opts RunOptions, rep *Report, log *slog.Logger) (*Journal,
 	}
 	if prev != nil {
 		log.Info("sweeping what an earlier selftest that did not finish left", "record", j.Path(), "run", prev.Run, "entries", len(prev.Entries))
-		out, keep := Sweep(prev, newHostUndoer(time.Now().Add(normalCleanup)), time.Now().Add(normalCleanup))
+		out, keep := Sweep(prev, newHostUndoer(sweepRetry), time.Now().Add(normalCleanup))
 		rep.Swept = append(rep.Swept, out...)
 		for _, o := range out {
 			log.Info("swept: "+o.Line(), "outcome", o.Outcome)
@@ -115,16 +118,27 @@ func newJournaledWorkDir(j *Journal, prefix string) (*WorkDir, *JournalEntry, er
 	return wd, e, err
 }
 
-// hostUndoer is the Undoer of this host. Its deletions retry until deadline.
-type hostUndoer struct{ deadline time.Time }
+// hostUndoer is the Undoer of this host. Each deletion retries for up to retry (a profile
+// or a file may still be in use for a moment), so that one stuck entry does not use up
+// the sweep's whole time. A function missing from its DLL (x/sys's LazyProc panics; Wine
+// lacks DeleteProfileW, for one) is an error of that step, never a crash of the sweep.
+type hostUndoer struct{ retry time.Duration }
 
-func newHostUndoer(deadline time.Time) hostUndoer { return hostUndoer{deadline: deadline} }
+// noPanic turns a panic of a Win32 call (a missing export) into *err.
+func noPanic(err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("%v", r)
+	}
+}
+
+func newHostUndoer(retry time.Duration) hostUndoer { return hostUndoer{retry: retry} }
 
 // Account: NetUserGetInfo level 10 (usri10_comment is the account's comment, the one
 // NetUserAdd's usri1_comment set;
 // learn.microsoft.com/windows/win32/api/lmaccess/ns-lmaccess-user_info_10) and
 // LookupAccountName for the SID.
-func (hostUndoer) Account(name string) (AccountFacts, error) {
+func (hostUndoer) Account(name string) (_ AccountFacts, err error) {
+	defer noPanic(&err)
 	n, err := windows.UTF16PtrFromString(name)
 	if err != nil {
 		return AccountFacts{}, err
@@ -148,11 +162,13 @@ func (hostUndoer) Account(name string) (AccountFacts, error) {
 	return f, nil
 }
 
-func (u hostUndoer) DeleteAccount(name, sid string) error {
-	return (&TempAccount{Name: name, SID: sid}).DeleteBy(u.deadline)
+func (u hostUndoer) DeleteAccount(name, sid string) (err error) {
+	defer noPanic(&err)
+	return (&TempAccount{Name: name, SID: sid}).DeleteBy(time.Now().Add(u.retry))
 }
 
-func (hostUndoer) DeleteProfile(sid string) error {
+func (hostUndoer) DeleteProfile(sid string) (err error) {
+	defer noPanic(&err)
 	p, err := windows.UTF16PtrFromString(sid)
 	if err != nil {
 		return err
@@ -168,7 +184,8 @@ func (hostUndoer) DeleteProfile(sid string) error {
 // followed; FILE_FLAG_BACKUP_SEMANTICS to open a directory;
 // learn.microsoft.com/windows/win32/api/fileapi/nf-fileapi-createfilew) and reads its
 // attributes and owner (GetSecurityInfo) through that handle.
-func (hostUndoer) Dir(path string) (DirFacts, error) {
+func (hostUndoer) Dir(path string) (_ DirFacts, err error) {
+	defer noPanic(&err)
 	p, err := windows.UTF16PtrFromString(path)
 	if err != nil {
 		return DirFacts{}, err
@@ -203,13 +220,14 @@ func (hostUndoer) Dir(path string) (DirFacts, error) {
 }
 
 func (u hostUndoer) RemoveDir(path string) error {
-	return (&WorkDir{Root: path}).RemoveBy(u.deadline)
+	return (&WorkDir{Root: path}).RemoveBy(time.Now().Add(u.retry))
 }
 
 // RemoveLoopbackExemption reads the exemption list and, when the AppContainer's SID
 // (derived from its name) is in it, sets the list without it; every other entry stays
 // (NetworkIsolationSetAppContainerConfig replaces the whole list).
-func (hostUndoer) RemoveLoopbackExemption(name string) (bool, error) {
+func (hostUndoer) RemoveLoopbackExemption(name string) (_ bool, err error) {
+	defer noPanic(&err)
 	n, _ := windows.UTF16PtrFromString(name)
 	var sid *windows.SID
 	if err := winapi.DeriveAppContainerSidFromAppContainerName(n, &sid); err != nil {
@@ -253,7 +271,8 @@ func (hostUndoer) RemoveLoopbackExemption(name string) (bool, error) {
 // DeleteAppContainerProfile deletes the current user's profile name; "Deleting a
 // non-existent profile returns success"
 // (learn.microsoft.com/windows/win32/api/userenv/nf-userenv-deleteappcontainerprofile).
-func (hostUndoer) DeleteAppContainerProfile(name string) error {
+func (hostUndoer) DeleteAppContainerProfile(name string) (err error) {
+	defer noPanic(&err)
 	n, _ := windows.UTF16PtrFromString(name)
 	if err := winapi.DeleteAppContainerProfile(n); err != nil {
 		return fmt.Errorf("DeleteAppContainerProfile(%s): %w", name, err)

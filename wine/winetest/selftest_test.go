@@ -357,3 +357,121 @@ func checkOf(rep selftest.Report, id string) selftest.Check {
 	}
 	return selftest.Check{}
 }
+
+// The sweep's Win32 side (NetUserGetInfo, DeleteProfileW, the directory's attributes and
+// owner, NetworkIsolation*, DeleteAppContainerProfile) runs under Wine on a record
+// planted as a dead run would leave it. What Wine answers is Wine's, not Windows': it
+// reports every file as owned by the prefix's user (the user the selftest runs as, so
+// the planted directory counts as the sweeper's own and is not refused — a directory of
+// another user is refused, which only the unit tests show); Go's os.RemoveAll fails
+// there with ERROR_INVALID_FUNCTION (seen with Go 1.26 and Debian's Wine), so the
+// directory is kept for the next run rather than removed; and Wine lacks DeleteProfileW,
+// DeriveAppContainerSidFromAppContainerName and DeleteAppContainerProfile (those entries
+// are kept: a missing export is an error of the step, not a crash). The test asserts what must hold anywhere: nothing the record does
+// not name is touched, the run goes on, every entry has an outcome, and what was kept is
+// carried into the record for the next run — and only that.
+func TestSelftestSweepsAPlantedRecord(t *testing.T) {
+	dir := t.TempDir()
+	exe := h.wfpsandboxExe(t)
+	recDir := filepath.Join(dir, "wfpsandbox-state", selftest.JournalDir)
+	recordPath := filepath.Join(recDir, selftest.JournalFile)
+	if err := os.MkdirAll(recDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	driveC := filepath.Join(h.prefix, "drive_c")
+	const run = "00000000deadbeef"
+	made := filepath.Join(driveC, selftest.WorkDirPrefix+"00000000000000aa")
+	if err := os.MkdirAll(filepath.Join(made, "out"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(made) })
+	if err := os.WriteFile(filepath.Join(made, "out", "probe.jsonl"), []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bystander := filepath.Join(driveC, selftest.WorkDirPrefix+"00000000000000ff") // not in the record
+	if err := os.MkdirAll(bystander, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(bystander) })
+	now := time.Now().UTC()
+	rec := selftest.JournalRecord{Format: 1, Run: run, PID: 99, Started: now, Note: "planted", Entries: []selftest.JournalEntry{
+		{Kind: selftest.KindAccount, Run: run, Name: "wfpsbx00000001", SID: "S-1-5-21-0-0-0-1999", Added: now},
+		{Kind: selftest.KindWorkDir, Run: run, Path: `C:\` + selftest.WorkDirPrefix + "00000000000000aa", Added: now},
+		{Kind: selftest.KindWorkDir, Run: run, Path: `C:\` + selftest.WorkDirPrefix + "00000000000000bb", Added: now},
+		{Kind: selftest.KindLoopbackExemption, Run: run, Name: "wfpsandbox.selftest.probe", Added: now},
+		{Kind: selftest.KindAppContainerProfile, Run: run, Name: "wfpsandbox.selftest.probe", User: h.userSID(t), Added: now},
+	}}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := selftest.DecodeJournal(b); err != nil {
+		t.Fatalf("the planted record is not one a run writes: %v", err)
+	}
+	if err := os.WriteFile(recordPath, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := h.run(t, runOpts{dir: dir, name: "selftest-sweep"}, exe, "selftest", "--format", "json")
+	var rep selftest.Report
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("stdout is not a report: %v\n%s", err, r.describe())
+	}
+	if c := checkOf(rep, selftest.CheckInstall); !c.Ran || !c.OK {
+		t.Errorf("the run after the sweep did not go on: %+v\n%s", c, r.describe())
+	}
+	if len(rep.Swept) != len(rec.Entries) {
+		t.Fatalf("swept %+v for %d entries", rep.Swept, len(rec.Entries))
+	}
+	var kept []selftest.JournalEntry
+	for i, o := range rep.Swept {
+		t.Logf("swept: %s", o.Line())
+		if o.Entry.Kind != rec.Entries[i].Kind || o.Run != run {
+			t.Errorf("outcome %d is of %+v, the record's entry %d is %+v", i, o.Entry, i, rec.Entries[i])
+		}
+		switch o.Outcome {
+		case selftest.SweptKept:
+			kept = append(kept, o.Entry)
+		case selftest.SweptRemoved, selftest.SweptGone, selftest.SweptRefused:
+		default:
+			t.Errorf("outcome %q", o.Outcome)
+		}
+	}
+	if o := rep.Swept[2]; o.Outcome != selftest.SweptGone {
+		t.Errorf("a work directory that does not exist: %s", o.Line())
+	}
+	_, err = os.Stat(filepath.Join(made, "out", "probe.jsonl"))
+	switch o := rep.Swept[1]; o.Outcome {
+	case selftest.SweptRemoved:
+		if !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s, but it is still there: %v", o.Line(), err)
+		}
+	case selftest.SweptKept:
+		if err != nil {
+			t.Errorf("%s, but its content is gone: %v", o.Line(), err)
+		}
+	default: // Wine says the sweeper owns it: nothing to refuse
+		t.Errorf("the planted work directory (owned, as Wine says, by the user who sweeps): %s", o.Line())
+	}
+	if _, err := os.Stat(bystander); err != nil {
+		t.Errorf("a work directory the record does not name was touched: %v", err)
+	}
+	// What was kept waits in the record for the next run, under the dead run's ID.
+	after, err := selftest.DecodeJournal([]byte(fileText(t, recordPath)))
+	switch {
+	case len(kept) == 0:
+		if _, serr := os.Stat(recordPath); !errors.Is(serr, os.ErrNotExist) {
+			t.Errorf("nothing was kept, yet a record is left: %v", serr)
+		}
+	case err != nil:
+		t.Errorf("%d entries were kept, the record after the run: %v", len(kept), err)
+	default:
+		if len(after.Entries) != len(kept) {
+			t.Errorf("kept %+v, the record after the run holds %+v", kept, after.Entries)
+		}
+		for i, e := range after.Entries {
+			if i < len(kept) && (e.Kind != kept[i].Kind || e.Run != run) {
+				t.Errorf("record entry %d %+v, kept %+v", i, e, kept[i])
+			}
+		}
+	}
+}
