@@ -415,7 +415,7 @@ func (r *runner) phase(ctx context.Context, name string, ph Phase) error {
 	}
 	for _, id := range r.rep.Identities {
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("interrupted during the %s phase: %w", name, err)
+			return fmt.Errorf("interrupted during the %s phase: %w", name, context.Cause(ctx))
 		}
 		start := time.Now()
 		stop := connectToAccepts(r.plans[id])
