@@ -30,7 +30,10 @@ const probeTimeout = 3 * time.Minute
 
 // Run is the selftest (README "Check it on your host"). In order:
 //
-//  1. refuse unless elevated; read the host facts;
+//  1. refuse unless elevated; read the host facts; open the crash record (journal.go,
+//     sweep_windows.go): take the selftest lock (another selftest running: refuse),
+//     sweep what a run that died left, and from here on record each thing the prober
+//     makes before making it;
 //  2. open a FWPM_SESSION_FLAG_DYNAMIC session — everything added through it is deleted
 //     by BFE when the session ends, also when this process is killed — and refuse to go
 //     on while objects of the selftest's provider exist (another selftest is running);
