@@ -68,7 +68,8 @@ GOARCH=386 go test -count=1 ./wfp/... ./account/... ./policy/...
 step "fuzz smoke (10s per parser)"
 for target in "FuzzParseSID ./account" "FuzzParseSD ./account" "FuzzParseSDDL ./account" \
   "FuzzParseFile ./policy" "FuzzDecodeState ./wfp/memengine" "FuzzParseConfig ./setup" \
-  "FuzzCheck ./internal/tomlguard" "FuzzDecodeRecord ./state" "FuzzParseRequest ./service"; do
+  "FuzzCheck ./internal/tomlguard" "FuzzDecodeRecord ./state" "FuzzParseRequest ./service" \
+  "FuzzDecodeJournal ./selftest"; do
   set -- $target
   listed=$(go test -list "^$1\$" "$2")
   if grep -qx "$1" <<<"$listed"; then

@@ -3,6 +3,7 @@
 package selftest
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -30,20 +31,35 @@ type TempAccount struct {
 // failure: it returns a non-nil account whenever NetUserAdd succeeded, even with an
 // error from a later step.
 func NewTempAccount(comment string) (*TempAccount, error) {
-	var b [4]byte
-	if _, err := rand.Read(b[:]); err != nil {
+	name, err := RandomAccountName()
+	if err != nil {
 		return nil, err
 	}
+	return CreateTempAccount(name, comment)
+}
+
+// RandomAccountName returns AccountNamePrefix and eight random hex digits: a name can be
+// recorded (the selftest's crash record) before the account is created.
+func RandomAccountName() (string, error) {
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return AccountNamePrefix + hex.EncodeToString(b[:]), nil
+}
+
+// CreateTempAccount is NewTempAccount with the name chosen by the caller.
+func CreateTempAccount(name, comment string) (*TempAccount, error) {
 	pw, err := randomPassword()
 	if err != nil {
 		return nil, err
 	}
-	u := &TempAccount{Name: "wfpsbx" + hex.EncodeToString(b[:]), password: pw}
-	name, _ := windows.UTF16PtrFromString(u.Name)
+	u := &TempAccount{Name: name, password: pw}
+	uname, _ := windows.UTF16PtrFromString(u.Name)
 	pass, _ := windows.UTF16PtrFromString(u.password)
 	cmt, _ := windows.UTF16PtrFromString(comment)
 	info := winapi.UserInfo1{
-		Name:     name,
+		Name:     uname,
 		Password: pass,
 		Priv:     winapi.UserPrivUser,
 		Comment:  cmt,
@@ -65,12 +81,16 @@ func NewTempAccount(comment string) (*TempAccount, error) {
 // LOGON_WITH_PROFILE; absent otherwise; DeleteProfileW) and then the account
 // (NetUserDel). A profile stays loaded for a moment after the last process of the
 // account exits, so deletion is retried for up to 30 s. Every failure is returned.
-func (u *TempAccount) Delete() error {
+func (u *TempAccount) Delete() error { return u.DeleteBy(time.Now().Add(30 * time.Second)) }
+
+// DeleteBy is Delete retrying the profile's deletion until deadline only (the
+// selftest's cleanup once the console is closed has seconds).
+func (u *TempAccount) DeleteBy(deadline time.Time) error {
 	var errs []error
 	if u.SID != "" {
 		sid, _ := windows.UTF16PtrFromString(u.SID)
 		var err error
-		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Second) {
+		for ; ; time.Sleep(500 * time.Millisecond) {
 			err = winapi.DeleteProfile(sid, nil, nil)
 			if err == nil || errors.Is(err, windows.ERROR_FILE_NOT_FOUND) || errors.Is(err, windows.ERROR_PATH_NOT_FOUND) ||
 				time.Now().After(deadline) {
@@ -132,6 +152,12 @@ func randomPassword() (string, error) {
 // the work here and also grants the new logon access to the window station and desktop.
 // The window is hidden; output goes to files (see the probe's doc).
 func (u *TempAccount) Run(exe string, args []string, dir string, timeout time.Duration) (uint32, error) {
+	return u.RunContext(context.Background(), exe, args, dir, timeout)
+}
+
+// RunContext is Run that also ends the process (TerminateProcess) when ctx is done, so
+// that Ctrl+C or a closed console does not wait for the probe's timeout.
+func (u *TempAccount) RunContext(ctx context.Context, exe string, args []string, dir string, timeout time.Duration) (uint32, error) {
 	user, _ := windows.UTF16PtrFromString(u.Name)
 	domain, _ := windows.UTF16PtrFromString(".")
 	pass, _ := windows.UTF16PtrFromString(u.password)
@@ -155,6 +181,17 @@ func (u *TempAccount) Run(exe string, args []string, dir string, timeout time.Du
 	}
 	defer windows.CloseHandle(pi.Process)
 	defer windows.CloseHandle(pi.Thread)
+	terminated := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(terminated)
+		_ = windows.TerminateProcess(pi.Process, 1)
+	})
+	// The handle is closed only once the AfterFunc cannot run any more, or has finished.
+	defer func() {
+		if !stop() {
+			<-terminated
+		}
+	}()
 	ev, err := windows.WaitForSingleObject(pi.Process, uint32(timeout.Milliseconds()))
 	if err != nil {
 		return 0, fmt.Errorf("WaitForSingleObject: %w", err)
@@ -162,6 +199,9 @@ func (u *TempAccount) Run(exe string, args []string, dir string, timeout time.Du
 	if ev != windows.WAIT_OBJECT_0 {
 		_ = windows.TerminateProcess(pi.Process, 1)
 		return 0, fmt.Errorf("%s as %s did not finish within %s", exe, u.Name, timeout)
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("%s as %s: ended: %w", exe, u.Name, context.Cause(ctx))
 	}
 	var code uint32
 	if err := windows.GetExitCodeProcess(pi.Process, &code); err != nil {

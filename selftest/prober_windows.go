@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/windows"
 
+	"github.com/wfpsandbox/wfpsandbox/selftest/probe"
 	"github.com/wfpsandbox/wfpsandbox/selftest/probeproto"
 	"github.com/wfpsandbox/wfpsandbox/wfp/winengine"
 )
@@ -53,8 +54,14 @@ type Prober struct {
 	rep  *Report
 	log  *slog.Logger
 	keep bool
-	acct *TempAccount
-	own  func(netip.Addr) bool
+	// j is Run's crash record (nil for NewProber: nothing recorded); each thing the
+	// prober makes is added to it before it is made and dropped once undone.
+	j *Journal
+	// closeBy is when Close's retries must stop (nil: each step's own default); Run
+	// shortens it once the console is closed (cleanupDeadline).
+	closeBy func() time.Time
+	acct    *TempAccount
+	own     func(netip.Addr) bool
 	// undo are the steps that succeeded, undone by Close in reverse order.
 	undo []func() error
 	// r runs the probe helper; nil until prepare succeeded.
@@ -124,18 +131,20 @@ func (p *Prober) Account() *TempAccount { return p.acct }
 // failed, since the account may exist then. It records the account's SID in the report.
 func (p *Prober) newAccount(comment string) (*TempAccount, error) {
 	rep, log := p.rep, p.log
-	acct, err := NewTempAccount(comment)
+	acct, entry, err := newJournaledAccount(p.j, comment)
 	if acct != nil {
 		p.undo = append(p.undo, func() error {
 			if p.keep {
 				rep.NotRun = append(rep.NotRun, fmt.Sprintf("account deletion: --keep-account left %s (%s) and its profile; its password was never stored", acct.Name, acct.SID))
+				_ = p.j.Done(entry) // kept on purpose: not the next run's to sweep
 				return nil
 			}
-			if derr := acct.Delete(); derr != nil {
+			if derr := acct.DeleteBy(p.deadline(30 * time.Second)); derr != nil {
 				rep.SetCheck(Check{ID: CheckCleanup, Ran: true, OK: false, Detail: derr.Error()})
 				rep.Errors = append(rep.Errors, derr.Error())
 				return derr
 			}
+			_ = p.j.Done(entry)
 			log.Info("deleted the temporary account and its profile", "name", acct.Name)
 			return nil
 		})
@@ -158,14 +167,14 @@ func (p *Prober) newAccount(comment string) (*TempAccount, error) {
 func (p *Prober) prepare(helper, prefix string, addrs Addresses, own func(netip.Addr) bool, key string) error {
 	rep, acct := p.rep, p.acct
 	p.own = own
-	wd, err := NewWorkDir(prefix)
+	wd, wdEntry, err := newJournaledWorkDir(p.j, prefix)
 	if wd != nil {
 		p.undo = append(p.undo, func() error {
-			if rerr := wd.Remove(); rerr != nil {
+			if rerr := wd.RemoveBy(p.deadline(10 * time.Second)); rerr != nil {
 				rep.Errors = append(rep.Errors, rerr.Error())
 				return rerr
 			}
-			return nil
+			return p.j.Done(wdEntry)
 		})
 	}
 	if err != nil {
@@ -182,8 +191,13 @@ func (p *Prober) prepare(helper, prefix string, addrs Addresses, own func(netip.
 		return fmt.Errorf("copy the probe helper: %w", err)
 	}
 
-	restore, err := exemptAppContainer()
+	var lbEntry *JournalEntry
+	restore, err := exemptAppContainer(func() (err error) {
+		lbEntry, err = p.j.Add(JournalEntry{Kind: KindLoopbackExemption, Name: probe.AppContainerName})
+		return err
+	})
 	if err != nil {
+		_ = p.j.Done(lbEntry)
 		rep.NotRun = append(rep.NotRun, "AppContainer loopback exemption: "+err.Error()+" (AppContainer loopback attempts will be not-observable)")
 	} else {
 		p.undo = append(p.undo, func() error {
@@ -191,9 +205,22 @@ func (p *Prober) prepare(helper, prefix string, addrs Addresses, own func(netip.
 				rep.Errors = append(rep.Errors, rerr.Error())
 				return rerr
 			}
-			return nil
+			return p.j.Done(lbEntry)
 		})
 	}
+	// The probe helper run as this user makes the AppContainer profile in this user's
+	// profile and deletes it when its child ends; killed, it cannot.
+	acpEntry, err := p.j.Add(JournalEntry{Kind: KindAppContainerProfile, Name: probe.AppContainerName, User: rep.Other})
+	if err != nil {
+		return err
+	}
+	p.undo = append(p.undo, func() error {
+		if derr := (hostUndoer{}).DeleteAppContainerProfile(probe.AppContainerName); derr != nil {
+			rep.Errors = append(rep.Errors, derr.Error())
+			return derr
+		}
+		return p.j.Done(acpEntry)
+	})
 
 	// Extra rules' probes move off ports something on this host already uses; then
 	// one plan per identity, listeners on the union of their targets.
@@ -224,6 +251,14 @@ func (p *Prober) prepare(helper, prefix string, addrs Addresses, own func(netip.
 
 	p.r = &runner{rep: rep, exe: exe, wd: wd, acct: acct, lis: lis, plans: plans}
 	return nil
+}
+
+// deadline is when a cleanup step's retries stop: closeBy's, else def from now.
+func (p *Prober) deadline(def time.Duration) time.Time {
+	if p.closeBy != nil {
+		return p.closeBy()
+	}
+	return time.Now().Add(def)
 }
 
 // Close undoes what the prober made, in reverse order: listeners, the AppContainer
@@ -343,7 +378,7 @@ func (p *Prober) Probe(ctx context.Context, name string, id Identity, attempts [
 	}
 	r := p.fork(p.rep, map[Identity][]probeproto.Attempt{id: attempts}) // run reads only the other SID from it
 	stop := connectToAccepts(attempts)
-	recs, _, err := r.run(name, id)
+	recs, _, err := r.run(ctx, name, id)
 	stop()
 	p.r.seq = r.seq
 	return recs, err
@@ -380,11 +415,11 @@ func (r *runner) phase(ctx context.Context, name string, ph Phase) error {
 	}
 	for _, id := range r.rep.Identities {
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("interrupted during the %s phase: %w", name, err)
+			return fmt.Errorf("interrupted during the %s phase: %w", name, context.Cause(ctx))
 		}
 		start := time.Now()
 		stop := connectToAccepts(r.plans[id])
-		recs, runID, runErr := r.run(name, id)
+		recs, runID, runErr := r.run(ctx, name, id)
 		stop()
 		if ph == PhasePolicy {
 			r.windows = append(r.windows, RunWindow{Identity: id, Start: start, End: time.Now()})
@@ -428,7 +463,7 @@ func (r *runner) phase(ctx context.Context, name string, ph Phase) error {
 // run makes one probe run and returns its records; an error means the run produced
 // nothing usable (it did not start, exited with an error record, or ran in the wrong
 // token).
-func (r *runner) run(name string, id Identity) ([]probeproto.Record, string, error) {
+func (r *runner) run(ctx context.Context, name string, id Identity) ([]probeproto.Record, string, error) {
 	r.seq++
 	runID := fmt.Sprintf("%s.%s.%s.%d", name, id.Who, id.Token, r.seq)
 	shape, err := ProbeShape(id.Token)
@@ -450,7 +485,7 @@ func (r *runner) run(name string, id Identity) ([]probeproto.Record, string, err
 	wantUser := r.rep.Other
 	switch id.Who {
 	case WhoOther:
-		cmd := exec.Command(r.exe, args...)
+		cmd := exec.CommandContext(ctx, r.exe, args...)
 		out, err := cmd.CombinedOutput()
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
@@ -461,7 +496,7 @@ func (r *runner) run(name string, id Identity) ([]probeproto.Record, string, err
 		}
 	case WhoAccount:
 		wantUser = r.acct.SID
-		code, err = r.acct.Run(r.exe, args, r.wd.Root, probeTimeout)
+		code, err = r.acct.RunContext(ctx, r.exe, args, r.wd.Root, probeTimeout)
 		if err != nil {
 			return nil, runID, err
 		}

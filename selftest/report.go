@@ -76,8 +76,11 @@ type Report struct {
 	// NotRun lists, in words, what this run did not do and why.
 	NotRun []string `json:"notRun"`
 	// Errors are failures that stopped a step.
-	Errors  []string `json:"errors"`
-	Verdict Verdict  `json:"verdict"`
+	Errors []string `json:"errors"`
+	// Swept is what this run removed (or left, and why) of what an earlier run that did
+	// not finish had created (the crash record: journal.go).
+	Swept   []SweepOutcome `json:"swept,omitempty"`
+	Verdict Verdict        `json:"verdict"`
 }
 
 // NewReport returns a report for cfg with the matrix laid out: one cell per probe and
@@ -320,6 +323,7 @@ func (r *Report) WriteText(w io.Writer) {
 	for _, e := range r.Errors {
 		fmt.Fprintf(w, "error: %s\n", e)
 	}
+	writeSwept(w, r.Swept)
 	fmt.Fprintf(w, "\nhypotheses:\n")
 	for _, h := range r.Hypotheses {
 		mark := " "

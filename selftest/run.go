@@ -34,6 +34,9 @@ type RunOptions struct {
 	KeepAccount bool
 	// Version is the tool version recorded in the report.
 	Version string
+	// StateDir holds the crash record (journal.go) in its JournalDir subdirectory; empty:
+	// setup.DefaultStateDir().
+	StateDir string
 	// Logger receives progress; nil discards it.
 	Logger *slog.Logger
 }

@@ -30,7 +30,10 @@ const probeTimeout = 3 * time.Minute
 
 // Run is the selftest (README "Check it on your host"). In order:
 //
-//  1. refuse unless elevated; read the host facts;
+//  1. refuse unless elevated; read the host facts; open the crash record (journal.go,
+//     sweep_windows.go): take the selftest lock (another selftest running: refuse),
+//     sweep what a run that died left, and from here on record each thing the prober
+//     makes before making it;
 //  2. open a FWPM_SESSION_FLAG_DYNAMIC session — everything added through it is deleted
 //     by BFE when the session ends, also when this process is killed — and refuse to go
 //     on while objects of the selftest's provider exist (another selftest is running);
@@ -70,6 +73,20 @@ func Run(ctx context.Context, opts RunOptions) (rep *Report, err error) {
 	if !rep.Host.Elevated {
 		return fail(errors.New("run the selftest from an elevated (administrator) prompt: it creates a temporary local account and adds WFP filters; nothing was changed"))
 	}
+	// The crash record: the lock (one selftest at a time), the sweep of what a run that
+	// died left, and an entry before each thing the prober makes (sweep_windows.go).
+	j, err := beginCrashRecord(opts, rep, log)
+	if err != nil {
+		return fail(err)
+	}
+	defer func() {
+		if left := j.Left(); len(left) > 0 {
+			rep.NotRun = append(rep.NotRun, fmt.Sprintf("cleanup: %d things are left and stay in the crash record %s; the next selftest removes them: %v", len(left), j.Path(), left))
+		}
+		if cerr := j.Close(); cerr != nil {
+			rep.Errors = append(rep.Errors, cerr.Error())
+		}
+	}()
 
 	e, err := winengine.Open(winengine.Options{Name: "wfpsandbox selftest",
 		Description: "temporary objects of wfpsandbox selftest; removed when this session ends", Dynamic: true})
@@ -109,6 +126,8 @@ func Run(ctx context.Context, opts RunOptions) (rep *Report, err error) {
 	// The temporary account. From here on every step that succeeded is undone on return
 	// (Prober.Close, in reverse: listeners, exemption, work directory, account).
 	p := newProber(rep, log, opts.KeepAccount)
+	p.j = j
+	p.closeBy = func() time.Time { return cleanupDeadline(ctx, time.Now()) }
 	defer p.Close()
 	acct, err := p.newAccount("temporary account of wfpsandbox selftest; deleted when it ends; safe to delete")
 	if err != nil {
@@ -390,7 +409,9 @@ func localAddresses() (Addresses, func(netip.Addr) bool, error) {
 // is derived from the name alone) to the loopback-exempt list
 // (NetworkIsolationSetAppContainerConfig replaces the whole list, so the current one is
 // read first and kept), and returns a function that puts the original list back.
-func exemptAppContainer() (func() error, error) {
+// record runs just before the list is changed (only when it will be), and nothing is
+// changed if it fails.
+func exemptAppContainer(record func() error) (func() error, error) {
 	name, _ := windows.UTF16PtrFromString(probe.AppContainerName)
 	var sid *windows.SID
 	if err := winapi.DeriveAppContainerSidFromAppContainerName(name, &sid); err != nil {
@@ -427,6 +448,9 @@ func exemptAppContainer() (func() error, error) {
 		return nil, err
 	}
 	withOurs := append(append([]windows.SIDAndAttributes{}, list...), windows.SIDAndAttributes{Sid: mine})
+	if err := record(); err != nil {
+		return nil, fmt.Errorf("record the loopback exemption before adding it: %w", err)
+	}
 	if err := winapi.NetworkIsolationSetAppContainerConfig(uint32(len(withOurs)), &withOurs[0]); err != nil {
 		return nil, fmt.Errorf("NetworkIsolationSetAppContainerConfig (add %s): %w", probe.AppContainerName, err)
 	}

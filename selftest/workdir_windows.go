@@ -41,14 +41,32 @@ const (
 // NewWorkDir creates the directory (prefix names it) with the ACLs above. The caller
 // must Remove it.
 func NewWorkDir(prefix string) (*WorkDir, error) {
+	root, err := os.MkdirTemp(WorkDirRoot(), prefix)
+	if err != nil {
+		return nil, fmt.Errorf("create the shared work directory: %w", err)
+	}
+	return prepareWorkDir(root)
+}
+
+// WorkDirRoot is the system drive's root, where work directories are made.
+func WorkDirRoot() string {
 	drive := os.Getenv("SystemDrive")
 	if drive == "" {
 		drive = "C:"
 	}
-	root, err := os.MkdirTemp(drive+`\`, prefix)
-	if err != nil {
+	return drive + `\`
+}
+
+// NewWorkDirAt is NewWorkDir at a path the caller chose (and recorded) beforehand; it
+// fails if anything is already there.
+func NewWorkDirAt(root string) (*WorkDir, error) {
+	if err := os.Mkdir(root, 0o700); err != nil {
 		return nil, fmt.Errorf("create the shared work directory: %w", err)
 	}
+	return prepareWorkDir(root)
+}
+
+func prepareWorkDir(root string) (*WorkDir, error) {
 	w := &WorkDir{Root: root, Out: filepath.Join(root, "out")}
 	if err := os.Mkdir(w.Out, 0o777); err != nil {
 		return w, err
@@ -61,15 +79,20 @@ func NewWorkDir(prefix string) (*WorkDir, error) {
 
 // Remove deletes the directory, retrying for a while: processes of the account may
 // hold files for a moment after they exit.
-func (w *WorkDir) Remove() error {
+func (w *WorkDir) Remove() error { return w.RemoveBy(time.Now().Add(10 * time.Second)) }
+
+// RemoveBy is Remove retrying until deadline only.
+func (w *WorkDir) RemoveBy(deadline time.Time) error {
 	var err error
-	for i := 0; i < 10; i++ {
+	for {
 		if err = os.RemoveAll(w.Root); err == nil {
 			return nil
 		}
-		time.Sleep(time.Second)
+		if time.Now().After(deadline) {
+			return fmt.Errorf("remove %s: %w", w.Root, err)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
-	return fmt.Errorf("remove %s: %w", w.Root, err)
 }
 
 // CopyIn copies the file src into the directory as name, where it inherits the

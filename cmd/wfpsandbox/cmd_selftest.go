@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
+	"time"
 
 	"github.com/wfpsandbox/wfpsandbox/policy"
 	"github.com/wfpsandbox/wfpsandbox/selftest"
@@ -52,6 +55,8 @@ func runSelftest(ctx context.Context, c *cli, args []string) int {
 	if err != nil {
 		return c.fail("selftest", err)
 	}
+	ctx, stop := untilTerminated(ctx)
+	defer stop()
 	rep, err := selftest.Run(ctx, selftest.RunOptions{
 		Config:      selftestConfig(plan, opts, pf.policyFile),
 		Plan:        pf.optionsFor,
@@ -82,4 +87,29 @@ func runSelftest(ctx context.Context, c *cli, args []string) int {
 func selftestConfig(plan *policy.Plan, opts policy.Options, policyFile string) selftest.Config {
 	return selftest.Config{Profile: plan.Profile, UserMatch: plan.UserMatch, ProxyPorts: opts.ProxyPorts, PolicyFile: policyFile,
 		Extra: selftest.ExtraRulesOf(opts.Extra)}
+}
+
+// untilTerminated returns ctx cancelled, with a selftest.Terminating cause, when the
+// process is about to be ended: on Windows a closed console (CTRL_CLOSE_EVENT; also
+// CTRL_LOGOFF_EVENT and CTRL_SHUTDOWN_EVENT, which reach services only), which Go's
+// os/signal delivers as syscall.SIGTERM ("if Notify is called, and Windows sends
+// CTRL_CLOSE_EVENT, CTRL_LOGOFF_EVENT or CTRL_SHUTDOWN_EVENT to the process, Notify will
+// return syscall.SIGTERM", os/signal package doc, Windows section). The process is still
+// ended within seconds (selftest.CloseBudget says how many are used); Ctrl+C stays the
+// plain cancellation main installs, with no hurry.
+func untilTerminated(parent context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM)
+	go func() {
+		select {
+		case s := <-sig:
+			cancel(&selftest.Terminating{At: time.Now(), Reason: "the console was closed (" + s.String() + ")"})
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sig)
+		cancel(nil)
+	}
 }

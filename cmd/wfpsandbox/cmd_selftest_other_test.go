@@ -3,11 +3,17 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/wfpsandbox/wfpsandbox/selftest"
 )
 
 // Off Windows the selftest says it is Windows-only, exits 2 and writes nothing.
@@ -54,5 +60,30 @@ func TestSelftestInHelp(t *testing.T) {
 	_, out, _ := wfpsandbox(t, "help")
 	if !strings.Contains(out, "selftest ") || strings.Contains(out, "selftest-probe") {
 		t.Errorf("help:\n%s", out)
+	}
+}
+
+// SIGTERM (what Go delivers on Windows for a closed console) cancels the selftest's
+// context with a selftest.Terminating cause, which bounds its cleanup; without it the
+// context stays live, and stop undoes the Notify.
+func TestSelftestUntilTerminated(t *testing.T) {
+	ctx, stop := untilTerminated(context.Background())
+	defer stop()
+	select {
+	case <-ctx.Done():
+		t.Fatal("cancelled without a signal")
+	case <-time.After(50 * time.Millisecond):
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("SIGTERM did not cancel the context")
+	}
+	var term *selftest.Terminating
+	if !errors.As(context.Cause(ctx), &term) || time.Since(term.At) > 5*time.Second || !strings.Contains(term.Error(), "console was closed") {
+		t.Errorf("cause %v", context.Cause(ctx))
 	}
 }

@@ -7,6 +7,9 @@
  *   WFPEMU_STATE        state file of persistent objects (default wfpemu-state.txt next to the log)
  *   WFPEMU_FAIL         fn:N:code[,fn:N:code...]  the Nth call of fn returns code and does nothing;
  *                       fn:N+:code fails the Nth and every later call
+ *   WFPEMU_STALL        fn[:N]  the Nth (default first) call of fn that succeeds is logged, then a
+ *                       {"fn":"wfpemu.stall"} line, and the calling thread sleeps until the process
+ *                       is killed (a test's "kill it mid-run")
  *   WFPEMU_OPEN_STATUS  code  FwpmEngineOpen0 returns it (0x6D9: BFE not running)
  * Paths starting with "/" are Unix paths and get Wine's "Z:" drive prefixed.
  *
@@ -57,6 +60,8 @@ static BOOL g_configured;
 static WCHAR *g_logPath, *g_statePath;
 static FailSpec g_fail[16];
 static int g_nfail;
+static char g_stallFn[64];
+static UINT32 g_stallNth = 1, g_stallSeen;
 static BOOL g_openStatusSet;
 static DWORD g_openStatus;
 /* WFPEMU_RELOAD=1: re-read the state file at an FwpmEngineOpen0 that finds no session
@@ -120,6 +125,20 @@ static void configure(void)
     if (fail) {
         parse_fail(fail);
         emu_free(fail);
+    }
+    WCHAR *stall = env_get(L"WFPEMU_STALL");
+    if (stall) {
+        char buf[80];
+        if (WideCharToMultiByte(CP_UTF8, 0, stall, -1, buf, sizeof buf, NULL, NULL)) {
+            char *colon = strchr(buf, ':');
+            if (colon) {
+                *colon = 0;
+                g_stallNth = (UINT32)strtoul(colon + 1, NULL, 10);
+            }
+            if (strlen(buf) < sizeof g_stallFn)
+                strcpy(g_stallFn, buf);
+        }
+        emu_free(stall);
     }
     WCHAR *reload = env_get(L"WFPEMU_RELOAD");
     if (reload) {
@@ -237,7 +256,19 @@ static DWORD call_end(Call *c, DWORD st)
     sb_free(&b);
     sb_free(&c->args);
     sb_free(&c->out);
+    BOOL stall = st == ERROR_SUCCESS && g_stallFn[0] && strcmp(g_stallFn, c->fn) == 0 && ++g_stallSeen == g_stallNth;
+    if (stall) {
+        Sb m = {0};
+        sb_printf(&m, "{\"seq\":%llu,\"pid\":%lu,\"fn\":\"wfpemu.stall\",\"after\":", (unsigned long long)++g_seq,
+                  (unsigned long)GetCurrentProcessId());
+        sb_json_str(&m, c->fn);
+        sb_puts(&m, "}");
+        log_line(&m);
+        sb_free(&m);
+    }
     LeaveCriticalSection(&g_lock);
+    while (stall)
+        Sleep(INFINITE);
     return st;
 }
 
