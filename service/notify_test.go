@@ -64,6 +64,16 @@ func (h *host) passes(sid string) int {
 	return strings.Count(h.log.String(), `"msg":"converge","sid":"`+sid+`"`)
 }
 
+// statusNotifications asks s for sid's status and returns what it says of notifications.
+func statusNotifications(t *testing.T, s *Service, sid string) bool {
+	t.Helper()
+	r := s.Handle(context.Background(), system, request(t, statusReq(sid)))
+	if !r.OK || r.Status == nil {
+		t.Fatalf("status: %+v", r.Error)
+	}
+	return r.Status.Notifications
+}
+
 // TestNotificationRepairsLongBeforeThePoll: with an hour's poll, a filter deleted by
 // another session is put back within a second, so the notification did it.
 func TestNotificationRepairsLongBeforeThePoll(t *testing.T) {
@@ -74,6 +84,9 @@ func TestNotificationRepairsLongBeforeThePoll(t *testing.T) {
 	within(t, 5*time.Second, "first pass and subscription", func() bool { return h.passes(sidStrict) == 1 && s.Notifications() })
 	if r := h.log.records(t, setup.EventServiceNotifications); len(r) != 1 || r[0]["level"] != "INFO" {
 		t.Errorf("notification records %v", r)
+	}
+	if !statusNotifications(t, s, sidStrict) {
+		t.Error("status says notifications are off")
 	}
 	h.tamper(sidStrict, "strict-block-connect-v4")
 	took := within(t, 5*time.Second, "repair on notification", func() bool { return h.verify(sidStrict).Compliant })
@@ -141,8 +154,8 @@ func TestSubscriptionFailureFallsBackToThePoll(t *testing.T) {
 	if r := h.log.records(t, setup.EventServiceNotifications)[0]; r["level"] != "WARN" || !strings.Contains(r["msg"].(string), "ERROR_ACCESS_DENIED") {
 		t.Errorf("record %v", r)
 	}
-	if s.Notifications() {
-		t.Error("Notifications() with the subscription refused")
+	if s.Notifications() || statusNotifications(t, s, sidBaseline) {
+		t.Error("notifications said on with the subscription refused")
 	}
 	h.tamper(sidBaseline, "smb-v4")
 	within(t, 4*time.Second, "repair by the poll", func() bool { return h.verify(sidBaseline).Compliant })

@@ -476,7 +476,7 @@ func (s *Service) status(req *Request) *Response {
 	r := &StatusResult{
 		SID: rec.Account.SID, Profile: rec.Profile, UserMatch: string(plan.UserMatch), ProxyPorts: rec.ProxyPorts,
 		PlanHash: rec.PlanHash, FilterCount: rec.FilterCount, SetupVersion: rec.SetupVersion,
-		Current: rep.Compliant && needsSetup(rec, plan) == "", Verify: rep,
+		Current: rep.Compliant && needsSetup(rec, plan) == "", Verify: rep, Notifications: s.Notifications(),
 	}
 	return &Response{Version: ProtocolVersion, Op: req.Op, OK: true, Status: r}
 }
