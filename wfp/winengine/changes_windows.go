@@ -41,7 +41,7 @@ var _ wfp.ChangeSubscriber = (*Engine)(nil)
 
 // Callback trampolines, one per FWPM_*_CHANGE_CALLBACK0 signature, made on first use.
 var (
-	changeCallbackOnce                                  sync.Once
+	changeCallbackOnce                                 sync.Once
 	filterChangeCB, sublayerChangeCB, providerChangeCB uintptr
 )
 
