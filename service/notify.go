@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/wfpsandbox/wfpsandbox/policy"
@@ -64,6 +65,13 @@ func (w *watcher) ensure() {
 		return
 	}
 	unsub, err := cs.SubscribeChanges(policy.ProviderKey, w.changed)
+	if errors.Is(err, wfp.ErrChangesUnsupported) {
+		e.Close()
+		w.unsupported = true
+		w.s.log.Info("service: this engine offers no change notifications ("+err.Error()+"); converging on the poll only",
+			setup.Event(setup.EventServiceNotifications), "poll", w.s.cfg.Poll.String())
+		return
+	}
 	if err != nil {
 		e.Close()
 		w.failed(err.Error())

@@ -13,17 +13,12 @@ import (
 	"github.com/wfpsandbox/wfpsandbox/wfp/memengine"
 )
 
-// sharedHost is a host whose sessions are all opened on one file-backed BFE value, so
-// that they see each other's change notifications (as every session of the one real
-// BFE does).
+// sharedHost is a host whose sessions are all opened on one in-memory BFE, so that they
+// see each other's change notifications (as every session of the one real BFE does).
 func sharedHost(t *testing.T) *host {
 	t.Helper()
 	h := newHost(t)
-	b, err := memengine.OpenFileBFE(h.engine)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.bfe = b
+	h.bfe = memengine.NewBFE()
 	return h
 }
 
@@ -202,7 +197,8 @@ func TestSubscriptionSessionDeathIsNoticed(t *testing.T) {
 	})
 }
 
-// TestEngineWithoutNotifications: an engine that is no wfp.ChangeSubscriber is said so
+// TestEngineWithoutNotifications: an engine that is no wfp.ChangeSubscriber, or one
+// that answers wfp.ErrChangesUnsupported (memengine's file-backed host), is said so
 // once; the service polls.
 func TestEngineWithoutNotifications(t *testing.T) {
 	h := newHost(t)
@@ -218,6 +214,18 @@ func TestEngineWithoutNotifications(t *testing.T) {
 	within(t, 5*time.Second, "first pass", func() bool { return h.passes(sidBaseline) == 1 })
 	r := h.log.records(t, setup.EventServiceNotifications)
 	if len(r) != 1 || !strings.Contains(r[0]["msg"].(string), "no change notifications") || s.Notifications() {
+		t.Errorf("records %v, Notifications %v", r, s.Notifications())
+	}
+}
+
+func TestFileHostHasNoNotifications(t *testing.T) {
+	h := newHost(t) // file-backed: each session opens the file, as separate processes would
+	h.setup(sidBaseline, policy.Baseline)
+	s := h.service(func(c *Config) { c.Poll = setup.MinServicePoll })
+	runService(t, s)
+	within(t, 5*time.Second, "two polls", func() bool { return h.passes(sidBaseline) >= 3 })
+	r := h.log.records(t, setup.EventServiceNotifications)
+	if len(r) != 1 || r[0]["level"] != "INFO" || !strings.Contains(r[0]["msg"].(string), "not available") || s.Notifications() {
 		t.Errorf("records %v, Notifications %v", r, s.Notifications())
 	}
 }

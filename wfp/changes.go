@@ -1,6 +1,9 @@
 package wfp
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // ChangeSubscriber is implemented by engines that deliver change notifications for
 // objects (FwpmFilterSubscribeChanges0, FwpmSubLayerSubscribeChanges0,
@@ -42,6 +45,10 @@ type ChangeSubscriber interface {
 	// subscribed.
 	SubscribeChanges(provider GUID, fn func(Change)) (unsubscribe func() error, err error)
 }
+
+// ErrChangesUnsupported is wrapped by a SubscribeChanges error that will not go away
+// by retrying: this engine (or this kind of host) cannot deliver notifications.
+var ErrChangesUnsupported = errors.New("change notifications are not available from this engine")
 
 // ChangeType is FWPM_CHANGE_TYPE (fwpmtypes.h).
 type ChangeType uint32

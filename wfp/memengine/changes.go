@@ -1,6 +1,7 @@
 package memengine
 
 import (
+	"fmt"
 	"reflect"
 	"sort"
 	"sync"
@@ -20,8 +21,9 @@ var _ wfp.ChangeSubscriber = (*Session)(nil)
 //     commit is what cannot make a subscriber act on a change that is then aborted.
 //   - Never to a subscription of the session that made the change.
 //   - Subscribing or unsubscribing inside a transaction fails with FWP_E_TXN_IN_PROGRESS.
-//   - Only for changes committed through the same BFE value: a file-backed host
-//     changed by another process is not watched (the service's poll covers that).
+//   - Only for an in-memory BFE (NewBFE), to its own sessions. A file-backed host is
+//     shared with other processes whose commits it does not watch, so subscribing to
+//     one fails with wfp.ErrChangesUnsupported rather than promise what it cannot see.
 //   - A subscription of a session that BFE.Restart killed receives nothing more, like
 //     a subscription whose session the real BFE aborted.
 //
@@ -91,6 +93,10 @@ var unsubscribeCalls = []string{"FwpmFilterUnsubscribeChanges0", "FwpmSubLayerUn
 
 // SubscribeChanges implements wfp.ChangeSubscriber.
 func (s *Session) SubscribeChanges(provider wfp.GUID, fn func(wfp.Change)) (func() error, error) {
+	if s.bfe.file != nil {
+		return nil, fmt.Errorf("memengine: %w: the simulated host %s is a file other processes change, and they are not watched",
+			wfp.ErrChangesUnsupported, s.bfe.file.path)
+	}
 	s.mu.Lock()
 	for _, call := range subscribeCalls {
 		if err := s.enter(call, nil); err != nil {

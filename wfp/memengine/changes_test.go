@@ -1,6 +1,7 @@
 package memengine_test
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -219,19 +220,13 @@ func TestChangesEndWithTheSession(t *testing.T) {
 	}
 }
 
-// TestChangesFileBFE: a file-backed BFE notifies the sessions of the same BFE value.
+// TestChangesFileBFE: a file-backed host refuses to subscribe: other processes change
+// the file and nothing watches it.
 func TestChangesFileBFE(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "host.json")
-	b, err := memengine.OpenFileBFE(path)
+	s, err := memengine.OpenFile(path)
 	must(t, err)
-	writer, watch := b.Open(), b.Open()
-	must(t, writer.AddProvider(provider(provA, true)))
-	var r recorder
-	unsub, err := watch.SubscribeChanges(provA, r.fn)
-	must(t, err)
-	defer unsub()
-	must(t, writer.AddSublayer(sublayer(subA, ptr(provA), true)))
-	if got := r.waitFor(t, 1); len(got) != 1 || got[0].Object != wfp.ChangedSublayer || got[0].Type != wfp.ChangeAdd {
-		t.Fatalf("got %s", changesText(got))
+	if _, err := s.SubscribeChanges(provA, func(wfp.Change) {}); !errors.Is(err, wfp.ErrChangesUnsupported) {
+		t.Fatalf("SubscribeChanges on a file-backed host: %v", err)
 	}
 }
