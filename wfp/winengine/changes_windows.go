@@ -71,89 +71,6 @@ func changeCallbacks() (filter, sublayer, provider uintptr) {
 	return filterChangeCB, sublayerChangeCB, providerChangeCB
 }
 
-// changeSubscription is one SubscribeChanges.
-type changeSubscription struct {
-	e        *Engine
-	provider wfp.GUID
-	fn       func(wfp.Change)
-	key      uintptr // in callbackContexts
-
-	// handles are the change handles of the Subscribe calls that succeeded, in order
-	// filter, sublayer, provider; zero for one not (yet) made.
-	handles [3]windows.Handle
-
-	mu    sync.Mutex
-	queue []wfp.Change
-	wake  chan struct{}
-	stop  chan struct{}
-	done  chan struct{}
-	ours  map[wfp.GUID]bool // the provider's filter keys (run's goroutine only)
-	ended bool
-	err   error
-}
-
-func (s *changeSubscription) push(c wfp.Change) {
-	s.mu.Lock()
-	s.queue = append(s.queue, c)
-	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (s *changeSubscription) run() {
-	defer close(s.done)
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-s.wake:
-		}
-		for {
-			s.mu.Lock()
-			if len(s.queue) == 0 {
-				s.mu.Unlock()
-				break
-			}
-			c := s.queue[0]
-			s.queue = s.queue[1:]
-			s.mu.Unlock()
-			select {
-			case <-s.stop:
-				return
-			default:
-			}
-			if s.mine(c) {
-				s.fn(c)
-			}
-		}
-	}
-}
-
-// mine scopes a change to the provider (see the comment at the top of the file).
-func (s *changeSubscription) mine(c wfp.Change) bool {
-	switch c.Object {
-	case wfp.ChangedSublayer:
-		return true // the template selected them
-	case wfp.ChangedProvider:
-		return c.Key == s.provider
-	}
-	if c.Type == wfp.ChangeDelete {
-		if s.ours[c.Key] {
-			delete(s.ours, c.Key)
-			return true
-		}
-		return false
-	}
-	f, err := s.e.Filter(c.Key)
-	if err != nil || !wfp.SameProvider(f.ProviderKey, &s.provider) {
-		return false
-	}
-	s.ours[c.Key] = true
-	return true
-}
-
 var changeProcs = []*windows.LazyProc{
 	procFwpmFilterSubscribeChanges0, procFwpmFilterUnsubscribeChanges0,
 	procFwpmSubLayerSubscribeChanges0, procFwpmSubLayerUnsubscribeChanges0,
@@ -173,8 +90,8 @@ func (e *Engine) SubscribeChanges(provider wfp.GUID, fn func(wfp.Change)) (func(
 			return nil, err
 		}
 	}
-	s := &changeSubscription{e: e, provider: provider, fn: fn, ours: map[wfp.GUID]bool{},
-		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	s := newChangeSubscription(provider, fn, e.Filter)
+	s.unsub = func() error { return e.unsubscribe(s) }
 	s.key = callbackContexts.add(s)
 	filterCB, sublayerCB, providerCB := changeCallbacks()
 	obj := wfp.ObjectName("provider", provider, "")
@@ -187,16 +104,16 @@ func (e *Engine) SubscribeChanges(provider wfp.GUID, fn func(wfp.Change)) (func(
 			case 0:
 				sub := (*fwpmFilterSubscription0)(a.alloc(unsafe.Sizeof(fwpmFilterSubscription0{})))
 				sub.flags = fwpmSubscriptionFlagNotifyOnAdd | fwpmSubscriptionFlagNotifyOnDelete
-				ret = fwpmFilterSubscribeChanges0(h, sub, filterCB, s.key, &s.handles[0])
+				ret = fwpmFilterSubscribeChanges0(h, sub, filterCB, s.key, (*windows.Handle)(&s.handles[0]))
 			case 1:
 				sub := (*fwpmSublayerSubscription0)(a.alloc(unsafe.Sizeof(fwpmSublayerSubscription0{})))
 				sub.enumTemplate = composeSublayerEnumTemplate(a, provider)
 				sub.flags = fwpmSubscriptionFlagNotifyOnAdd | fwpmSubscriptionFlagNotifyOnDelete
-				ret = fwpmSubLayerSubscribeChanges0(h, sub, sublayerCB, s.key, &s.handles[1])
+				ret = fwpmSubLayerSubscribeChanges0(h, sub, sublayerCB, s.key, (*windows.Handle)(&s.handles[1]))
 			default:
 				sub := (*fwpmProviderSubscription0)(a.alloc(unsafe.Sizeof(fwpmProviderSubscription0{})))
 				sub.flags = fwpmSubscriptionFlagNotifyOnAdd | fwpmSubscriptionFlagNotifyOnDelete
-				ret = fwpmProviderSubscribeChanges0(h, sub, providerCB, s.key, &s.handles[2])
+				ret = fwpmProviderSubscribeChanges0(h, sub, providerCB, s.key, (*windows.Handle)(&s.handles[2]))
 			}
 			if ret != nil {
 				return callError(call, obj, ret)
@@ -204,13 +121,13 @@ func (e *Engine) SubscribeChanges(provider wfp.GUID, fn func(wfp.Change)) (func(
 			return nil
 		})
 		if err != nil {
-			s.unsubscribe()
+			e.unsubscribe(s)
 			return nil, err
 		}
 	}
 	fs, err := e.Filters(&provider)
 	if err != nil && !errors.Is(err, wfp.ErrProviderNotFound) {
-		s.unsubscribe()
+		e.unsubscribe(s)
 		return nil, fmt.Errorf("change subscription of %s: %w", obj, err)
 	}
 	for _, f := range fs {
@@ -233,28 +150,10 @@ func (e *Engine) SubscribeChanges(provider wfp.GUID, fn func(wfp.Change)) (func(
 	}, nil
 }
 
-// end unsubscribes (once), stops the goroutine and waits for it.
-func (s *changeSubscription) end() error {
-	s.mu.Lock()
-	if s.ended {
-		s.mu.Unlock()
-		return s.err
-	}
-	s.ended = true
-	s.mu.Unlock()
-	err := s.unsubscribe()
-	close(s.stop)
-	<-s.done
-	s.mu.Lock()
-	s.err = err
-	s.mu.Unlock()
-	return err
-}
-
 // unsubscribe calls Fwpm*UnsubscribeChanges0 for every handle made, in reverse order,
 // and forgets the context key. It must not hold a lock a callback takes: Unsubscribe
 // waits for a callback in progress (callbacks take only s.mu, briefly).
-func (s *changeSubscription) unsubscribe() error {
+func (e *Engine) unsubscribe(s *changeSubscription) error {
 	var errs []error
 	unsub := [3]func(windows.Handle, windows.Handle) error{
 		fwpmFilterUnsubscribeChanges0, fwpmSubLayerUnsubscribeChanges0, fwpmProviderUnsubscribeChanges0,
@@ -263,8 +162,8 @@ func (s *changeSubscription) unsubscribe() error {
 		if s.handles[i] == 0 {
 			continue
 		}
-		ch := s.handles[i]
-		err := s.e.withHandle(unsubscribeCalls[i], func(h windows.Handle) error {
+		ch := windows.Handle(s.handles[i])
+		err := e.withHandle(unsubscribeCalls[i], func(h windows.Handle) error {
 			if ret := unsub[i](h, ch); ret != nil {
 				return callError(unsubscribeCalls[i], "", ret)
 			}
