@@ -22,8 +22,10 @@ import (
 //     filters, sublayers or providers) and FWPM_ACTRL_READ on the object; it is told only
 //     of objects it may read. Unelevated callers have neither by default (see the
 //     package's security notes): an elevated process or LocalSystem subscribes.
-//   - Notifications are for adds and deletes only (FWPM_CHANGE_ADD, FWPM_CHANGE_DELETE);
-//     WFP objects are never modified in place (a changed filter is deleted and added).
+//   - Notifications are for adds and deletes only: FWPM_CHANGE_TYPE has FWPM_CHANGE_ADD
+//     and FWPM_CHANGE_DELETE. Objects have no update call (a changed filter is deleted
+//     and added); a security descriptor changed with Fwpm*SetSecurityInfoByKey0 is not
+//     a change a subscriber hears of (the poll's check sees what matters of it).
 //   - Unsubscribing "will not return until" a callback in progress completes, so it must
 //     not be called while holding a lock the callback takes, nor from the callback.
 //   - All subscriptions end when the session is closed.
