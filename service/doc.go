@@ -3,9 +3,11 @@
 //
 //   - keeps every recorded account converged: it reads the per-account records of
 //     package state, rebuilds each account's plan from its record and reconciles the
-//     engine to it (reconcile.Install: one transaction per account), at start, when
-//     told of a change (Service.Notify, fed by the platform side) and on a bounded
-//     poll (config.toml [service] poll, default 5 minutes). Repairs are logged
+//     engine to it (reconcile.Install: one transaction per account), at start, on a
+//     WFP change notification for the wfpsandbox provider's objects (when the engine
+//     is a wfp.ChangeSubscriber: Run keeps a session subscribed and calls Notify;
+//     see notify.go) and on a bounded poll (config.toml [service] poll, default 5
+//     minutes), which stays the backstop and retries a failed subscription. Repairs are logged
 //     (setup.EventServiceRepaired), counted (telemetry.MetricPolicyRepaired) and
 //     rate-limited per account by a token bucket, so that a fight with another tool
 //     that keeps deleting our filters cannot spin;

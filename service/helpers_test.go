@@ -82,6 +82,10 @@ type host struct {
 	log    syncBuf
 	// fault, when set, is injected into every session Open opens.
 	fault func(memengine.Call) error
+	// bfe, when set, is the one BFE value every session of the host is opened on (so
+	// that its sessions see each other's change notifications); else each session
+	// opens the file anew, as separate processes would.
+	bfe *memengine.BFE
 	// commits counts committed transactions across sessions.
 	mu      sync.Mutex
 	commits int
@@ -113,7 +117,7 @@ func (h *host) open() (wfp.Engine, error) {
 	h.opens++
 	fault := h.fault
 	h.mu.Unlock()
-	s, err := memengine.OpenFile(h.engine)
+	s, err := h.openSession()
 	if err != nil {
 		return nil, err
 	}
@@ -167,9 +171,16 @@ func (h *host) service(mod func(*Config)) *Service {
 	return s
 }
 
+func (h *host) openSession() (*memengine.Session, error) {
+	if h.bfe != nil {
+		return h.bfe.Open(), nil
+	}
+	return memengine.OpenFile(h.engine)
+}
+
 func (h *host) session() *memengine.Session {
 	h.t.Helper()
-	s, err := memengine.OpenFile(h.engine)
+	s, err := h.openSession()
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -111,6 +111,9 @@ type StatusResult struct {
 	SetupVersion int               `json:"setupVersion"`
 	Current      bool              `json:"current"`
 	Verify       *reconcile.Report `json:"verify"`
+	// Notifications is true while the service converges on WFP change notifications
+	// for the wfpsandbox provider's objects; false: on its poll only.
+	Notifications bool `json:"notifications"`
 }
 
 // SetProxyPortsResult is a set-proxy-ports answer.

@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/wfpsandbox/wfpsandbox/events"
@@ -61,6 +62,9 @@ type Config struct {
 	RepairEvery time.Duration
 	// RequestTimeout bounds one request (DefaultRequestTimeout).
 	RequestTimeout time.Duration
+	// NotifyDelay is the wait after a WFP change notification before converging
+	// (DefaultNotifyDelay; see notify.go).
+	NotifyDelay time.Duration
 
 	// ToolVersion is what set-proxy-ports and a rerun setup record (the build's when empty).
 	ToolVersion string
@@ -77,6 +81,8 @@ type Service struct {
 	lim    *limiter
 	sem    chan struct{}
 	notify chan struct{}
+	// notifying: Run holds a live WFP change subscription (notify.go).
+	notifying atomic.Bool
 }
 
 // New checks cfg and returns a Service.
@@ -104,6 +110,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.NotifyDelay <= 0 {
+		cfg.NotifyDelay = DefaultNotifyDelay
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -133,21 +142,32 @@ func (s *Service) Notify() {
 }
 
 // Run converges every account at once, then whenever Notify is called and every
-// Poll, until ctx is done.
+// Poll, until ctx is done. When the engine offers change notifications
+// (wfp.ChangeSubscriber) Run keeps a session subscribed to the wfpsandbox provider's
+// objects and converges NotifyDelay after each change; when it cannot subscribe, or
+// the subscription's session dies, it logs it (setup.EventServiceNotifications),
+// converges on the poll and tries again at every poll.
 func (s *Service) Run(ctx context.Context) error {
 	s.log.Info("wfpsandbox service running", setup.Event(setup.EventServiceState),
 		"poll", s.cfg.Poll.String(), "stateDir", s.cfg.StateDir, "callers", len(s.cfg.Callers))
 	defer s.startDropMetrics(ctx)()
 	t := time.NewTicker(s.cfg.Poll)
 	defer t.Stop()
+	w := &watcher{s: s}
+	defer w.close()
+	w.ensure()
 	for {
 		s.ConvergeAll(ctx)
 		select {
 		case <-ctx.Done():
+		case <-t.C:
+			w.ensure()
+		case <-s.notify:
+			s.settle(ctx)
+		}
+		if ctx.Err() != nil {
 			s.log.Info("wfpsandbox service stopping", setup.Event(setup.EventServiceState))
 			return nil
-		case <-t.C:
-		case <-s.notify:
 		}
 	}
 }
@@ -463,7 +483,7 @@ func (s *Service) status(req *Request) *Response {
 	r := &StatusResult{
 		SID: rec.Account.SID, Profile: rec.Profile, UserMatch: string(plan.UserMatch), ProxyPorts: rec.ProxyPorts,
 		PlanHash: rec.PlanHash, FilterCount: rec.FilterCount, SetupVersion: rec.SetupVersion,
-		Current: rep.Compliant && needsSetup(rec, plan) == "", Verify: rep,
+		Current: rep.Compliant && needsSetup(rec, plan) == "", Verify: rep, Notifications: s.Notifications(),
 	}
 	return &Response{Version: ProtocolVersion, Op: req.Op, OK: true, Status: r}
 }

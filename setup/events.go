@@ -62,6 +62,11 @@ const (
 	EventServiceRequest EventID = 123
 	// EventServiceState (124, Information): the service started or stopped.
 	EventServiceState EventID = 124
+	// EventServiceNotifications (125, Information or Warning): the service's WFP change
+	// notifications for the wfpsandbox provider's objects started (Information), or could
+	// not be started or were lost (Warning: the service converges on its poll only and
+	// tries to subscribe again at every poll).
+	EventServiceNotifications EventID = 125
 	// EventOther (199): a warning or error logged without an event ID of its own.
 	EventOther EventID = 199
 )
@@ -98,6 +103,7 @@ func Events() []struct {
 		{EventServiceRepairFailed, "service repair failed"},
 		{EventServiceRequest, "service request"},
 		{EventServiceState, "service started or stopped"},
+		{EventServiceNotifications, "service change notifications"},
 		{EventOther, "other warning or error"},
 	}
 }

@@ -104,6 +104,11 @@ func printServiceDoc(w io.Writer, d *serviceDoc) {
 			for _, f := range a.Verify.Findings {
 				fmt.Fprintf(w, "  %s %s %s: %s\n", f.Kind, f.Name, f.Problem, f.Detail)
 			}
+			if a.Notifications {
+				fmt.Fprintln(w, "the service converges on WFP change notifications and on its poll")
+			} else {
+				fmt.Fprintln(w, "the service converges on its poll only (no WFP change notifications now)")
+			}
 		}
 	case "uninstall":
 		fmt.Fprintln(w, "the wfpsandbox service is uninstalled; the WFP policy and the setup records are kept")

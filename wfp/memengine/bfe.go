@@ -22,6 +22,9 @@ type BFE struct {
 	txnLock   chan struct{} // capacity 1: a session holds it from begin to commit/abort
 	holder    *txnHold      // who holds txnLock (and the file lock), for Restart
 	file      *stateFile    // nil for a purely in-memory BFE
+
+	subMu sync.Mutex
+	subs  []*changeSub // live SubscribeChanges of every session (changes.go)
 }
 
 // NewBFE returns an empty in-memory engine.
@@ -79,15 +82,29 @@ func (b *BFE) load() (*state, error) {
 	return f.read()
 }
 
-// store makes st the committed state. The caller holds the transaction lock (and, for a
-// file, the file lock).
-func (b *BFE) store(st *state) error {
-	if b.file != nil {
-		return b.file.write(st)
+// store makes st the committed state, written by the session writer, and tells the
+// other sessions' change subscriptions what changed. The caller holds the transaction
+// lock (and, for a file, the file lock).
+func (b *BFE) store(st *state, writer *Session) error {
+	var old *state
+	if b.watched() {
+		var err error
+		if old, err = b.load(); err != nil {
+			return err
+		}
 	}
-	b.mu.Lock()
-	b.committed = st
-	b.mu.Unlock()
+	if b.file != nil {
+		if err := b.file.write(st); err != nil {
+			return err
+		}
+	} else {
+		b.mu.Lock()
+		b.committed = st
+		b.mu.Unlock()
+	}
+	if old != nil {
+		b.publish(old, st, writer)
+	}
 	return nil
 }
 

@@ -111,6 +111,13 @@
 // another process committed since the transaction began. A commit without writes leaves
 // the file as it is. Errors about an unusable existing file wrap ErrCorrupt and name it.
 //
+// # Change notifications
+//
+// Sessions of an in-memory BFE implement wfp.ChangeSubscriber: adds and deletes of a
+// provider's objects, delivered after commit to every other session's subscription
+// (changes.go). A file-backed host refuses (wfp.ErrChangesUnsupported): other processes
+// change its file unwatched.
+//
 // # Tests
 //
 // Session.InjectFault makes a chosen call fail without side effects; Session.Stats counts

@@ -47,6 +47,7 @@ type Session struct {
 	hold    *txnHold // the transaction lock while txn is open
 	fault   func(Call) error
 	stats   Stats
+	subs    []*changeSub // SubscribeChanges of this session, not yet ended
 }
 
 var _ wfp.Engine = (*Session)(nil)
@@ -166,7 +167,7 @@ func (s *Session) CommitTransaction() error {
 	var err error
 	// Read-only, or deferred (nothing was written): the state stays as it is.
 	if !s.txnRO && !s.hold.deferred {
-		err = s.bfe.store(s.txn)
+		err = s.bfe.store(s.txn, s)
 	}
 	s.endTxn()
 	if err != nil {
@@ -227,7 +228,7 @@ func (s *Session) write(call string, op func(*state) error) error {
 	if err := op(st); err != nil {
 		return err
 	}
-	if err := s.bfe.store(st); err != nil {
+	if err := s.bfe.store(st, s); err != nil {
 		return fmt.Errorf("%s: %w", call, err)
 	}
 	return nil
@@ -438,6 +439,7 @@ func (s *Session) Close() error {
 	if s.txn != nil {
 		s.endTxn()
 	}
+	s.endSubs()
 	s.closed = true
 	return nil
 }

@@ -60,6 +60,12 @@ func abiMirrors() []abiMirror {
 		{c: "FWPM_FILTER_ENUM_TEMPLATE0", goType: reflect.TypeFor[fwpmFilterEnumTemplate0]()},
 		{c: "FWPM_FILTER0", goType: reflect.TypeFor[fwpmFilter0](),
 			unionAlign: map[string]string{"providerContextKey": "rawContext"}},
+		{c: "FWPM_FILTER_SUBSCRIPTION0", goType: reflect.TypeFor[fwpmFilterSubscription0]()},
+		{c: "FWPM_SUBLAYER_SUBSCRIPTION0", goType: reflect.TypeFor[fwpmSublayerSubscription0]()},
+		{c: "FWPM_PROVIDER_SUBSCRIPTION0", goType: reflect.TypeFor[fwpmProviderSubscription0]()},
+		{c: "FWPM_FILTER_CHANGE0", goType: reflect.TypeFor[fwpmFilterChange0]()},
+		{c: "FWPM_SUBLAYER_CHANGE0", goType: reflect.TypeFor[fwpmSublayerChange0]()},
+		{c: "FWPM_PROVIDER_CHANGE0", goType: reflect.TypeFor[fwpmProviderChange0]()},
 	}
 }
 

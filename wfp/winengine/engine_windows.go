@@ -42,6 +42,11 @@ type Engine struct {
 	// FwpmEngineClose0 must not free the session while fwpuclnt.dll still uses it.
 	mu sync.RWMutex
 	h  windows.Handle // 0 once closed
+
+	// subs are the change subscriptions not yet ended (changes_windows.go), which Close
+	// ends before it closes the session.
+	subsMu sync.Mutex
+	subs   []*changeSubscription
 }
 
 var _ wfp.Engine = (*Engine)(nil)
@@ -135,8 +140,10 @@ func (e *Engine) withHandle(call string, fn func(h windows.Handle) error) error 
 }
 
 // Close implements wfp.Engine (FwpmEngineClose0); an open transaction is aborted by
-// the engine. Closing twice reports ERROR_INVALID_HANDLE.
+// the engine. Change subscriptions still open are ended first (Fwpm*UnsubscribeChanges0).
+// Closing twice reports ERROR_INVALID_HANDLE.
 func (e *Engine) Close() error {
+	e.endSubscriptions()
 	return e.closeWith(fwpmEngineClose0)
 }
 

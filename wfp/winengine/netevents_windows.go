@@ -123,14 +123,11 @@ func toFiletime(t time.Time) filetime {
 // Subscriptions: fwpuclnt.dll calls a C callback with (context, event). Each version
 // has one callback trampoline (windows.NewCallback makes stdcall trampolines on 386,
 // as FWPM_NET_EVENT_CALLBACKn's CALLBACK requires; their number per process is
-// limited, so they are made once); context is a key into subscribers, never a Go
-// pointer.
+// limited, so they are made once); context is a key into callbackContexts
+// (callbacks_windows.go), never a Go pointer.
 var (
-	subMu       sync.Mutex
-	subscribers         = map[uintptr]func(wfp.NetEvent){}
-	nextSubKey  uintptr = 1
-	callbacks   [6]uintptr
-	callbackMu  sync.Mutex
+	callbacks  [6]uintptr
+	callbackMu sync.Mutex
 )
 
 func callbackFor(version int) uintptr {
@@ -155,10 +152,7 @@ func callbackFor(version int) uintptr {
 			return r
 		}
 		callbacks[version] = windows.NewCallback(func(context, event uintptr) uintptr {
-			subMu.Lock()
-			fn := subscribers[context]
-			subMu.Unlock()
-			if fn != nil {
+			if fn, _ := callbackContexts.get(context).(func(wfp.NetEvent)); fn != nil {
 				fn(parse(event)) // copied before the callback returns and the event is freed
 			}
 			return 0
@@ -189,20 +183,12 @@ func (n *NetEvents) Subscribe(ctx context.Context, fn func(wfp.NetEvent)) error 
 		}
 	}
 	var one sync.Mutex
-	subMu.Lock()
-	key := nextSubKey
-	nextSubKey++
-	subscribers[key] = func(r wfp.NetEvent) {
+	key := callbackContexts.add(func(r wfp.NetEvent) {
 		one.Lock()
 		defer one.Unlock()
 		fn(r)
-	}
-	subMu.Unlock()
-	defer func() {
-		subMu.Lock()
-		delete(subscribers, key)
-		subMu.Unlock()
-	}()
+	})
+	defer callbackContexts.remove(key)
 
 	a := newArena()
 	sub := (*fwpmNetEventSubscription0)(a.alloc(unsafe.Sizeof(fwpmNetEventSubscription0{})))

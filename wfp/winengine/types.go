@@ -168,3 +168,55 @@ type fwpmFilterEnumTemplate0 struct {
 	actionMask              uint32
 	calloutKey              *wfpGUID
 }
+
+// Change notification structures (fwpmtypes.h). The subscriptions' enumTemplate
+// members point to the enumeration templates above (FWPM_PROVIDER_ENUM_TEMPLATE0 holds
+// only a reserved UINT64 and is always passed as NULL, so it has no mirror); flags is
+// FWPM_SUBSCRIPTION_FLAG_NOTIFY_ON_ADD | _ON_DELETE; sessionKey is left zero.
+// https://learn.microsoft.com/windows/win32/api/fwpmtypes/ns-fwpmtypes-fwpm_filter_subscription0
+// https://learn.microsoft.com/windows/win32/api/fwpmtypes/ns-fwpmtypes-fwpm_sublayer_subscription0
+// https://learn.microsoft.com/windows/win32/api/fwpmtypes/ns-fwpmtypes-fwpm_provider_subscription0
+const (
+	// fwpmSubscriptionFlagNotifyOnAdd is FWPM_SUBSCRIPTION_FLAG_NOTIFY_ON_ADD (fwpmtypes.h: 0x00000001).
+	fwpmSubscriptionFlagNotifyOnAdd = 0x1
+	// fwpmSubscriptionFlagNotifyOnDelete is FWPM_SUBSCRIPTION_FLAG_NOTIFY_ON_DELETE (fwpmtypes.h: 0x00000002).
+	fwpmSubscriptionFlagNotifyOnDelete = 0x2
+)
+
+// fwpmFilterSubscription0 is FWPM_FILTER_SUBSCRIPTION0 (fwpmtypes.h).
+type fwpmFilterSubscription0 struct {
+	enumTemplate *fwpmFilterEnumTemplate0
+	flags        uint32
+	sessionKey   wfpGUID
+}
+
+// fwpmSublayerSubscription0 is FWPM_SUBLAYER_SUBSCRIPTION0 (fwpmtypes.h).
+type fwpmSublayerSubscription0 struct {
+	enumTemplate *fwpmSublayerEnumTemplate0
+	flags        uint32
+	sessionKey   wfpGUID
+}
+
+// fwpmProviderSubscription0 is FWPM_PROVIDER_SUBSCRIPTION0 (fwpmtypes.h); enumTemplate
+// is an FWPM_PROVIDER_ENUM_TEMPLATE0*, always NULL here.
+type fwpmProviderSubscription0 struct {
+	enumTemplate unsafe.Pointer
+	flags        uint32
+	sessionKey   wfpGUID
+}
+
+// fwpmSublayerChange0 is FWPM_SUBLAYER_CHANGE0 (fwpmtypes.h), what
+// FWPM_SUBLAYER_CHANGE_CALLBACK0 receives.
+// https://learn.microsoft.com/windows/win32/api/fwpmtypes/ns-fwpmtypes-fwpm_sublayer_change0
+type fwpmSublayerChange0 struct {
+	changeType  uint32 // FWPM_CHANGE_TYPE
+	subLayerKey wfpGUID
+}
+
+// fwpmProviderChange0 is FWPM_PROVIDER_CHANGE0 (fwpmtypes.h), what
+// FWPM_PROVIDER_CHANGE_CALLBACK0 receives.
+// https://learn.microsoft.com/windows/win32/api/fwpmtypes/ns-fwpmtypes-fwpm_provider_change0
+type fwpmProviderChange0 struct {
+	changeType  uint32 // FWPM_CHANGE_TYPE
+	providerKey wfpGUID
+}

@@ -30,3 +30,13 @@ type fwpmFilter0 struct {
 	filterId            uint64
 	effectiveWeight     fwpValue0
 }
+
+// fwpmFilterChange0 is FWPM_FILTER_CHANGE0 (fwpmtypes.h) on 32-bit Windows: 32 bytes,
+// 8-aligned in C; Go aligns uint64 to 4, so the pad C inserts before filterId is explicit.
+// https://learn.microsoft.com/windows/win32/api/fwpmtypes/ns-fwpmtypes-fwpm_filter_change0
+type fwpmFilterChange0 struct {
+	changeType uint32 // FWPM_CHANGE_TYPE
+	filterKey  wfpGUID
+	_          [4]byte // C aligns filterId to 8
+	filterId   uint64
+}

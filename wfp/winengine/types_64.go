@@ -29,3 +29,12 @@ type fwpmFilter0 struct {
 	filterId            uint64
 	effectiveWeight     fwpValue0
 }
+
+// fwpmFilterChange0 is FWPM_FILTER_CHANGE0 (fwpmtypes.h) on 64-bit Windows: 32 bytes;
+// filterId (UINT64) at 24.
+// https://learn.microsoft.com/windows/win32/api/fwpmtypes/ns-fwpmtypes-fwpm_filter_change0
+type fwpmFilterChange0 struct {
+	changeType uint32 // FWPM_CHANGE_TYPE
+	filterKey  wfpGUID
+	filterId   uint64
+}

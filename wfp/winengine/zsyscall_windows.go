@@ -50,6 +50,8 @@ var (
 	procFwpmFilterGetById0                = modfwpuclnt.NewProc("FwpmFilterGetById0")
 	procFwpmFilterGetByKey0               = modfwpuclnt.NewProc("FwpmFilterGetByKey0")
 	procFwpmFilterSetSecurityInfoByKey0   = modfwpuclnt.NewProc("FwpmFilterSetSecurityInfoByKey0")
+	procFwpmFilterSubscribeChanges0       = modfwpuclnt.NewProc("FwpmFilterSubscribeChanges0")
+	procFwpmFilterUnsubscribeChanges0     = modfwpuclnt.NewProc("FwpmFilterUnsubscribeChanges0")
 	procFwpmFreeMemory0                   = modfwpuclnt.NewProc("FwpmFreeMemory0")
 	procFwpmNetEventCreateEnumHandle0     = modfwpuclnt.NewProc("FwpmNetEventCreateEnumHandle0")
 	procFwpmNetEventDestroyEnumHandle0    = modfwpuclnt.NewProc("FwpmNetEventDestroyEnumHandle0")
@@ -72,6 +74,8 @@ var (
 	procFwpmProviderEnum0                 = modfwpuclnt.NewProc("FwpmProviderEnum0")
 	procFwpmProviderGetByKey0             = modfwpuclnt.NewProc("FwpmProviderGetByKey0")
 	procFwpmProviderSetSecurityInfoByKey0 = modfwpuclnt.NewProc("FwpmProviderSetSecurityInfoByKey0")
+	procFwpmProviderSubscribeChanges0     = modfwpuclnt.NewProc("FwpmProviderSubscribeChanges0")
+	procFwpmProviderUnsubscribeChanges0   = modfwpuclnt.NewProc("FwpmProviderUnsubscribeChanges0")
 	procFwpmSubLayerAdd0                  = modfwpuclnt.NewProc("FwpmSubLayerAdd0")
 	procFwpmSubLayerCreateEnumHandle0     = modfwpuclnt.NewProc("FwpmSubLayerCreateEnumHandle0")
 	procFwpmSubLayerDeleteByKey0          = modfwpuclnt.NewProc("FwpmSubLayerDeleteByKey0")
@@ -79,6 +83,8 @@ var (
 	procFwpmSubLayerEnum0                 = modfwpuclnt.NewProc("FwpmSubLayerEnum0")
 	procFwpmSubLayerGetByKey0             = modfwpuclnt.NewProc("FwpmSubLayerGetByKey0")
 	procFwpmSubLayerSetSecurityInfoByKey0 = modfwpuclnt.NewProc("FwpmSubLayerSetSecurityInfoByKey0")
+	procFwpmSubLayerSubscribeChanges0     = modfwpuclnt.NewProc("FwpmSubLayerSubscribeChanges0")
+	procFwpmSubLayerUnsubscribeChanges0   = modfwpuclnt.NewProc("FwpmSubLayerUnsubscribeChanges0")
 	procFwpmTransactionAbort0             = modfwpuclnt.NewProc("FwpmTransactionAbort0")
 	procFwpmTransactionBegin0             = modfwpuclnt.NewProc("FwpmTransactionBegin0")
 	procFwpmTransactionCommit0            = modfwpuclnt.NewProc("FwpmTransactionCommit0")
@@ -158,6 +164,22 @@ func fwpmFilterGetByKey0(engineHandle windows.Handle, key *wfpGUID, filter **fwp
 
 func fwpmFilterSetSecurityInfoByKey0(engineHandle windows.Handle, key *wfpGUID, securityInfo uint32, sidOwner unsafe.Pointer, sidGroup unsafe.Pointer, dacl unsafe.Pointer, sacl unsafe.Pointer) (ret error) {
 	r0, _, _ := syscall.SyscallN(procFwpmFilterSetSecurityInfoByKey0.Addr(), uintptr(engineHandle), uintptr(unsafe.Pointer(key)), uintptr(securityInfo), uintptr(sidOwner), uintptr(sidGroup), uintptr(dacl), uintptr(sacl))
+	if uint32(r0) != 0 {
+		ret = syscall.Errno(uint32(r0))
+	}
+	return
+}
+
+func fwpmFilterSubscribeChanges0(engineHandle windows.Handle, subscription *fwpmFilterSubscription0, callback uintptr, context uintptr, changeHandle *windows.Handle) (ret error) {
+	r0, _, _ := syscall.SyscallN(procFwpmFilterSubscribeChanges0.Addr(), uintptr(engineHandle), uintptr(unsafe.Pointer(subscription)), uintptr(callback), uintptr(context), uintptr(unsafe.Pointer(changeHandle)))
+	if uint32(r0) != 0 {
+		ret = syscall.Errno(uint32(r0))
+	}
+	return
+}
+
+func fwpmFilterUnsubscribeChanges0(engineHandle windows.Handle, changeHandle windows.Handle) (ret error) {
+	r0, _, _ := syscall.SyscallN(procFwpmFilterUnsubscribeChanges0.Addr(), uintptr(engineHandle), uintptr(changeHandle))
 	if uint32(r0) != 0 {
 		ret = syscall.Errno(uint32(r0))
 	}
@@ -337,6 +359,22 @@ func fwpmProviderSetSecurityInfoByKey0(engineHandle windows.Handle, key *wfpGUID
 	return
 }
 
+func fwpmProviderSubscribeChanges0(engineHandle windows.Handle, subscription *fwpmProviderSubscription0, callback uintptr, context uintptr, changeHandle *windows.Handle) (ret error) {
+	r0, _, _ := syscall.SyscallN(procFwpmProviderSubscribeChanges0.Addr(), uintptr(engineHandle), uintptr(unsafe.Pointer(subscription)), uintptr(callback), uintptr(context), uintptr(unsafe.Pointer(changeHandle)))
+	if uint32(r0) != 0 {
+		ret = syscall.Errno(uint32(r0))
+	}
+	return
+}
+
+func fwpmProviderUnsubscribeChanges0(engineHandle windows.Handle, changeHandle windows.Handle) (ret error) {
+	r0, _, _ := syscall.SyscallN(procFwpmProviderUnsubscribeChanges0.Addr(), uintptr(engineHandle), uintptr(changeHandle))
+	if uint32(r0) != 0 {
+		ret = syscall.Errno(uint32(r0))
+	}
+	return
+}
+
 func fwpmSubLayerAdd0(engineHandle windows.Handle, subLayer *fwpmSublayer0, sd unsafe.Pointer) (ret error) {
 	r0, _, _ := syscall.SyscallN(procFwpmSubLayerAdd0.Addr(), uintptr(engineHandle), uintptr(unsafe.Pointer(subLayer)), uintptr(sd))
 	if uint32(r0) != 0 {
@@ -387,6 +425,22 @@ func fwpmSubLayerGetByKey0(engineHandle windows.Handle, key *wfpGUID, subLayer *
 
 func fwpmSubLayerSetSecurityInfoByKey0(engineHandle windows.Handle, key *wfpGUID, securityInfo uint32, sidOwner unsafe.Pointer, sidGroup unsafe.Pointer, dacl unsafe.Pointer, sacl unsafe.Pointer) (ret error) {
 	r0, _, _ := syscall.SyscallN(procFwpmSubLayerSetSecurityInfoByKey0.Addr(), uintptr(engineHandle), uintptr(unsafe.Pointer(key)), uintptr(securityInfo), uintptr(sidOwner), uintptr(sidGroup), uintptr(dacl), uintptr(sacl))
+	if uint32(r0) != 0 {
+		ret = syscall.Errno(uint32(r0))
+	}
+	return
+}
+
+func fwpmSubLayerSubscribeChanges0(engineHandle windows.Handle, subscription *fwpmSublayerSubscription0, callback uintptr, context uintptr, changeHandle *windows.Handle) (ret error) {
+	r0, _, _ := syscall.SyscallN(procFwpmSubLayerSubscribeChanges0.Addr(), uintptr(engineHandle), uintptr(unsafe.Pointer(subscription)), uintptr(callback), uintptr(context), uintptr(unsafe.Pointer(changeHandle)))
+	if uint32(r0) != 0 {
+		ret = syscall.Errno(uint32(r0))
+	}
+	return
+}
+
+func fwpmSubLayerUnsubscribeChanges0(engineHandle windows.Handle, changeHandle windows.Handle) (ret error) {
+	r0, _, _ := syscall.SyscallN(procFwpmSubLayerUnsubscribeChanges0.Addr(), uintptr(engineHandle), uintptr(changeHandle))
 	if uint32(r0) != 0 {
 		ret = syscall.Errno(uint32(r0))
 	}

@@ -368,6 +368,19 @@ static DWORD check_sd_param(PSECURITY_DESCRIPTOR sd)
 
 /* ---- sessions ---- */
 
+/* Whether WFPEMU_RELOAD may replace the store: no transaction, no enumeration and no
+ * dynamic session's objects would be lost (a long-lived non-dynamic session, such as the
+ * service's change subscription, does not hold it back). */
+static BOOL reload_safe(void)
+{
+    if (g_enums)
+        return FALSE;
+    for (Session *s = g_sessions; s; s = s->next)
+        if (s->txn || dyn_of(s))
+            return FALSE;
+    return TRUE;
+}
+
 DWORD WINAPI FwpmEngineOpen0(const wchar_t *serverName, UINT32 authnService, SEC_WINNT_AUTH_IDENTITY_W *authIdentity,
                              const FWPM_SESSION0 *session, HANDLE *engineHandle)
 {
@@ -403,7 +416,7 @@ DWORD WINAPI FwpmEngineOpen0(const wchar_t *serverName, UINT32 authnService, SEC
             return call_end(&c, st);
         }
         g_loaded = TRUE;
-    } else if (g_reload && !g_sessions && !g_enums) {
+    } else if (g_reload && reload_safe()) {
         Store *fresh = store_new();
         st = persist_load(fresh, g_statePath);
         arg(&c.out, "stateReloaded");
@@ -468,6 +481,7 @@ DWORD WINAPI FwpmEngineClose0(HANDLE engineHandle)
             break;
         }
     }
+    changes_session_closed((HANDLE)s);
     emu_free(s);
     c.s = NULL;
     arg(&c.out, "closedSession");
@@ -1118,6 +1132,49 @@ void WINAPI FwpmFreeMemory0(void **p)
         }
     }
     call_end(&c, st);
+}
+
+/* ---- for changes.c ---- */
+
+DWORD emu_call_check(const char *fn, HANDLE engine, BOOL *injected, BOOL *inTxn)
+{
+    Call c;
+    call_begin(&c, fn, engine);
+    DWORD st = ERROR_SUCCESS;
+    *injected = call_injected(&c, &st);
+    *inTxn = c.s && c.s->txn;
+    if (!*injected && engine && !c.s)
+        st = ERROR_INVALID_HANDLE;
+    LeaveCriticalSection(&g_lock);
+    return st;
+}
+
+void emu_call_log(const char *fn, HANDLE engine, DWORD st, BOOL injected, const char *args, const char *out)
+{
+    Call c;
+    call_begin(&c, fn, engine);
+    c.injected = injected;
+    if (args)
+        sb_puts(&c.args, args);
+    if (out)
+        sb_puts(&c.out, out);
+    call_end(&c, st);
+}
+
+Store *emu_committed_clone(void)
+{
+    EnterCriticalSection(&g_lock);
+    Store *c = g_loaded ? store_clone(g_store) : NULL;
+    LeaveCriticalSection(&g_lock);
+    return c;
+}
+
+const WCHAR *emu_state_path(void)
+{
+    EnterCriticalSection(&g_lock);
+    configure();
+    LeaveCriticalSection(&g_lock);
+    return g_statePath;
 }
 
 /* ---- process ---- */

@@ -10,6 +10,7 @@
  *   jsonobj.c  JSON forms of the WFP structs for the call log
  *   api.c      the exported Fwpm* functions, sessions, transactions, enumeration, log
  *   netevents.c FwpmNetEvent* (canned net events; written by the events work)
+ *   changes.c  Fwpm{Filter,SubLayer,Provider}{Subscribe,Unsubscribe}Changes0
  */
 #ifndef WFPEMU_EMU_H
 #define WFPEMU_EMU_H
@@ -138,6 +139,26 @@ BOOL emu_builtin_sublayer(const GUID *key);
 DWORD persist_save(const Store *s, const WCHAR *path);
 /* Adds the objects in the file to s; a missing file is an empty state. */
 DWORD persist_load(Store *s, const WCHAR *path);
+/* Adds the objects of a state file's NUL-terminated text to s; frees text (emu_free). */
+DWORD persist_parse(Store *s, char *text);
+
+/* ---- api.c, for changes.c ---- */
+
+/* The checks every call starts with, without logging: WFPEMU_FAIL (*injected, and its code
+ * is returned), then ERROR_INVALID_HANDLE for a handle that names no open session. *inTxn
+ * says whether the session holds a transaction. */
+DWORD emu_call_check(const char *fn, HANDLE engine, BOOL *injected, BOOL *inTxn);
+/* Logs one call like every other exported function (args and out are JSON members or NULL). */
+void emu_call_log(const char *fn, HANDLE engine, DWORD st, BOOL injected, const char *args, const char *out);
+/* A copy of this process's committed store (NULL before the first FwpmEngineOpen0), and
+ * the state file's path. */
+Store *emu_committed_clone(void);
+const WCHAR *emu_state_path(void);
+
+/* ---- changes.c ---- */
+
+/* FwpmEngineClose0 ends the session's change subscriptions (without waiting for them). */
+void changes_session_closed(HANDLE engine);
 
 /* ---- netevents.c ---- */
 

@@ -364,6 +364,11 @@ DWORD persist_load(Store *s, const WCHAR *path)
         emu_free(text);
         return ERROR_READ_FAULT;
     }
+    return persist_parse(s, text);
+}
+
+DWORD persist_parse(Store *s, char *text)
+{
     DWORD st = ERROR_SUCCESS;
     char *line = text;
     BOOL header = FALSE;
