@@ -46,6 +46,10 @@ type harness struct {
 	sidOnce sync.Once
 	sid     string
 	sidErr  error
+
+	delOnce sync.Once
+	delExe  string
+	delErr  error
 }
 
 var h *harness
@@ -247,6 +251,38 @@ func (hh *harness) userSID(t *testing.T) string {
 		t.Fatal(hh.sidErr)
 	}
 	return hh.sid
+}
+
+// deleteFirstFilter is a tamperer in a process of its own: it takes the first filter of
+// dir's emulator store and deletes it by key through the WFP API
+// (testdata/delfilter.c: FwpmEngineOpen0, FwpmFilterDeleteByKey0), as another tool on
+// the host would, and returns its key once that process has deleted it (a service
+// watching may put it back at once, so the store is not checked here).
+func (hh *harness) deleteFirstFilter(t *testing.T, dir, name string) string {
+	t.Helper()
+	hh.delOnce.Do(func() {
+		hh.delExe = filepath.Join(hh.bin, "delfilter.exe")
+		hh.delErr = hh.mingw(hh.delExe, filepath.Join(hh.root, "wine", "winetest", "testdata", "delfilter.c"), "-lfwpuclnt", "-lrpcrt4")
+	})
+	if hh.delErr != nil {
+		t.Fatal(hh.delErr)
+	}
+	key := ""
+	for _, line := range strings.Split(fileText(t, filepath.Join(dir, "state.txt")), "\n") {
+		if strings.HasPrefix(line, "F ") {
+			key = strings.Fields(line)[1]
+			break
+		}
+	}
+	if key == "" {
+		t.Fatal("no filter in the emulator's store")
+	}
+	r := hh.run(t, runOpts{dir: dir, name: name}, hh.delExe, key)
+	dels := r.log.calls("FwpmFilterDeleteByKey0")
+	if r.code != 0 || len(dels) != 1 || dels[0].Status != statusOK {
+		t.Fatalf("delfilter %s: %s\ncalls: %+v", key, r.describe(), dels)
+	}
+	return key
 }
 
 // run is one Wine process: its exit code, output and the emulator's log of its calls.

@@ -77,21 +77,7 @@ func TestServiceRepairsOnChangeNotification(t *testing.T) {
 	// The start pass is over when it has closed its sessions; give it a moment.
 	time.Sleep(time.Second)
 
-	var kept []string
-	removed := ""
-	for _, line := range strings.SplitAfter(fileText(t, state), "\n") {
-		if removed == "" && strings.HasPrefix(line, "F ") {
-			removed = strings.Fields(line)[1]
-			continue
-		}
-		kept = append(kept, line)
-	}
-	if removed == "" {
-		t.Fatal("no filter in the state file")
-	}
-	if err := os.WriteFile(state, []byte(strings.Join(kept, "")), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	removed := h.deleteFirstFilter(t, dir, "tamper")
 	start := time.Now()
 	for !strings.Contains(fileText(t, state), "F "+removed) {
 		if time.Since(start) > 20*time.Second {

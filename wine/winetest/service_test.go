@@ -119,23 +119,10 @@ func TestServicePipe(t *testing.T) {
 		t.Errorf("the status process opened the engine %d times", n)
 	}
 
-	// Tamper: one of our filters goes; the service puts it back within its poll.
+	// Tamper: a third process deletes one of our filters through the WFP API; the
+	// service puts it back within its poll.
 	state := filepath.Join(dir, "state.txt")
-	var kept []string
-	removed := ""
-	for _, line := range strings.SplitAfter(fileText(t, state), "\n") {
-		if removed == "" && strings.HasPrefix(line, "F ") {
-			removed = strings.Fields(line)[1]
-			continue
-		}
-		kept = append(kept, line)
-	}
-	if removed == "" {
-		t.Fatal("no filter in the state file")
-	}
-	if err := os.WriteFile(state, []byte(strings.Join(kept, "")), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	removed := h.deleteFirstFilter(t, dir, "tamper")
 	start := time.Now()
 	for !strings.Contains(fileText(t, state), "F "+removed) {
 		if time.Since(start) > 30*time.Second {
