@@ -14,6 +14,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/windows"
+
+	"github.com/wfpsandbox/wfpsandbox/setup"
 )
 
 // Pipe I/O limits.
@@ -52,11 +54,52 @@ func PipeSDDL(callers []string) string {
 	return b.String()
 }
 
+// Serve runs the service's two halves until ctx is done: the converge loop (Run) and
+// the pipe server (ServePipe). It calls ready (when not nil) once clients can connect —
+// the pipe's first instance exists — or once the pipe has failed: then the service
+// goes on converging without it (keeping the policy in place is its first job), and
+// the failure is logged (event 124, Error) at once rather than when the service stops.
+func Serve(ctx context.Context, s *Service, ready func()) error {
+	if ready == nil {
+		ready = func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	listening := make(chan struct{})
+	errc := make(chan error, 1)
+	go func() { errc <- ServePipe(ctx, s, func() { close(listening) }) }()
+	runc := make(chan error, 1)
+	go func() { runc <- s.Run(ctx) }()
+	var pipeErr error
+	select {
+	case <-listening:
+	case pipeErr = <-errc:
+		errc = nil
+		if pipeErr != nil {
+			s.log.Error("service: the pipe cannot be served; the policy is still kept converged, but unelevated callers cannot reach the service: "+pipeErr.Error(),
+				setup.Event(setup.EventServiceState), "call", "CreateNamedPipeW")
+		}
+	case err := <-runc:
+		return err
+	}
+	ready()
+	runErr := <-runc
+	cancel()
+	if errc != nil {
+		pipeErr = <-errc
+	}
+	if runErr != nil {
+		return runErr
+	}
+	return pipeErr
+}
+
 // ServePipe serves requests on PipeName until ctx is done: one request and its
-// response per connection, the caller identified from its token (Identify). It
-// returns an error only when the pipe cannot be created (another process already
-// holds the name, or the security descriptor is refused).
-func ServePipe(ctx context.Context, s *Service) error {
+// response per connection, the caller identified from its token (Identify). It calls
+// listening (when not nil) once the pipe's first instance exists, so that clients can
+// connect. It returns an error only when the pipe cannot be created (another process
+// already holds the name, or the security descriptor is refused).
+func ServePipe(ctx context.Context, s *Service, listening func()) error {
 	sd, err := windows.SecurityDescriptorFromString(PipeSDDL(s.cfg.Callers))
 	if err != nil {
 		return fmt.Errorf("pipe security descriptor: %w", err)
@@ -101,6 +144,9 @@ func ServePipe(ctx context.Context, s *Service) error {
 			case <-ctx.Done():
 				return nil
 			}
+		}
+		if first && listening != nil {
+			listening()
 		}
 		first = false
 		c, err := newPipeConn(h)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/windows"
@@ -20,6 +21,10 @@ const (
 	description = "Keeps the wfpsandbox WFP policy of every recorded sandbox account in place (repairs tampering) " +
 		"and answers local callers on \\\\.\\pipe\\wfpsandbox. Optional: the persistent filters work without it."
 )
+
+// bfeService is the Base Filtering Engine's service name.
+// https://learn.microsoft.com/windows/win32/fwp/about-windows-filtering-platform
+const bfeService = "BFE"
 
 // recoveryActions restart the service after a failure: 5 s, 30 s, then every 60 s;
 // the failure count resets after a day. SetRecoveryActions is
@@ -49,6 +54,11 @@ func Install(exe string, args ...string) error {
 		DisplayName: DisplayName, Description: description,
 		StartType:    mgr.StartAutomatic, // ServiceStartName "" is LocalSystem
 		ErrorControl: mgr.ErrorNormal,
+		// BFE first: at boot the first converge pass and the change subscription need
+		// the engine; without the dependency they can fail and wait for the next poll.
+		// lpDependencies: "names of services ... that the system must start before
+		// this service" (CreateServiceW, link above).
+		Dependencies: []string{bfeService},
 	}, args...)
 	if err != nil {
 		return fmt.Errorf("CreateServiceW %s: %w", ServiceName, err)
@@ -204,28 +214,42 @@ func stateName(s svc.State) string {
 func IsService() (bool, error) { return svc.IsWindowsService() }
 
 // RunAsService runs run under the service control manager until it is told to stop
-// (run's ctx is then cancelled, and RunAsService waits for run to return). If run
-// fails before that, the service stops with a service-specific exit code, which
-// makes the recovery actions restart it.
-func RunAsService(run func(ctx context.Context) error) error {
+// (run's ctx is then cancelled, and RunAsService waits for run to return). The service
+// is reported SERVICE_START_PENDING until run calls ready, then SERVICE_RUNNING: so
+// `service start` (which waits for RUNNING) returns only once the pipe accepts clients,
+// and an ensure right after it finds the service. If run fails, the service stops with
+// a service-specific exit code, which makes the recovery actions restart it.
+// https://learn.microsoft.com/windows/win32/services/service-servicemain-function
+// ("the service should report SERVICE_START_PENDING ... until initialization is
+// complete"; the SCM allows the wait hint between reports).
+func RunAsService(run func(ctx context.Context, ready func()) error) error {
 	return svc.Run(ServiceName, handler{run})
 }
 
 type handler struct {
-	run func(ctx context.Context) error
+	run func(ctx context.Context, ready func()) error
 }
 
-// Execute is svc.Handler: report StartPending, Running (accepting Stop and
-// Shutdown), then StopPending when told to stop.
+// startWaitHint is the StartPending wait hint: how long the SCM should expect before
+// the next status report (the pipe's creation; the first converge pass does not count).
+const startWaitHint = 30 * time.Second
+
+// Execute is svc.Handler: report StartPending until run is ready, Running (accepting
+// Stop and Shutdown), then StopPending when told to stop.
 func (h handler) Execute(_ []string, req <-chan svc.ChangeRequest, st chan<- svc.Status) (bool, uint32) {
-	st <- svc.Status{State: svc.StartPending}
+	st <- svc.Status{State: svc.StartPending, WaitHint: uint32(startWaitHint.Milliseconds())}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- h.run(ctx) }()
-	st <- svc.Status{State: svc.Running, Accepts: svc.AcceptStop | svc.AcceptShutdown}
+	readyc := make(chan struct{})
+	var once sync.Once
+	ready := func() { once.Do(func() { close(readyc) }) }
+	go func() { done <- h.run(ctx, ready) }()
 	for {
 		select {
+		case <-readyc:
+			readyc = nil // reported once
+			st <- svc.Status{State: svc.Running, Accepts: svc.AcceptStop | svc.AcceptShutdown}
 		case err := <-done:
 			st <- svc.Status{State: svc.StopPending}
 			if err != nil {

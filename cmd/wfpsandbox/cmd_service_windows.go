@@ -70,22 +70,10 @@ func serviceControl(sub, stateDir string) (*serviceDoc, error) {
 // manager when started by it (scm, or svc.IsWindowsService), else in the foreground
 // until Ctrl+C.
 func serveService(ctx context.Context, svc *service.Service, scm bool) error {
-	run := func(ctx context.Context) error {
-		ctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		errc := make(chan error, 1)
-		go func() { errc <- service.ServePipe(ctx, svc) }()
-		runErr := svc.Run(ctx)
-		cancel()
-		if err := <-errc; err != nil {
-			return err
-		}
-		return runErr
-	}
 	if ok, err := service.IsService(); scm || (err == nil && ok) {
-		return service.RunAsService(run)
+		return service.RunAsService(func(ctx context.Context, ready func()) error { return service.Serve(ctx, svc, ready) })
 	}
-	return run(ctx)
+	return service.Serve(ctx, svc, nil)
 }
 
 // removeService is uninstall --all's: stop and delete the service, if installed,

@@ -222,8 +222,13 @@ func TestServiceControlManager(t *testing.T) {
 		t.Errorf("after install: %s", out)
 	}
 	step("start", "start")
-	if out := step("status2", "status", "--format", "json"); !strings.Contains(out, `"state": "running"`) {
-		t.Errorf("after start: %s", out)
+	// Running is reported only once the pipe accepts clients (RunAsService's ready), so
+	// the first question after `service start` returns is answered: no retry here. (A
+	// Wine process takes ~3 s to start, which would hide the old order's race too: this
+	// checks the contract, the order itself is by construction in service.Serve.)
+	if out := step("status2", "status", "--sid", sandboxSID, "--format", "json"); !strings.Contains(out, `"state": "running"`) ||
+		!strings.Contains(out, `"account": {`) || !strings.Contains(out, `"pipe": "answered"`) {
+		t.Errorf("right after start, the pipe did not answer: %s", out)
 	}
 	step("stop", "stop")
 	step("uninstall", "uninstall")
