@@ -3,10 +3,8 @@
 package winetest
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,56 +20,12 @@ import (
 // sends its metrics at exit. It returns the output and the emulator's call log.
 func dropService(t *testing.T, dir, stateDir string, env []string, ready func(out string) bool) (string, callLog) {
 	t.Helper()
-	exe := h.wfpsandboxExe(t)
-	logPath := filepath.Join(dir, "service.jsonl")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "wine", exe, "service", "run", "--verbose")
-	cmd.Env = h.wineEnv(overridesEmu, append([]string{"WFPEMU_LOG=" + logPath,
-		"WFPEMU_STATE=" + filepath.Join(dir, "state.txt"), "WFPSANDBOX_STATE_DIR=Z:" + stateDir}, env...)...)
-	cmd.Dir = dir
-	// A file, not a pipe: wineserver inherits the output and would keep a pipe open.
-	outPath := filepath.Join(dir, "service.out")
-	outFile, err := os.Create(outPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer outFile.Close()
-	cmd.Stdout, cmd.Stderr = outFile, outFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	out := func() string { return fileText(t, outPath) }
-	deadline := time.Now().Add(90 * time.Second)
-	for !ready(out()) {
-		select {
-		case err := <-exited:
-			t.Fatalf("the service exited before it was ready: %v\n%s", err, out())
-		case <-time.After(200 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			t.Fatalf("the service was not ready after 90 s:\n%s", out())
-		}
-	}
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("service run after Ctrl+C: %v\n%s", err, out())
-		}
-	case <-time.After(60 * time.Second):
-		_ = cmd.Process.Kill()
-		t.Fatalf("still running 60 s after Ctrl+C:\n%s", out())
-	}
-	o := out()
-	t.Logf("service output:\n%s", o)
+	svc := startServiceRun(t, dir, stateDir, env...)
+	svc.waitUntil(t, 90*time.Second, "ready", ready)
+	svc.interrupt(t)
+	o := svc.output(t)
 	noCrash(t, "service run", run{stdout: o})
-	return o, readCallLog(t, logPath)
+	return o, svc.calls(t)
 }
 
 // dropsHost sets up the baseline policy (the default layout) for the Wine user, whose

@@ -3,9 +3,7 @@
 package winetest
 
 import (
-	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,8 +14,8 @@ import (
 // subscribes to the changes of the wfpsandbox provider's objects (the emulator's call
 // log shows FwpmFilterSubscribeChanges0, FwpmSubLayerSubscribeChanges0 and
 // FwpmProviderSubscribeChanges0 succeed in the service's process), and a filter deleted
-// from the emulator's store by another process (this test, rewriting the state file as
-// TestServicePipe does) is put back within seconds: only the notification path can do
+// by another process through the WFP API (testdata/delfilter.c: FwpmFilterDeleteByKey0)
+// is put back within seconds: only the notification path can do
 // that before the poll. Then the service goes quiet: the pass that its own repair's
 // notification causes writes nothing, so no further pass follows.
 //
@@ -37,34 +35,13 @@ func TestServiceRepairsOnChangeNotification(t *testing.T) {
 	}
 	callLog := filepath.Join(dir, "service.jsonl")
 	state := filepath.Join(dir, "state.txt")
-	env := h.wineEnv(overridesEmu, "WFPEMU_LOG="+callLog, "WFPEMU_STATE="+state,
-		"WFPSANDBOX_STATE_DIR=Z:"+stateDir, "WFPEMU_RELOAD=1")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	svc := exec.CommandContext(ctx, "wine", exe, "service", "run", "--verbose")
-	svc.Env, svc.Dir = env, dir
-	outPath := filepath.Join(dir, "service.out")
-	outFile, err := os.Create(outPath) // a file, not a pipe: see TestServicePipe
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer outFile.Close()
-	svc.Stdout, svc.Stderr = outFile, outFile
-	if err := svc.Start(); err != nil {
-		t.Fatal(err)
-	}
-	svcOut := func() string { return fileText(t, outPath) }
-	defer func() {
-		_ = svc.Process.Kill()
-		_ = svc.Wait()
-		t.Logf("service output:\n%s", svcOut())
-	}()
-	started := time.Now()
-	for !strings.Contains(svcOut(), "converging on WFP change notifications") {
-		if time.Since(started) > 60*time.Second || strings.Contains(svcOut(), "cannot subscribe") {
-			t.Fatalf("the service did not subscribe:\n%s", svcOut())
-		}
-		time.Sleep(200 * time.Millisecond)
+	svc := startServiceRun(t, dir, stateDir, "WFPEMU_RELOAD=1")
+	svcOut := func() string { return svc.output(t) }
+	svc.waitUntil(t, 60*time.Second, "subscribing", func(out string) bool {
+		return strings.Contains(out, "converging on WFP change notifications") || strings.Contains(out, "cannot subscribe")
+	})
+	if strings.Contains(svcOut(), "cannot subscribe") {
+		t.Fatalf("the service did not subscribe:\n%s", svcOut())
 	}
 	svcPID := 0
 	for _, fn := range []string{"FwpmFilterSubscribeChanges0", "FwpmSubLayerSubscribeChanges0", "FwpmProviderSubscribeChanges0"} {

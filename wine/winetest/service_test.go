@@ -19,9 +19,9 @@ import (
 // TestServicePipe: `wfpsandbox service run` in the foreground (a first Wine process)
 // serves \\.\pipe\wfpsandbox; `service status --sid` from a second process gets the
 // live status over the real named pipe, through Wine's named pipe and impersonation
-// implementation; a filter deleted from the emulator's store behind the service's back
-// (by this test, as TestVerifyDetectsDeletedFilter does) is repaired by the service
-// within its 1 s poll. The emulator re-reads its store when the service opens a session
+// implementation; a filter deleted behind the service's back by a third process
+// through the WFP API (testdata/delfilter.c) is repaired by the service within its 1 s
+// poll. The emulator re-reads its store when the service opens a session
 // (WFPEMU_RELOAD=1), as every client of the one real BFE sees others' commits.
 func TestServicePipe(t *testing.T) {
 	exe, sandboxSID := h.wfpsandboxExe(t), h.userSID(t)
@@ -37,44 +37,14 @@ func TestServicePipe(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	env := h.wineEnv(overridesEmu,
-		"WFPEMU_LOG="+filepath.Join(dir, "service.jsonl"),
-		"WFPEMU_STATE="+filepath.Join(dir, "state.txt"),
-		"WFPSANDBOX_STATE_DIR=Z:"+stateDir, "WFPEMU_RELOAD=1")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	svc := exec.CommandContext(ctx, "wine", exe, "service", "run", "--verbose")
-	svc.Env, svc.Dir = env, dir
-	// A file, not a pipe: wineserver, started by this process, inherits its output
-	// and would keep a pipe open after the process is gone.
-	outPath := filepath.Join(dir, "service.out")
-	outFile, err := os.Create(outPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer outFile.Close()
-	svc.Stdout, svc.Stderr = outFile, outFile
-	if err := svc.Start(); err != nil {
-		t.Fatal(err)
-	}
-	svcOut := func() string { return fileText(t, outPath) }
-	defer func() {
-		_ = svc.Process.Kill()
-		_ = svc.Wait()
-		t.Logf("service output:\n%s", svcOut())
-	}()
-	started := time.Now()
-	for !strings.Contains(svcOut(), "wfpsandbox service running") {
-		if time.Since(started) > 60*time.Second {
-			t.Fatalf("the service did not start:\n%s", svcOut())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	svc := startServiceRun(t, dir, stateDir, "WFPEMU_RELOAD=1")
+	svcOut := func() string { return svc.output(t) }
+	svc.waitFor(t, 60*time.Second, "wfpsandbox service running")
 
 	// The status process, bounded: a hang of the pipe client must fail the test, not
 	// stall it.
 	status := func() (string, string, error) {
-		sctx, scancel := context.WithTimeout(ctx, 60*time.Second)
+		sctx, scancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer scancel()
 		cmd := exec.CommandContext(sctx, "wine", exe, "service", "status", "--sid", sandboxSID, "--format", "json")
 		cmd.Env = h.wineEnv(overridesEmu, "WFPEMU_LOG="+filepath.Join(dir, "status.jsonl"),
