@@ -112,7 +112,7 @@ func BenchmarkPoll(b *testing.B) {
 			}
 			h.takeCalls()
 			for i := 0; i < b.N; i++ {
-				plan, err := recordPlan(rec)
+				plan, err := setup.PlanOfRecord(h.dir, rec)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -207,7 +207,7 @@ func (h *host) filters() map[wfp.GUID]*wfp.Filter {
 func (h *host) verify(sid string) *reconcile.Report {
 	h.t.Helper()
 	rec := h.record(sid)
-	plan, err := recordPlan(rec)
+	plan, err := setup.PlanOfRecord(h.dir, rec)
 	if err != nil {
 		h.t.Fatal(err)
 	}

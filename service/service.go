@@ -216,13 +216,11 @@ func (s *Service) ConvergeAll(ctx context.Context) []Outcome {
 	return out
 }
 
-// recordPlan rebuilds the plan a record holds.
-func recordPlan(rec *state.Record) (*policy.Plan, error) {
-	c, err := setup.Given{}.Choose(rec)
-	if err != nil {
-		return nil, err
-	}
-	return c.Plan(rec.Account.SID)
+// recordPlan rebuilds the plan a record holds, with the security descriptor of the
+// readers it records (setup.PlanOfRecord): what a repair adds is as readable as the
+// objects setup added.
+func (s *Service) recordPlan(rec *state.Record) (*policy.Plan, error) {
+	return setup.PlanOfRecord(s.cfg.StateDir, rec)
 }
 
 // needsSetup says why a record is for setup to act on, not a repair: another setup
@@ -247,7 +245,7 @@ func (s *Service) converge(ctx context.Context, e state.Entry) Outcome {
 		return o
 	}
 	rec := e.Record
-	plan, err := recordPlan(rec)
+	plan, err := s.recordPlan(rec)
 	if err != nil {
 		o.Error = "its plan does not build: " + err.Error()
 		return o
@@ -323,7 +321,7 @@ func (s *Service) repair(ctx context.Context, sid string, found []reconcile.Find
 		o.Action, o.Error = ActionSkipped, err.Error()
 		return o
 	}
-	plan, err := recordPlan(rec)
+	plan, err := s.recordPlan(rec)
 	if err != nil {
 		return fail(err)
 	}
@@ -472,7 +470,7 @@ func (s *Service) status(req *Request) *Response {
 	if bad != nil {
 		return bad
 	}
-	plan, err := recordPlan(rec)
+	plan, err := s.recordPlan(rec)
 	if err != nil {
 		return errorResponse(req.Op, CodeNotRecorded, fmt.Errorf("status: the plan of %s's record does not build: %w", req.SID, err))
 	}

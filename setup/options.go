@@ -202,7 +202,7 @@ func CheckInput(o Options) error {
 	}
 	// The readers too (--reader, else config.toml's): a bad one used to be found by Run,
 	// after the caller had created the state directory and the log for it.
-	if _, err := readersSD(&o); err != nil {
+	if err := checkReaders(&o); err != nil {
 		return fmt.Errorf("%w: %w", ErrInput, err)
 	}
 	if o.FromRecord {

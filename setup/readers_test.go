@@ -5,11 +5,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/wfpsandbox/wfpsandbox/account"
 	"github.com/wfpsandbox/wfpsandbox/policy"
 	"github.com/wfpsandbox/wfpsandbox/reconcile"
+	"github.com/wfpsandbox/wfpsandbox/state"
 	"github.com/wfpsandbox/wfpsandbox/wfp"
 	"github.com/wfpsandbox/wfpsandbox/wfp/memengine"
 )
@@ -143,4 +145,37 @@ func TestRunGrantsReadToAnOldInstall(t *testing.T) {
 		t.Errorf("setup rewrote %d objects; the descriptor is set in place", rep.Writes)
 	}
 	wantSDs(t, objectSDs(t, h), account.BuiltinUsers)
+}
+
+// The readers a setup granted are recorded (canonical SIDs), and a later setup that
+// names none — no --reader, no config.toml readers — keeps them instead of resetting
+// the objects to BUILTIN\Users; config.toml's readers, once set, win over the record.
+func TestRunKeepsTheRecordedReaders(t *testing.T) {
+	h := newHost(t)
+	o := h.opts(sidA)
+	o.Readers = []string{sidB, "BU"}
+	h.run(o)
+	b, _ := account.ParseSID(sidB)
+	rec, err := state.Read(h.dir, sidA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{sidB, account.BuiltinUsers.String()}; !slices.Equal(rec.Readers, want) {
+		t.Fatalf("recorded readers %v, want %v", rec.Readers, want)
+	}
+
+	h.run(h.opts(sidA)) // no readers given
+	wantSDs(t, objectSDs(t, h), b, account.BuiltinUsers)
+	if rec, _ := state.Read(h.dir, sidA); !slices.Equal(rec.Readers, []string{sidB, account.BuiltinUsers.String()}) {
+		t.Errorf("the rerun recorded readers %v", rec.Readers)
+	}
+
+	if err := os.WriteFile(filepath.Join(h.dir, ConfigFile), []byte("readers = [\"S-1-5-11\"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.run(h.opts(sidA))
+	wantSDs(t, objectSDs(t, h), account.AuthenticatedUsers)
+	if rec, _ := state.Read(h.dir, sidA); !slices.Equal(rec.Readers, []string{account.AuthenticatedUsers.String()}) {
+		t.Errorf("after config.toml readers the record says %v", rec.Readers)
+	}
 }

@@ -129,7 +129,8 @@ type runner struct {
 	log     *slog.Logger
 	rep     *Report
 	metrics *telemetry.Metrics
-	choice  Choice // what chose the plan: recorded with it
+	choice  Choice   // what chose the plan: recorded with it
+	readers []string // the SIDs granted read on the objects (applyReaders): recorded too
 }
 
 func (r *runner) run(ctx context.Context) error {
@@ -240,7 +241,7 @@ func (r *runner) run(ctx context.Context) error {
 	m := &state.Record{
 		Format: state.Format, SetupVersion: SetupVersion, ToolVersion: o.ToolVersion,
 		Account: rep.Account, Profile: string(c.Profile), UserMatch: string(c.UserMatch), ProxyPorts: c.ProxyPorts,
-		Rules: state.RulesOf(c.Rules), PlanHash: rep.PlanHash, FilterCount: rep.FilterCount,
+		Rules: state.RulesOf(c.Rules), Readers: r.readers, PlanHash: rep.PlanHash, FilterCount: rep.FilterCount,
 		Started: rep.Started, Finished: o.Now(), Steps: rep.Steps,
 	}
 	if err := state.Write(o.StateDir, m); err != nil {
@@ -417,10 +418,11 @@ func (r *runner) planAndReasons() (plan *policy.Plan, prev *state.Record, readEr
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("%w: %w", ErrInput, err)
 	}
-	if err := applyReaders(o, plan); err != nil {
+	readers, err := applyReaders(o, plan, prev)
+	if err != nil {
 		return nil, nil, nil, fmt.Errorf("%w: %w", ErrInput, err)
 	}
-	r.choice = c
+	r.choice, r.readers = c, readers
 	rep.Profile, rep.UserMatch = string(plan.Profile), string(plan.UserMatch)
 	rep.PlanHash, rep.FilterCount = plan.Hash(), len(plan.Filters)
 	rep.Reasons = NeedsSetup(prev, readErr, Want{

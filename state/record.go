@@ -93,6 +93,10 @@ type Record struct {
 	ProxyPorts []uint16 `json:"proxyPorts,omitempty"`
 	// Rules are a policy file's extra block rules, if setup was given one.
 	Rules []Rule `json:"rules,omitempty"`
+	// Readers are the SIDs (canonical S-1-… form) granted FWPM_ACTRL_READ on the WFP
+	// objects the setup added (account.ObjectSD): what a repair gives an object it adds
+	// again. Absent in records written before they were recorded.
+	Readers []string `json:"readers,omitempty"`
 	// PlanHash is policy.Plan.Hash of the plan the wfp step installed (or tried to).
 	PlanHash    string       `json:"planHash"`
 	FilterCount int          `json:"filterCount"`
@@ -356,6 +360,17 @@ func (r *Record) Validate() error {
 		return errors.New("no steps recorded")
 	case len(r.Rules) > policy.MaxFileRules:
 		return fmt.Errorf("%d rules, at most %d", len(r.Rules), policy.MaxFileRules)
+	case len(r.Readers) > account.MaxObjectReaders:
+		return fmt.Errorf("%d readers, at most %d", len(r.Readers), account.MaxObjectReaders)
+	}
+	for i, rd := range r.Readers {
+		sid, err := account.ParseSID(rd)
+		if err != nil {
+			return fmt.Errorf("readers[%d]: %w", i, err)
+		}
+		if sid.String() != rd {
+			return fmt.Errorf("readers[%d] %q is not in canonical form (%s)", i, rd, sid)
+		}
 	}
 	seenPort := map[uint16]bool{}
 	for _, p := range r.ProxyPorts {

@@ -32,6 +32,7 @@ const goodRecord = `{
     {"id": "ssh", "direction": "out", "protocol": "tcp", "ports": ["22", "6000-6010"], "remote": ["10.0.0.0/8", "fd00::/8"]},
     {"id": "no-listen", "direction": "in", "protocol": "any", "ports": ["8080"]}
   ],
+  "readers": ["S-1-5-32-545", "S-1-5-21-1111111111-2222222222-3333333333-1002"],
   "planHash": "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
   "filterCount": 24,
   "started": "2026-11-27T04:00:00Z",
@@ -162,6 +163,10 @@ var corruptCases = []struct {
 	{"rule remote zone", replace(`"fd00::/8"`, `"fe80::1%eth0/128"`), CorruptInvalid},
 	{"rule remote mapped", replace(`"fd00::/8"`, `"::ffff:10.0.0.0/104"`), CorruptInvalid},
 	{"rule ids repeated", replace(`"id": "no-listen"`, `"id": "ssh"`), CorruptInvalid},
+	{"reader malformed", replace(`"readers": ["S-1-5-32-545"`, `"readers": ["BU"`), CorruptInvalid},
+	{"reader not canonical", replace(`"readers": ["S-1-5-32-545"`, `"readers": ["s-1-5-32-545"`), CorruptInvalid},
+	{"readers not strings", replace(`"readers": ["S-1-5-32-545"`, `"readers": [545`), CorruptTypes},
+	{"too many readers", replace(`"readers": ["S-1-5-32-545"`, `"readers": [`+strings.Repeat(`"S-1-5-32-545", `, 17)+`"S-1-5-32-545"`), CorruptInvalid},
 }
 
 func TestReadCorrupt(t *testing.T) {
