@@ -110,7 +110,17 @@ func TestServicePipe(t *testing.T) {
 		switch r.Fn {
 		case "FwpmFilterAdd0":
 			if r.Status == statusOK {
-				adds = append(adds, decode[struct{ Filter logFilter }](t, r.Args).Filter.Key)
+				a := decode[struct {
+					Filter logFilter
+					SD     json.RawMessage `json:"sd"`
+				}](t, r.Args)
+				adds = append(adds, a.Filter.Key)
+				// Added with the recorded readers' descriptor, as setup added it (a
+				// NULL sd would leave it to BFE's default security, unreadable to
+				// the unelevated live check).
+				if len(a.SD) == 0 || string(a.SD) == "null" {
+					t.Errorf("the service re-added %s with no security descriptor", a.Filter.Key)
+				}
 			}
 		case "FwpmTransactionCommit0":
 			commits++
