@@ -298,6 +298,7 @@ func write(t *testing.T, path string, b []byte) {
 type fakeHost struct {
 	accounts map[string]AccountFacts
 	dirs     map[string]DirFacts
+	profiles map[string]ProfileFacts // by SID
 	exempt   map[string]bool
 	user     string
 	fail     map[string]error // by method name
@@ -319,6 +320,12 @@ func (f *fakeHost) DeleteAccount(name, sid string) error {
 	f.deleted = append(f.deleted, "account "+name+" "+sid)
 	delete(f.accounts, name)
 	return nil
+}
+func (f *fakeHost) Profile(sid string) (ProfileFacts, error) {
+	if err := f.err("Profile"); err != nil {
+		return ProfileFacts{}, err
+	}
+	return f.profiles[sid], nil
 }
 func (f *fakeHost) DeleteProfile(sid string) error {
 	if err := f.err("DeleteProfile"); err != nil {
@@ -383,7 +390,15 @@ func TestSweepDecisions(t *testing.T) {
 			SweptRefused, "", "net user wfpsbx0a1b2c3d /delete"},
 		{"same name, other SID", acct, fakeHost{accounts: map[string]AccountFacts{acct.Name: {Exists: true, SID: "S-1-5-21-9-9-9-1001", Comment: accountComment(testRun)}}},
 			SweptRefused, "", "not the recorded"},
-		{"account gone, profile swept", acct, fakeHost{}, SweptGone, "profile " + journalSID, "profile"},
+		{"account gone, profile swept", acct, fakeHost{profiles: map[string]ProfileFacts{journalSID: {Path: `C:\Users\wfpsbx0a1b2c3d`}}}, SweptGone, "profile " + journalSID, "profile"},
+		{"account gone, profile of a second directory of the name", acct, fakeHost{profiles: map[string]ProfileFacts{journalSID: {Path: `C:\Users\WFPSBX0A1B2C3D.HOST`}}}, SweptGone, "profile " + journalSID, "profile"},
+		{"account gone, no profile", acct, fakeHost{}, SweptGone, "", "were gone"},
+		// A record (in a state directory others may write) naming another user's SID
+		// must not get that user's profile deleted.
+		{"account gone, recorded SID is another account's", acct, fakeHost{profiles: map[string]ProfileFacts{journalSID: {Account: `HOST\bob`, Path: `C:\Users\bob`}}}, SweptRefused, "", `HOST\bob`},
+		{"account gone, recorded SID's profile is not the account's", acct, fakeHost{profiles: map[string]ProfileFacts{journalSID: {Path: `C:\Users\bob`}}}, SweptRefused, "", `C:\Users\bob`},
+		{"account gone, profile named like ours but longer", acct, fakeHost{profiles: map[string]ProfileFacts{journalSID: {Path: `C:\Users\wfpsbx0a1b2c3dx`}}}, SweptRefused, "", "not deleted"},
+		{"account gone, profile lookup fails", acct, fakeHost{fail: map[string]error{"Profile": errors.New("registry busy")}}, SweptKept, "", "registry busy"},
 		{"account gone before its SID was known", JournalEntry{Kind: KindAccount, Run: testRun, Name: acct.Name, Added: testTime}, fakeHost{}, SweptGone, "", ""},
 		{"lookup fails", acct, fakeHost{fail: map[string]error{"Account": errors.New("RPC unavailable")}}, SweptKept, "", "tries again"},
 		{"delete fails", acct, fakeHost{accounts: map[string]AccountFacts{acct.Name: ours}, fail: map[string]error{"DeleteAccount": errors.New("access denied")}}, SweptKept, "", "access denied"},

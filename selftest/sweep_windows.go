@@ -13,6 +13,7 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/windows"
+	"golang.org/x/sys/windows/registry"
 
 	"github.com/wfpsandbox/wfpsandbox/internal/winapi"
 	"github.com/wfpsandbox/wfpsandbox/selftest/probe"
@@ -165,6 +166,46 @@ func (hostUndoer) Account(name string) (_ AccountFacts, err error) {
 func (u hostUndoer) DeleteAccount(name, sid string) (err error) {
 	defer noPanic(&err)
 	return (&TempAccount{Name: name, SID: sid}).DeleteBy(time.Now().Add(u.retry))
+}
+
+// Profile: LookupAccountSid says whether the SID names an account today (ERROR_NONE_MAPPED:
+// none; learn.microsoft.com/windows/win32/api/winbase/nf-winbase-lookupaccountsidw), and
+// the ProfileList key HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\ProfileList\<SID>
+// its ProfileImagePath — the registry entry DeleteProfileW itself reads when given no
+// path ("If this parameter is NULL, the function obtains the path from the registry",
+// learn.microsoft.com/windows/win32/api/userenv/nf-userenv-deleteprofilew).
+func (hostUndoer) Profile(sid string) (_ ProfileFacts, err error) {
+	defer noPanic(&err)
+	s, err := windows.StringToSid(sid)
+	if err != nil {
+		return ProfileFacts{}, err
+	}
+	var f ProfileFacts
+	acct, dom, _, lerr := s.LookupAccount("")
+	switch {
+	case lerr == nil:
+		f.Account = dom + `\` + acct
+		return f, nil
+	case !errors.Is(lerr, windows.ERROR_NONE_MAPPED):
+		return ProfileFacts{}, fmt.Errorf("LookupAccountSid(%s): %w", sid, lerr)
+	}
+	k, err := registry.OpenKey(registry.LOCAL_MACHINE, `SOFTWARE\Microsoft\Windows NT\CurrentVersion\ProfileList\`+sid, registry.QUERY_VALUE)
+	if errors.Is(err, windows.ERROR_FILE_NOT_FOUND) {
+		return f, nil
+	}
+	if err != nil {
+		return ProfileFacts{}, fmt.Errorf("ProfileList\\%s: %w", sid, err)
+	}
+	defer k.Close()
+	p, _, err := k.GetStringValue("ProfileImagePath")
+	if err != nil {
+		return ProfileFacts{}, fmt.Errorf("ProfileList\\%s ProfileImagePath: %w", sid, err)
+	}
+	if p == "" {
+		return ProfileFacts{}, fmt.Errorf("ProfileList\\%s has an empty ProfileImagePath", sid)
+	}
+	f.Path = p
+	return f, nil
 }
 
 func (hostUndoer) DeleteProfile(sid string) (err error) {
