@@ -443,3 +443,32 @@ func TestReportJSONRoundTrip(t *testing.T) {
 		t.Errorf("%d identities in the cells, want %d", len(ids), len(Identities()))
 	}
 }
+
+// A datagram sendto accepted where no listener of the selftest could be bound (another
+// program holds the port) was not seen to arrive: "not blocked" is not observed, so it
+// confirms no claim that traffic goes through — only an arrival does.
+func TestUnobservedUDPConfirmsNothing(t *testing.T) {
+	unobserved := FromRecord(probeproto.Record{Type: probeproto.RecordAttempt, Kind: probeproto.KindUDPSend, OK: true}, nil)
+	if unobserved.Outcome != OutcomeAllowed || !unobserved.Unobserved || unobserved.Detail == "" {
+		t.Fatalf("no listener: %+v", unobserved)
+	}
+	c := Cell{Control: Result{Outcome: OutcomeAllowed}, Policy: unobserved, Expect: ExpectAllowed}
+	c.judge(true)
+	if c.Verdict != CellInconclusive || !strings.Contains(c.Note, "listener") {
+		t.Errorf("expected allowed, sendto OK without a listener: %s %q, want inconclusive", c.Verdict, c.Note)
+	}
+	// The other account's only UDP evidence: every other cell of it is left unclear.
+	onlyUDP := func(p Probe, id Identity) bool { return id.Who == WhoOther && p.Kind != KindUDPSend }
+	h := except(except(faithful(deny), onlyUDP, nil, &Result{Outcome: OutcomeOther, Error: "timeout"}),
+		func(p Probe, id Identity) bool { return id.Who == WhoOther && p.Kind == KindUDPSend }, nil, &unobserved)
+	r := run(t, deny, h, allChecksOK)
+	if s := status(t, r, "other-account-unaffected"); s == Confirmed {
+		t.Errorf("other-account-unaffected confirmed on datagrams nobody saw arrive")
+	}
+	// An arrival still confirms it.
+	arrived := true
+	seen := FromRecord(probeproto.Record{Type: probeproto.RecordAttempt, Kind: probeproto.KindUDPSend, OK: true}, &arrived)
+	if seen.Unobserved {
+		t.Errorf("arrived datagram marked unobserved: %+v", seen)
+	}
+}
