@@ -305,6 +305,17 @@ func TestAllowShape(t *testing.T) {
 	if r.Verdict.ExitCode != ExitHeld || !strings.Contains(r.Verdict.Summary, "not contained") {
 		t.Errorf("verdict %+v", r.Verdict)
 	}
+	// A datagram no listener saw arrive shows no escape.
+	unobserved := FromRecord(probeproto.Record{Type: probeproto.RecordAttempt, Kind: probeproto.KindUDPSend, OK: true}, nil)
+	unseen := except(faithful(cfg), func(p Probe, id Identity) bool {
+		return id.Who == WhoAccount && isChild(id.Token) && id.Token != TokenLowIntegrity
+	}, nil, &Result{Outcome: OutcomeOther, Error: "timeout"})
+	unseen = except(unseen, func(p Probe, id Identity) bool {
+		return id.Who == WhoAccount && isChild(id.Token) && id.Token != TokenLowIntegrity && p.Kind == KindUDPSend
+	}, nil, &unobserved)
+	if s := status(t, run(t, cfg, unseen, allChecksOK), "allow-shape-children-escape"); s != NotObservable {
+		t.Errorf("allow-shape-children-escape %s on datagrams nobody saw arrive", s)
+	}
 	// The prediction fails: a child is blocked after all (a fact, not a safety failure).
 	caught := except(faithful(cfg), func(p Probe, id Identity) bool {
 		return id == Identity{WhoAccount, TokenDenyOnly} && p.Family == "smb"
