@@ -264,49 +264,18 @@ func (u hostUndoer) RemoveDir(path string) error {
 	return (&WorkDir{Root: path}).RemoveBy(time.Now().Add(u.retry))
 }
 
-// RemoveLoopbackExemption reads the exemption list and, when the AppContainer's SID
-// (derived from its name) is in it, sets the list without it; every other entry stays
-// (NetworkIsolationSetAppContainerConfig replaces the whole list).
+// RemoveLoopbackExemption removes the AppContainer's SID (derived from its name) from
+// the exemption list as it is now; every other entry stays (removeLoopbackExemption).
 func (hostUndoer) RemoveLoopbackExemption(name string) (_ bool, err error) {
 	defer noPanic(&err)
-	n, _ := windows.UTF16PtrFromString(name)
-	var sid *windows.SID
-	if err := winapi.DeriveAppContainerSidFromAppContainerName(n, &sid); err != nil {
-		return false, fmt.Errorf("DeriveAppContainerSidFromAppContainerName(%s): %w", name, err)
+	if name != probe.AppContainerName {
+		return false, fmt.Errorf("%s is not the probe's AppContainer", name)
 	}
-	defer windows.FreeSid(sid)
-	var count uint32
-	var arr *windows.SIDAndAttributes
-	if err := winapi.NetworkIsolationGetAppContainerConfig(&count, &arr); err != nil {
-		return false, fmt.Errorf("NetworkIsolationGetAppContainerConfig: %w", err)
+	sid, err := probeSID()
+	if err != nil {
+		return false, err
 	}
-	heap, _ := winapi.GetProcessHeap()
-	var keep []windows.SIDAndAttributes
-	found := false
-	if count > 0 && arr != nil {
-		for _, s := range unsafe.Slice(arr, count) {
-			if s.Sid.Equals(sid) {
-				found = true
-			} else if c, err := s.Sid.Copy(); err == nil {
-				keep = append(keep, windows.SIDAndAttributes{Sid: c})
-			} else {
-				return false, err
-			}
-			_ = winapi.HeapFree(heap, 0, unsafe.Pointer(s.Sid))
-		}
-		_ = winapi.HeapFree(heap, 0, unsafe.Pointer(arr))
-	}
-	if !found {
-		return false, nil
-	}
-	var p *windows.SIDAndAttributes
-	if len(keep) > 0 {
-		p = &keep[0]
-	}
-	if err := winapi.NetworkIsolationSetAppContainerConfig(uint32(len(keep)), p); err != nil {
-		return false, fmt.Errorf("NetworkIsolationSetAppContainerConfig (without %s): %w", name, err)
-	}
-	return true, nil
+	return removeLoopbackExemption(sid)
 }
 
 // DeleteAppContainerProfile deletes the current user's profile name; "Deleting a

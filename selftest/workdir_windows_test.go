@@ -14,7 +14,7 @@ import (
 // The work directory has its protected DACL from its first moment — never the drive
 // root's inherited one, under which any user may write in it — and the probe helper's
 // executable is never written into a file someone else put there. Run under Wine by
-// wine/winetest's TestSelftestWorkDirUnderWine.
+// wine/winetest's TestSelftestWindowsPartsUnderWine.
 func TestWorkDirProtectedFromTheStart(t *testing.T) {
 	base := tempDir(t)
 	var first string
