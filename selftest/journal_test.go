@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -557,4 +558,74 @@ func FuzzDecodeJournal(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A record holds at most maxJournalEntries: past that, Add refuses (so nothing more is
+// made) rather than write a record the next run would refuse as corrupt.
+func TestJournalAddRefusesPastTheCap(t *testing.T) {
+	dir := t.TempDir()
+	j, _ := openTest(t, dir, testRun)
+	defer j.Close()
+	for i := 0; i < maxJournalEntries; i++ {
+		if _, err := j.Add(JournalEntry{Kind: KindLoopbackExemption, Name: probeAppContainer}); err != nil {
+			t.Fatalf("entry %d: %v", i, err)
+		}
+	}
+	if _, err := j.Add(JournalEntry{Kind: KindLoopbackExemption, Name: probeAppContainer}); err == nil {
+		t.Fatalf("entry %d accepted", maxJournalEntries+1)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, JournalDir, JournalFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := DecodeJournal(b); err != nil {
+		t.Errorf("the full record does not decode: %v", err)
+	}
+}
+
+// Carry keeps the cap too: a record it wrote past it would make every later run refuse
+// to start.
+func TestJournalCarryRefusesPastTheCap(t *testing.T) {
+	dir := t.TempDir()
+	j, _ := openTest(t, dir, testRun2)
+	defer j.Close()
+	var es []JournalEntry
+	for i := 0; i <= maxJournalEntries; i++ {
+		es = append(es, JournalEntry{Kind: KindLoopbackExemption, Run: testRun, Name: probeAppContainer, Added: testTime})
+	}
+	if err := j.Carry(es); err == nil {
+		t.Fatalf("carried %d entries", len(es))
+	}
+	if _, err := os.Stat(filepath.Join(dir, JournalDir, JournalFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a record was written: %v", err)
+	}
+	if err := j.Carry(es[:maxJournalEntries]); err != nil {
+		t.Errorf("carrying %d entries: %v", maxJournalEntries, err)
+	}
+}
+
+// A run that cannot carry an earlier run's leftovers abandons its journal: the earlier
+// record stays for the next run, where Close would have removed it.
+func TestJournalAbandonKeepsTheRecord(t *testing.T) {
+	dir := t.TempDir()
+	j, _ := openTest(t, dir, testRun)
+	if _, err := j.Add(JournalEntry{Kind: KindAccount, Name: "wfpsbx0a1b2c3d"}); err != nil {
+		t.Fatal(err)
+	}
+	j.lock.Release() // dies
+	j2, prev := openTest(t, dir, testRun2)
+	if prev == nil || len(prev.Entries) != 1 {
+		t.Fatalf("prev %+v", prev)
+	}
+	if err := j2.Abandon(); err != nil {
+		t.Fatal(err)
+	}
+	if r := readRecord(t, dir); r == nil || r.Run != testRun || len(r.Entries) != 1 {
+		t.Fatalf("after Abandon the record is %+v, want the earlier run's", r)
+	}
+	j3, prev := openTest(t, dir, testRun2) // the lock was released
+	defer j3.Close()
+	if prev == nil || len(prev.Entries) != 1 {
+		t.Errorf("the next run sees %+v", prev)
+	}
 }

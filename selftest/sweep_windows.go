@@ -63,8 +63,9 @@ func beginCrashRecord(opts RunOptions, rep *Report, log *slog.Logger) (*Journal,
 			log.Info("swept: "+o.Line(), "outcome", o.Outcome)
 		}
 		if err := j.Carry(keep); err != nil {
-			j.Close()
-			return nil, fmt.Errorf("carry what the sweep could not undo into the crash record: %w", err)
+			// Not Close: it would remove the record, and what it still names with it.
+			_ = j.Abandon()
+			return nil, fmt.Errorf("carry what the sweep could not undo into the crash record: %w; the record %s is left as it was", err, j.Path())
 		}
 	}
 	return j, nil
