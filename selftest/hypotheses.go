@@ -205,10 +205,10 @@ var hypotheses = []hypothesisDef{
 				if e, _ := ExpectAt(r.Config, p, Identity{WhoAccount, TokenNormal}, r.Host.Addresses); e != ExpectBlocked {
 					continue
 				}
-				switch c.Policy.Outcome {
-				case OutcomeAllowed:
+				switch {
+				case c.Policy.Outcome == OutcomeAllowed && !c.Policy.Unobserved:
 					escaped = append(escaped, c.Line())
-				case OutcomeBlocked:
+				case c.Policy.Outcome == OutcomeBlocked:
 					blocked = append(blocked, c.Line())
 				}
 			}

@@ -331,6 +331,10 @@ func (j *Journal) Carry(es []JournalEntry) error {
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if len(j.live)+len(es) > maxJournalEntries {
+		// Written, such a record would be refused as corrupt by every run after.
+		return fmt.Errorf("selftest: the crash record would hold %d entries, at most %d are kept", len(j.live)+len(es), maxJournalEntries)
+	}
 	for _, e := range es {
 		if err := checkEntry(e); err != nil {
 			return fmt.Errorf("selftest: crash record entry %s: %w", e, err)
@@ -435,6 +439,18 @@ func (j *Journal) Close() error {
 		err = rerr
 	}
 	return err
+}
+
+// Abandon releases the lock and leaves the record on disk as it is — for a run that
+// stops before it could write what it carries: Close would write its (empty) live set,
+// removing the earlier run's record and with it what is still to sweep.
+func (j *Journal) Abandon() error {
+	if j == nil {
+		return nil
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.lock.Release()
 }
 
 // writeLocked replaces the record with the live entries (temporary file, fsync, rename)

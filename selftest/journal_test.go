@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -298,6 +299,7 @@ func write(t *testing.T, path string, b []byte) {
 type fakeHost struct {
 	accounts map[string]AccountFacts
 	dirs     map[string]DirFacts
+	profiles map[string]ProfileFacts // by SID
 	exempt   map[string]bool
 	user     string
 	fail     map[string]error // by method name
@@ -319,6 +321,12 @@ func (f *fakeHost) DeleteAccount(name, sid string) error {
 	f.deleted = append(f.deleted, "account "+name+" "+sid)
 	delete(f.accounts, name)
 	return nil
+}
+func (f *fakeHost) Profile(sid string) (ProfileFacts, error) {
+	if err := f.err("Profile"); err != nil {
+		return ProfileFacts{}, err
+	}
+	return f.profiles[sid], nil
 }
 func (f *fakeHost) DeleteProfile(sid string) error {
 	if err := f.err("DeleteProfile"); err != nil {
@@ -383,7 +391,15 @@ func TestSweepDecisions(t *testing.T) {
 			SweptRefused, "", "net user wfpsbx0a1b2c3d /delete"},
 		{"same name, other SID", acct, fakeHost{accounts: map[string]AccountFacts{acct.Name: {Exists: true, SID: "S-1-5-21-9-9-9-1001", Comment: accountComment(testRun)}}},
 			SweptRefused, "", "not the recorded"},
-		{"account gone, profile swept", acct, fakeHost{}, SweptGone, "profile " + journalSID, "profile"},
+		{"account gone, profile swept", acct, fakeHost{profiles: map[string]ProfileFacts{journalSID: {Path: `C:\Users\wfpsbx0a1b2c3d`}}}, SweptGone, "profile " + journalSID, "profile"},
+		{"account gone, profile of a second directory of the name", acct, fakeHost{profiles: map[string]ProfileFacts{journalSID: {Path: `C:\Users\WFPSBX0A1B2C3D.HOST`}}}, SweptGone, "profile " + journalSID, "profile"},
+		{"account gone, no profile", acct, fakeHost{}, SweptGone, "", "were gone"},
+		// A record (in a state directory others may write) naming another user's SID
+		// must not get that user's profile deleted.
+		{"account gone, recorded SID is another account's", acct, fakeHost{profiles: map[string]ProfileFacts{journalSID: {Account: `HOST\bob`, Path: `C:\Users\bob`}}}, SweptRefused, "", `HOST\bob`},
+		{"account gone, recorded SID's profile is not the account's", acct, fakeHost{profiles: map[string]ProfileFacts{journalSID: {Path: `C:\Users\bob`}}}, SweptRefused, "", `C:\Users\bob`},
+		{"account gone, profile named like ours but longer", acct, fakeHost{profiles: map[string]ProfileFacts{journalSID: {Path: `C:\Users\wfpsbx0a1b2c3dx`}}}, SweptRefused, "", "not deleted"},
+		{"account gone, profile lookup fails", acct, fakeHost{fail: map[string]error{"Profile": errors.New("registry busy")}}, SweptKept, "", "registry busy"},
 		{"account gone before its SID was known", JournalEntry{Kind: KindAccount, Run: testRun, Name: acct.Name, Added: testTime}, fakeHost{}, SweptGone, "", ""},
 		{"lookup fails", acct, fakeHost{fail: map[string]error{"Account": errors.New("RPC unavailable")}}, SweptKept, "", "tries again"},
 		{"delete fails", acct, fakeHost{accounts: map[string]AccountFacts{acct.Name: ours}, fail: map[string]error{"DeleteAccount": errors.New("access denied")}}, SweptKept, "", "access denied"},
@@ -542,4 +558,74 @@ func FuzzDecodeJournal(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A record holds at most maxJournalEntries: past that, Add refuses (so nothing more is
+// made) rather than write a record the next run would refuse as corrupt.
+func TestJournalAddRefusesPastTheCap(t *testing.T) {
+	dir := t.TempDir()
+	j, _ := openTest(t, dir, testRun)
+	defer j.Close()
+	for i := 0; i < maxJournalEntries; i++ {
+		if _, err := j.Add(JournalEntry{Kind: KindLoopbackExemption, Name: probeAppContainer}); err != nil {
+			t.Fatalf("entry %d: %v", i, err)
+		}
+	}
+	if _, err := j.Add(JournalEntry{Kind: KindLoopbackExemption, Name: probeAppContainer}); err == nil {
+		t.Fatalf("entry %d accepted", maxJournalEntries+1)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, JournalDir, JournalFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := DecodeJournal(b); err != nil {
+		t.Errorf("the full record does not decode: %v", err)
+	}
+}
+
+// Carry keeps the cap too: a record it wrote past it would make every later run refuse
+// to start.
+func TestJournalCarryRefusesPastTheCap(t *testing.T) {
+	dir := t.TempDir()
+	j, _ := openTest(t, dir, testRun2)
+	defer j.Close()
+	var es []JournalEntry
+	for i := 0; i <= maxJournalEntries; i++ {
+		es = append(es, JournalEntry{Kind: KindLoopbackExemption, Run: testRun, Name: probeAppContainer, Added: testTime})
+	}
+	if err := j.Carry(es); err == nil {
+		t.Fatalf("carried %d entries", len(es))
+	}
+	if _, err := os.Stat(filepath.Join(dir, JournalDir, JournalFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a record was written: %v", err)
+	}
+	if err := j.Carry(es[:maxJournalEntries]); err != nil {
+		t.Errorf("carrying %d entries: %v", maxJournalEntries, err)
+	}
+}
+
+// A run that cannot carry an earlier run's leftovers abandons its journal: the earlier
+// record stays for the next run, where Close would have removed it.
+func TestJournalAbandonKeepsTheRecord(t *testing.T) {
+	dir := t.TempDir()
+	j, _ := openTest(t, dir, testRun)
+	if _, err := j.Add(JournalEntry{Kind: KindAccount, Name: "wfpsbx0a1b2c3d"}); err != nil {
+		t.Fatal(err)
+	}
+	j.lock.Release() // dies
+	j2, prev := openTest(t, dir, testRun2)
+	if prev == nil || len(prev.Entries) != 1 {
+		t.Fatalf("prev %+v", prev)
+	}
+	if err := j2.Abandon(); err != nil {
+		t.Fatal(err)
+	}
+	if r := readRecord(t, dir); r == nil || r.Run != testRun || len(r.Entries) != 1 {
+		t.Fatalf("after Abandon the record is %+v, want the earlier run's", r)
+	}
+	j3, prev := openTest(t, dir, testRun2) // the lock was released
+	defer j3.Close()
+	if prev == nil || len(prev.Entries) != 1 {
+		t.Errorf("the next run sees %+v", prev)
+	}
 }

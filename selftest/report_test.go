@@ -305,6 +305,17 @@ func TestAllowShape(t *testing.T) {
 	if r.Verdict.ExitCode != ExitHeld || !strings.Contains(r.Verdict.Summary, "not contained") {
 		t.Errorf("verdict %+v", r.Verdict)
 	}
+	// A datagram no listener saw arrive shows no escape.
+	unobserved := FromRecord(probeproto.Record{Type: probeproto.RecordAttempt, Kind: probeproto.KindUDPSend, OK: true}, nil)
+	unseen := except(faithful(cfg), func(p Probe, id Identity) bool {
+		return id.Who == WhoAccount && isChild(id.Token) && id.Token != TokenLowIntegrity
+	}, nil, &Result{Outcome: OutcomeOther, Error: "timeout"})
+	unseen = except(unseen, func(p Probe, id Identity) bool {
+		return id.Who == WhoAccount && isChild(id.Token) && id.Token != TokenLowIntegrity && p.Kind == KindUDPSend
+	}, nil, &unobserved)
+	if s := status(t, run(t, cfg, unseen, allChecksOK), "allow-shape-children-escape"); s != NotObservable {
+		t.Errorf("allow-shape-children-escape %s on datagrams nobody saw arrive", s)
+	}
 	// The prediction fails: a child is blocked after all (a fact, not a safety failure).
 	caught := except(faithful(cfg), func(p Probe, id Identity) bool {
 		return id == Identity{WhoAccount, TokenDenyOnly} && p.Family == "smb"
@@ -441,5 +452,34 @@ func TestReportJSONRoundTrip(t *testing.T) {
 	}
 	if len(ids) != len(Identities()) {
 		t.Errorf("%d identities in the cells, want %d", len(ids), len(Identities()))
+	}
+}
+
+// A datagram sendto accepted where no listener of the selftest could be bound (another
+// program holds the port) was not seen to arrive: "not blocked" is not observed, so it
+// confirms no claim that traffic goes through — only an arrival does.
+func TestUnobservedUDPConfirmsNothing(t *testing.T) {
+	unobserved := FromRecord(probeproto.Record{Type: probeproto.RecordAttempt, Kind: probeproto.KindUDPSend, OK: true}, nil)
+	if unobserved.Outcome != OutcomeAllowed || !unobserved.Unobserved || unobserved.Detail == "" {
+		t.Fatalf("no listener: %+v", unobserved)
+	}
+	c := Cell{Control: Result{Outcome: OutcomeAllowed}, Policy: unobserved, Expect: ExpectAllowed}
+	c.judge(true)
+	if c.Verdict != CellInconclusive || !strings.Contains(c.Note, "listener") {
+		t.Errorf("expected allowed, sendto OK without a listener: %s %q, want inconclusive", c.Verdict, c.Note)
+	}
+	// The other account's only UDP evidence: every other cell of it is left unclear.
+	onlyUDP := func(p Probe, id Identity) bool { return id.Who == WhoOther && p.Kind != KindUDPSend }
+	h := except(except(faithful(deny), onlyUDP, nil, &Result{Outcome: OutcomeOther, Error: "timeout"}),
+		func(p Probe, id Identity) bool { return id.Who == WhoOther && p.Kind == KindUDPSend }, nil, &unobserved)
+	r := run(t, deny, h, allChecksOK)
+	if s := status(t, r, "other-account-unaffected"); s == Confirmed {
+		t.Errorf("other-account-unaffected confirmed on datagrams nobody saw arrive")
+	}
+	// An arrival still confirms it.
+	arrived := true
+	seen := FromRecord(probeproto.Record{Type: probeproto.RecordAttempt, Kind: probeproto.KindUDPSend, OK: true}, &arrived)
+	if seen.Unobserved {
+		t.Errorf("arrived datagram marked unobserved: %+v", seen)
 	}
 }

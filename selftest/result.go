@@ -42,6 +42,11 @@ type Result struct {
 	// Silent is set for a UDP datagram that sendto accepted but that never reached this
 	// host's listener: a drop without WSAEACCES.
 	Silent bool `json:"silent,omitempty"`
+	// Unobserved is set for a UDP datagram that sendto accepted where no listener of the
+	// selftest could be bound on the target (another program holds the port): whether it
+	// arrived was not seen, so the allowed outcome is only sendto's word and settles no
+	// expectation that it goes through (judge: inconclusive).
+	Unobserved bool `json:"unobserved,omitempty"`
 	// Drop is the net event that names the filter which dropped the attempt, when net
 	// event collection was on and an event matched.
 	Drop *Drop `json:"drop,omitempty"`
@@ -83,6 +88,11 @@ func FromRecord(rec probeproto.Record, arrived *bool) Result {
 	case rec.OK && rec.Kind == probeproto.KindUDPSend && arrived != nil && !*arrived:
 		r.Outcome, r.Silent = OutcomeOther, true
 		r.Error = "sendto succeeded but the datagram never reached this host's listener (dropped without an error)"
+	case rec.OK && rec.Kind == probeproto.KindUDPSend && arrived == nil:
+		r.Outcome, r.Unobserved = OutcomeAllowed, true
+		if r.Detail == "" {
+			r.Detail = "sendto succeeded; no listener of the selftest could be bound on the target, so its arrival was not observed"
+		}
 	case rec.OK:
 		r.Outcome = OutcomeAllowed
 	case rec.Kind == probeproto.KindTCPAccept && rec.Timeout:
@@ -169,10 +179,15 @@ func (c *Cell) judge(needsControl bool) {
 			c.Note = "expected a block, got: " + c.Policy.Error
 		}
 	case ExpectAllowed:
-		switch got {
-		case OutcomeAllowed:
+		switch {
+		case got == OutcomeAllowed && c.Policy.Unobserved:
+			// sendto's success is not the datagram's arrival: a drop without an error
+			// (Silent) cannot be told apart here, so "not blocked" is not observed.
+			c.Verdict = CellInconclusive
+			c.Note = "sendto succeeded, but no listener of the selftest was on the target to see the datagram arrive"
+		case got == OutcomeAllowed:
 			c.Verdict = CellHeld
-		case OutcomeBlocked:
+		case got == OutcomeBlocked:
 			c.Verdict = CellViolated
 		default:
 			c.Verdict = CellInconclusive

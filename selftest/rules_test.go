@@ -487,6 +487,9 @@ func TestRulePortChoice(t *testing.T) {
 		// Strict blocks every non-loopback connect: no port tells, and 47303 is where the
 		// strict profile's accept probe listens on the local address.
 		{strictProxy, rule(PortRange{47303, 47304}), KindTCPConnect, ScopeLocalV4, 47304},
+		// The profile's fixed probe ports are taken only when the rule leaves no other.
+		{base, rule(PortRange{ProbeOtherPort, ProbeAcceptPort + 2}), KindTCPConnect, ScopeLoopbackV4, ProbeAcceptPort + 1},
+		{base, rule(PortRange{ProbeProxyPort, ProbeProxyPort}), KindTCPConnect, ScopeLoopbackV4, ProbeProxyPort},
 		// A permit tells where the profile blocks.
 		{base, ExtraRule{ID: "p", Action: "permit", Direction: "out", Family: "v4", Ports: []PortRange{{50, 60}}}, KindUDPSend, ScopeLoopbackV4, 53},
 	} {

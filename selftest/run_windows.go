@@ -406,65 +406,127 @@ func localAddresses() (Addresses, func(netip.Addr) bool, error) {
 }
 
 // exemptAppContainer adds the probe's AppContainer (probe.AppContainerName; its SID
-// is derived from the name alone) to the loopback-exempt list
-// (NetworkIsolationSetAppContainerConfig replaces the whole list, so the current one is
-// read first and kept), and returns a function that puts the original list back.
-// record runs just before the list is changed (only when it will be), and nothing is
-// changed if it fails.
+// is derived from the name alone) to the loopback-exempt list and returns a function
+// that removes it again. NetworkIsolationSetAppContainerConfig replaces the whole list
+// ("it is the calling program's responsibility to first call the
+// NetworkIsolationGetAppContainerConfig function in order to retrieve and preserve the
+// app container SIDs already configured",
+// learn.microsoft.com/windows/win32/api/netfw/nf-netfw-networkisolationsetappcontainerconfig),
+// so both the addition and the removal read the list as it is at that moment and change
+// only the probe's entry: an entry someone else adds or removes while the selftest runs
+// is kept as they left it (putting back the list read at the start would undo their
+// change). record runs just before the list is changed (only when it will be), and
+// nothing is changed if it fails.
 func exemptAppContainer(record func() error) (func() error, error) {
+	sid, err := probeSID()
+	if err != nil {
+		return nil, err
+	}
+	list, err := loopbackList()
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range list {
+		if s.Equals(sid) {
+			return func() error { return nil }, nil // already exempt: leave the list alone
+		}
+	}
+	if err := record(); err != nil {
+		return nil, fmt.Errorf("record the loopback exemption before adding it: %w", err)
+	}
+	if err := setLoopbackList(append(list, sid)); err != nil {
+		return nil, fmt.Errorf("NetworkIsolationSetAppContainerConfig (add %s): %w", probe.AppContainerName, err)
+	}
+	return func() error {
+		if _, err := removeLoopbackExemption(sid); err != nil {
+			return fmt.Errorf("%w — the loopback exemption of %s is left", err, probe.AppContainerName)
+		}
+		return nil
+	}, nil
+}
+
+// probeSID is probeAppContainerSID; tests replace it (Wine has no
+// DeriveAppContainerSidFromAppContainerName).
+var probeSID = probeAppContainerSID
+
+// probeAppContainerSID derives the probe's AppContainer SID from its name.
+func probeAppContainerSID() (*windows.SID, error) {
 	name, _ := windows.UTF16PtrFromString(probe.AppContainerName)
 	var sid *windows.SID
 	if err := winapi.DeriveAppContainerSidFromAppContainerName(name, &sid); err != nil {
 		return nil, fmt.Errorf("DeriveAppContainerSidFromAppContainerName(%s): %w", probe.AppContainerName, err)
 	}
 	defer windows.FreeSid(sid)
+	return sid.Copy()
+}
+
+// removeLoopbackExemption removes sid from the loopback-exempt list as it is now,
+// keeping every other entry; removed is false when it was not in the list (nothing is
+// changed then).
+func removeLoopbackExemption(sid *windows.SID) (removed bool, err error) {
+	list, err := loopbackList()
+	if err != nil {
+		return false, err
+	}
+	var keep []*windows.SID
+	for _, s := range list {
+		if s.Equals(sid) {
+			removed = true
+		} else {
+			keep = append(keep, s)
+		}
+	}
+	if !removed {
+		return false, nil
+	}
+	if err := setLoopbackList(keep); err != nil {
+		return false, fmt.Errorf("NetworkIsolationSetAppContainerConfig (without %s): %w", sid, err)
+	}
+	return true, nil
+}
+
+// loopbackList reads the loopback-exempt list (NetworkIsolationGetAppContainerConfig),
+// copying each SID out of the heap memory it returns; tests replace it.
+var loopbackList = func() ([]*windows.SID, error) {
 	var n uint32
 	var arr *windows.SIDAndAttributes
 	if err := winapi.NetworkIsolationGetAppContainerConfig(&n, &arr); err != nil {
 		return nil, fmt.Errorf("NetworkIsolationGetAppContainerConfig: %w", err)
 	}
 	heap, _ := winapi.GetProcessHeap()
-	var orig []*windows.SID
-	var list []windows.SIDAndAttributes
+	var out []*windows.SID
+	var cerr error
 	if n > 0 && arr != nil {
 		for _, s := range unsafe.Slice(arr, n) {
-			c, err := s.Sid.Copy()
-			if err != nil {
-				return nil, err
+			if c, err := s.Sid.Copy(); err == nil {
+				out = append(out, c)
+			} else if cerr == nil {
+				cerr = err
 			}
-			orig = append(orig, c)
-			list = append(list, windows.SIDAndAttributes{Sid: c})
 			_ = winapi.HeapFree(heap, 0, unsafe.Pointer(s.Sid))
 		}
 		_ = winapi.HeapFree(heap, 0, unsafe.Pointer(arr))
 	}
-	for _, s := range orig {
-		if s.Equals(sid) {
-			return func() error { return nil }, nil // already exempt: leave the list alone
-		}
+	if cerr != nil {
+		return nil, cerr
 	}
-	mine, err := sid.Copy()
-	if err != nil {
-		return nil, err
+	return out, nil
+}
+
+// setLoopbackList replaces the loopback-exempt list (NetworkIsolationSetAppContainerConfig);
+// tests replace it.
+var setLoopbackList = func(sids []*windows.SID) error {
+	list := make([]windows.SIDAndAttributes, len(sids))
+	for i, s := range sids {
+		list[i].Sid = s
 	}
-	withOurs := append(append([]windows.SIDAndAttributes{}, list...), windows.SIDAndAttributes{Sid: mine})
-	if err := record(); err != nil {
-		return nil, fmt.Errorf("record the loopback exemption before adding it: %w", err)
+	var p *windows.SIDAndAttributes
+	if len(list) > 0 {
+		p = &list[0]
 	}
-	if err := winapi.NetworkIsolationSetAppContainerConfig(uint32(len(withOurs)), &withOurs[0]); err != nil {
-		return nil, fmt.Errorf("NetworkIsolationSetAppContainerConfig (add %s): %w", probe.AppContainerName, err)
-	}
-	return func() error {
-		var p *windows.SIDAndAttributes
-		if len(list) > 0 {
-			p = &list[0]
-		}
-		if err := winapi.NetworkIsolationSetAppContainerConfig(uint32(len(list)), p); err != nil {
-			return fmt.Errorf("NetworkIsolationSetAppContainerConfig (restore %d entries): %w — the loopback exemption of %s is left", len(list), err, probe.AppContainerName)
-		}
-		runtime.KeepAlive(orig)
-		return nil
-	}, nil
+	err := winapi.NetworkIsolationSetAppContainerConfig(uint32(len(list)), p)
+	runtime.KeepAlive(sids)
+	return err
 }
 
 // leftovers opens a fresh session and lists any object of the selftest's provider: after

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -16,6 +17,9 @@ type Undoer interface {
 	Account(name string) (AccountFacts, error)
 	// DeleteAccount deletes the account's profile (when sid is not empty) and the account.
 	DeleteAccount(name, sid string) error
+	// Profile says what the host knows of sid: whether it names an account today and
+	// where its profile is, if it has one.
+	Profile(sid string) (ProfileFacts, error)
 	// DeleteProfile deletes the profile of sid, whose account is gone; none is not an error.
 	DeleteProfile(sid string) error
 	// Dir looks at path without following it.
@@ -37,6 +41,29 @@ type AccountFacts struct {
 	Exists  bool
 	SID     string
 	Comment string
+}
+
+// ProfileFacts is what the host says of a SID's profile.
+type ProfileFacts struct {
+	// Account names the account the SID belongs to today ("" when it maps to none).
+	Account string
+	// Path is the profile's directory as the registry's ProfileList records it ("" when
+	// the SID has no profile).
+	Path string
+}
+
+// profileOf reports whether path, a profile directory, is one Windows made for the
+// account name: its last element is the name, or the name, a dot and a suffix (the
+// form Windows gives a profile when a directory of the name already exists, e.g.
+// wfpsbx0a1b2c3d.HOST or wfpsbx0a1b2c3d.000).
+func profileOf(path, name string) bool {
+	base := path
+	if i := strings.LastIndexAny(base, `\/`); i >= 0 {
+		base = base[i+1:]
+	}
+	base = strings.ToLower(base)
+	name = strings.ToLower(name)
+	return base == name || (strings.HasPrefix(base, name+".") && len(base) > len(name)+1)
 }
 
 // DirFacts is what the file system says of a path.
@@ -81,6 +108,10 @@ func (o SweepOutcome) Line() string {
 //
 //   - an account whose name, comment (accountComment of the entry's run) or SID (when
 //     recorded) differ from what the run made;
+//   - the profile of an account that is gone unless no account has the recorded SID
+//     today and the profile's directory is named after the recorded account (a record
+//     is only as trustworthy as its directory: with --state-dir or WFPSANDBOX_STATE_DIR
+//     somewhere others may write, anyone could name a SID in it);
 //   - a directory that is a link or reparse point, or owned by anyone but
 //     Administrators, SYSTEM or the user the sweep runs as (a non-administrator can make
 //     C:\wfpsandbox-selftest-… and fill it; what an elevated administrator makes is owned
@@ -122,7 +153,22 @@ func sweepOne(e *JournalEntry, u Undoer) (outcome, detail string) {
 				return SweptGone, ""
 			}
 			// The account is gone; its profile may not be (the run died between the two).
-			// The SID was the run's own: SIDs of local accounts are never reused.
+			// The SID is only the record's word, and DeleteProfileW deletes whichever
+			// profile it names, so it is deleted only when no account has that SID
+			// today and the profile directory is the one Windows made for the
+			// recorded name; a record naming another user's SID deletes nothing.
+			pf, err := u.Profile(e.SID)
+			if err != nil {
+				return kept(fmt.Errorf("the account is gone; look its profile up: %w", err))
+			}
+			switch {
+			case pf.Account != "":
+				return SweptRefused, fmt.Sprintf("the account is gone, but its recorded SID %s is the account %s's: that profile is not deleted", e.SID, pf.Account)
+			case pf.Path == "":
+				return SweptGone, "the account and its profile were gone"
+			case !profileOf(pf.Path, e.Name):
+				return SweptRefused, fmt.Sprintf("the account is gone, but the profile of its recorded SID %s is %s, not one made for %s: not deleted; inspect it yourself", e.SID, pf.Path, e.Name)
+			}
 			if err := u.DeleteProfile(e.SID); err != nil {
 				return kept(fmt.Errorf("the account is gone, its profile: %w", err))
 			}

@@ -13,6 +13,7 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/windows"
+	"golang.org/x/sys/windows/registry"
 
 	"github.com/wfpsandbox/wfpsandbox/internal/winapi"
 	"github.com/wfpsandbox/wfpsandbox/selftest/probe"
@@ -62,8 +63,9 @@ func beginCrashRecord(opts RunOptions, rep *Report, log *slog.Logger) (*Journal,
 			log.Info("swept: "+o.Line(), "outcome", o.Outcome)
 		}
 		if err := j.Carry(keep); err != nil {
-			j.Close()
-			return nil, fmt.Errorf("carry what the sweep could not undo into the crash record: %w", err)
+			// Not Close: it would remove the record, and what it still names with it.
+			_ = j.Abandon()
+			return nil, fmt.Errorf("carry what the sweep could not undo into the crash record: %w; the record %s is left as it was", err, j.Path())
 		}
 	}
 	return j, nil
@@ -167,6 +169,46 @@ func (u hostUndoer) DeleteAccount(name, sid string) (err error) {
 	return (&TempAccount{Name: name, SID: sid}).DeleteBy(time.Now().Add(u.retry))
 }
 
+// Profile: LookupAccountSid says whether the SID names an account today (ERROR_NONE_MAPPED:
+// none; learn.microsoft.com/windows/win32/api/winbase/nf-winbase-lookupaccountsidw), and
+// the ProfileList key HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\ProfileList\<SID>
+// its ProfileImagePath — the registry entry DeleteProfileW itself reads when given no
+// path ("If this parameter is NULL, the function obtains the path from the registry",
+// learn.microsoft.com/windows/win32/api/userenv/nf-userenv-deleteprofilew).
+func (hostUndoer) Profile(sid string) (_ ProfileFacts, err error) {
+	defer noPanic(&err)
+	s, err := windows.StringToSid(sid)
+	if err != nil {
+		return ProfileFacts{}, err
+	}
+	var f ProfileFacts
+	acct, dom, _, lerr := s.LookupAccount("")
+	switch {
+	case lerr == nil:
+		f.Account = dom + `\` + acct
+		return f, nil
+	case !errors.Is(lerr, windows.ERROR_NONE_MAPPED):
+		return ProfileFacts{}, fmt.Errorf("LookupAccountSid(%s): %w", sid, lerr)
+	}
+	k, err := registry.OpenKey(registry.LOCAL_MACHINE, `SOFTWARE\Microsoft\Windows NT\CurrentVersion\ProfileList\`+sid, registry.QUERY_VALUE)
+	if errors.Is(err, windows.ERROR_FILE_NOT_FOUND) {
+		return f, nil
+	}
+	if err != nil {
+		return ProfileFacts{}, fmt.Errorf("ProfileList\\%s: %w", sid, err)
+	}
+	defer k.Close()
+	p, _, err := k.GetStringValue("ProfileImagePath")
+	if err != nil {
+		return ProfileFacts{}, fmt.Errorf("ProfileList\\%s ProfileImagePath: %w", sid, err)
+	}
+	if p == "" {
+		return ProfileFacts{}, fmt.Errorf("ProfileList\\%s has an empty ProfileImagePath", sid)
+	}
+	f.Path = p
+	return f, nil
+}
+
 func (hostUndoer) DeleteProfile(sid string) (err error) {
 	defer noPanic(&err)
 	p, err := windows.UTF16PtrFromString(sid)
@@ -223,49 +265,18 @@ func (u hostUndoer) RemoveDir(path string) error {
 	return (&WorkDir{Root: path}).RemoveBy(time.Now().Add(u.retry))
 }
 
-// RemoveLoopbackExemption reads the exemption list and, when the AppContainer's SID
-// (derived from its name) is in it, sets the list without it; every other entry stays
-// (NetworkIsolationSetAppContainerConfig replaces the whole list).
+// RemoveLoopbackExemption removes the AppContainer's SID (derived from its name) from
+// the exemption list as it is now; every other entry stays (removeLoopbackExemption).
 func (hostUndoer) RemoveLoopbackExemption(name string) (_ bool, err error) {
 	defer noPanic(&err)
-	n, _ := windows.UTF16PtrFromString(name)
-	var sid *windows.SID
-	if err := winapi.DeriveAppContainerSidFromAppContainerName(n, &sid); err != nil {
-		return false, fmt.Errorf("DeriveAppContainerSidFromAppContainerName(%s): %w", name, err)
+	if name != probe.AppContainerName {
+		return false, fmt.Errorf("%s is not the probe's AppContainer", name)
 	}
-	defer windows.FreeSid(sid)
-	var count uint32
-	var arr *windows.SIDAndAttributes
-	if err := winapi.NetworkIsolationGetAppContainerConfig(&count, &arr); err != nil {
-		return false, fmt.Errorf("NetworkIsolationGetAppContainerConfig: %w", err)
+	sid, err := probeSID()
+	if err != nil {
+		return false, err
 	}
-	heap, _ := winapi.GetProcessHeap()
-	var keep []windows.SIDAndAttributes
-	found := false
-	if count > 0 && arr != nil {
-		for _, s := range unsafe.Slice(arr, count) {
-			if s.Sid.Equals(sid) {
-				found = true
-			} else if c, err := s.Sid.Copy(); err == nil {
-				keep = append(keep, windows.SIDAndAttributes{Sid: c})
-			} else {
-				return false, err
-			}
-			_ = winapi.HeapFree(heap, 0, unsafe.Pointer(s.Sid))
-		}
-		_ = winapi.HeapFree(heap, 0, unsafe.Pointer(arr))
-	}
-	if !found {
-		return false, nil
-	}
-	var p *windows.SIDAndAttributes
-	if len(keep) > 0 {
-		p = &keep[0]
-	}
-	if err := winapi.NetworkIsolationSetAppContainerConfig(uint32(len(keep)), p); err != nil {
-		return false, fmt.Errorf("NetworkIsolationSetAppContainerConfig (without %s): %w", name, err)
-	}
-	return true, nil
+	return removeLoopbackExemption(sid)
 }
 
 // DeleteAppContainerProfile deletes the current user's profile name; "Deleting a

@@ -3,12 +3,15 @@
 package selftest
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/windows"
 )
@@ -38,14 +41,14 @@ const (
 	outSDDL = "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;0x1301bf;;;WD)(A;OICI;0x1301bf;;;AC)S:(ML;OICI;NW;;;LW)"
 )
 
-// NewWorkDir creates the directory (prefix names it) with the ACLs above. The caller
-// must Remove it.
+// NewWorkDir creates the directory (prefix and 16 random hex digits name it) with the
+// ACLs above. The caller must Remove it.
 func NewWorkDir(prefix string) (*WorkDir, error) {
-	root, err := os.MkdirTemp(WorkDirRoot(), prefix)
-	if err != nil {
-		return nil, fmt.Errorf("create the shared work directory: %w", err)
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, err
 	}
-	return prepareWorkDir(root)
+	return NewWorkDirAt(WorkDirRoot() + prefix + hex.EncodeToString(b[:]))
 }
 
 // WorkDirRoot is the system drive's root, where work directories are made.
@@ -59,15 +62,52 @@ func WorkDirRoot() string {
 
 // NewWorkDirAt is NewWorkDir at a path the caller chose (and recorded) beforehand; it
 // fails if anything is already there.
+//
+// The directory is created with its protected DACL already in place (CreateDirectoryW's
+// lpSecurityAttributes: "the lpSecurityDescriptor member of the structure specifies a
+// security descriptor for the new directory",
+// learn.microsoft.com/windows/win32/api/fileapi/nf-fileapi-createdirectoryw), never
+// with what it would inherit from the drive's root: there, by default, Authenticated
+// Users get Modify on every new subfolder ("NT AUTHORITY\Authenticated
+// Users:(OI)(CI)(IO)(M)" on C:\, the Windows 10 STIG's check text of the default), so
+// between a plain mkdir and the DACL any user who watches C:\ could plant the probe
+// helper's executable (a file of theirs, which they could rewrite before this
+// administrator runs it) or a link.
 func NewWorkDirAt(root string) (*WorkDir, error) {
-	if err := os.Mkdir(root, 0o700); err != nil {
+	if err := mkdirSD(root, rootSDDL); err != nil {
 		return nil, fmt.Errorf("create the shared work directory: %w", err)
+	}
+	if afterWorkDirMkdir != nil {
+		afterWorkDirMkdir(root)
 	}
 	return prepareWorkDir(root)
 }
 
+// afterWorkDirMkdir, when set (tests), sees the directory just after it was created.
+var afterWorkDirMkdir func(root string)
+
+// mkdirSD creates the directory path with the security descriptor of sddl from its
+// first moment; it fails if anything is at path.
+func mkdirSD(path, sddl string) error {
+	sd, err := windows.SecurityDescriptorFromString(sddl)
+	if err != nil {
+		return fmt.Errorf("ConvertStringSecurityDescriptorToSecurityDescriptor(%s): %w", sddl, err)
+	}
+	p, err := windows.UTF16PtrFromString(path)
+	if err != nil {
+		return err
+	}
+	sa := &windows.SecurityAttributes{Length: uint32(unsafe.Sizeof(windows.SecurityAttributes{})), SecurityDescriptor: sd}
+	if err := windows.CreateDirectory(p, sa); err != nil {
+		return &os.PathError{Op: "CreateDirectoryW", Path: path, Err: err}
+	}
+	return nil
+}
+
 func prepareWorkDir(root string) (*WorkDir, error) {
 	w := &WorkDir{Root: root, Out: filepath.Join(root, "out")}
+	// Made inside the protected root, "out" inherits its DACL (no one else may write)
+	// until setDACL opens it to the probes.
 	if err := os.Mkdir(w.Out, 0o777); err != nil {
 		return w, err
 	}
@@ -105,7 +145,9 @@ func (w *WorkDir) CopyIn(src, name string) (string, error) {
 		return "", err
 	}
 	defer in.Close()
-	out, err := os.Create(dst)
+	// O_EXCL: a file already there is not ours to write (and keeps its own owner and
+	// DACL), so it is refused rather than truncated and run.
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return "", err
 	}
