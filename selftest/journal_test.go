@@ -629,3 +629,16 @@ func TestJournalAbandonKeepsTheRecord(t *testing.T) {
 		t.Errorf("the next run sees %+v", prev)
 	}
 }
+
+// The cleanup's steps share one budget: the deadline is fixed when the first step asks
+// for it, however long the steps take.
+func TestCleanupBySharesOneBudget(t *testing.T) {
+	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	clock := now
+	by := cleanupBy(context.Background(), func() time.Time { return clock })
+	first := by()
+	clock = clock.Add(40 * time.Second) // a slow first step
+	if second := by(); !second.Equal(first) || !first.Equal(now.Add(normalCleanup)) {
+		t.Errorf("deadlines %v then %v, want both %v", first, second, now.Add(normalCleanup))
+	}
+}

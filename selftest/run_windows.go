@@ -127,7 +127,7 @@ func Run(ctx context.Context, opts RunOptions) (rep *Report, err error) {
 	// (Prober.Close, in reverse: listeners, exemption, work directory, account).
 	p := newProber(rep, log, opts.KeepAccount)
 	p.j = j
-	p.closeBy = func() time.Time { return cleanupDeadline(ctx, time.Now()) }
+	p.closeBy = cleanupBy(ctx, time.Now)
 	defer p.Close()
 	acct, err := p.newAccount("temporary account of wfpsandbox selftest; deleted when it ends; safe to delete")
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -262,6 +263,18 @@ const CloseBudget = 3 * time.Second
 // normalCleanup bounds the cleanup after a normal end, an error or Ctrl+C: a profile
 // stays loaded for a moment after the account's last process exits.
 const normalCleanup = 45 * time.Second
+
+// cleanupBy returns when the whole cleanup must stop, fixed at its first call (the
+// cleanup's start) by cleanupDeadline: every undo step shares one budget, so a Ctrl+C
+// cleanup of four things ends within normalCleanup, not four times it.
+func cleanupBy(ctx context.Context, now func() time.Time) func() time.Time {
+	var once sync.Once
+	var by time.Time
+	return func() time.Time {
+		once.Do(func() { by = cleanupDeadline(ctx, now()) })
+		return by
+	}
+}
 
 // cleanupDeadline is when the cleanup must stop: CloseBudget after a Terminating
 // cancellation, normalCleanup from now otherwise.
