@@ -642,3 +642,17 @@ func TestCleanupBySharesOneBudget(t *testing.T) {
 		t.Errorf("deadlines %v then %v, want both %v", first, second, now.Add(normalCleanup))
 	}
 }
+
+// A console closed while the cleanup runs cuts the shared budget down to CloseBudget.
+func TestCleanupByConsoleClosedMidway(t *testing.T) {
+	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	clock := now
+	ctx, cancel := context.WithCancelCause(context.Background())
+	by := cleanupBy(ctx, func() time.Time { return clock })
+	by()
+	clock = clock.Add(2 * time.Second)
+	cancel(&Terminating{At: clock, Reason: "the console was closed"})
+	if d := by(); !d.Equal(clock.Add(CloseBudget)) {
+		t.Errorf("after the console closed: deadline %v from the start, want %v", d.Sub(now), clock.Add(CloseBudget).Sub(now))
+	}
+}

@@ -272,6 +272,10 @@ func cleanupBy(ctx context.Context, now func() time.Time) func() time.Time {
 	var by time.Time
 	return func() time.Time {
 		once.Do(func() { by = cleanupDeadline(ctx, now()) })
+		// A console closed during the cleanup still shortens it to CloseBudget.
+		if t := cleanupDeadline(ctx, now()); t.Before(by) {
+			return t
+		}
 		return by
 	}
 }
