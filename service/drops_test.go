@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -507,4 +509,48 @@ func TestDropMetricsOpenFailureLoggedOnce(t *testing.T) {
 	if n := warnings(h, "no net event log"); n != 1 {
 		t.Errorf("logged %d times, want once:\n%s", n, h.log.String())
 	}
+}
+
+// TestDropMetricsFloodDoesNotFloodTheLog: a sandboxed process can cause drops as fast
+// as it can send, and the log file takes debug records whatever the level: a record
+// per drop would rotate the service's history out of its 4 MiB in seconds. Every drop
+// is counted, and at most dropDebugRecords per interval get a record of their own;
+// the rest are summed in one record per interval.
+func TestDropMetricsFloodDoesNotFloodTheLog(t *testing.T) {
+	h := newHost(t)
+	h.setup(sidBaseline, policy.Baseline)
+	log := newFakeNetLog(h.session())
+	r := startDropRun(t, h, log, true, func(c *Config) { c.DropRetry = 300 * time.Millisecond })
+	const flood = 1000
+	dns := h.filterID(sidBaseline, "dns-v4")
+	for range flood {
+		log.send(t, dropEvent(t, dns, sidBaseline))
+	}
+	summed := regexp.MustCompile(`drop metrics: (\d+) more net event\(s\) handled`)
+	handled := func() (each, total int) {
+		s := h.log.String()
+		each = strings.Count(s, counted)
+		total = each
+		for _, m := range summed.FindAllStringSubmatch(s, -1) {
+			n, _ := strconv.Atoi(m[1])
+			total += n
+		}
+		return each, total
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, total := handled(); total >= flood {
+			break
+		}
+		if time.Now().After(deadline) {
+			each, total := handled()
+			t.Fatalf("%d drops logged one by one, %d in all, after 20 s; want %d", each, total, flood)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if each, _ := handled(); each > flood/10 {
+		t.Errorf("%d of %d drops logged one by one", each, flood)
+	}
+	r.stop(t)
+	wantDrops(t, r.drops(t), map[dropKey]int64{{sidBaseline, "dns-v4", "ALE_AUTH_CONNECT_V4", "out"}: flood})
 }
