@@ -83,6 +83,10 @@ type Service struct {
 	notify chan struct{}
 	// notifying: Run holds a live WFP change subscription (notify.go).
 	notifying atomic.Bool
+	// failing holds, per account SID ("" for the records' listing), the failure last
+	// logged at Error by a converge pass, so that one that persists is logged once
+	// (noteFailure); used under sem only.
+	failing map[string]string
 }
 
 // New checks cfg and returns a Service.
@@ -119,7 +123,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	return &Service{
 		cfg: cfg, log: cfg.Logger, lim: newLimiter(cfg.RepairBurst, cfg.RepairEvery),
-		sem: make(chan struct{}, 1), notify: make(chan struct{}, 1),
+		sem: make(chan struct{}, 1), notify: make(chan struct{}, 1), failing: map[string]string{},
 	}, nil
 }
 
@@ -204,9 +208,10 @@ func (s *Service) ConvergeAll(ctx context.Context) []Outcome {
 	defer func() { <-s.sem }()
 	ents, err := state.List(s.cfg.StateDir)
 	if err != nil {
-		s.log.Error("cannot list the setup records: "+err.Error(), setup.Event(setup.EventServiceRepairFailed))
+		s.noteFailure("", "cannot list the setup records: "+err.Error(), setup.Event(setup.EventServiceRepairFailed))
 		return nil
 	}
+	s.noteSuccess("", "the setup records can be listed again")
 	var out []Outcome
 	for _, e := range ents {
 		o := s.converge(ctx, e)
@@ -214,6 +219,29 @@ func (s *Service) ConvergeAll(ctx context.Context) []Outcome {
 		out = append(out, o)
 	}
 	return out
+}
+
+// noteFailure logs a converge pass's failure for key (an account's SID, "" for the
+// listing) at Error the first time, and at Debug while the same failure repeats: a
+// pass runs at every poll (as often as every second) and on every change
+// notification, and an unreadable state directory or an engine that cannot be opened
+// would otherwise fill the Event Log with one identical error per pass.
+func (s *Service) noteFailure(key, msg string, attrs ...any) {
+	if s.failing[key] == msg {
+		s.log.Debug(msg+" (still failing; logged at error level once)", attrs...)
+		return
+	}
+	s.failing[key] = msg
+	s.log.Error(msg, attrs...)
+}
+
+// noteSuccess ends key's failure episode, saying so when one was logged.
+func (s *Service) noteSuccess(key, msg string, attrs ...any) {
+	if _, ok := s.failing[key]; !ok {
+		return
+	}
+	delete(s.failing, key)
+	s.log.Info(msg, append(attrs, setup.Event(setup.EventServiceState))...)
 }
 
 // recordPlan rebuilds the plan a record holds, with the security descriptor of the
@@ -256,10 +284,11 @@ func (s *Service) converge(ctx context.Context, e state.Entry) Outcome {
 	live, err := s.checkLive(plan)
 	if err != nil {
 		o.Action, o.Error = ActionFailed, err.Error()
-		s.log.Error("service: cannot check the policy: "+err.Error(), append(wfpAttrs(err),
+		s.noteFailure(rec.Account.SID, "service: cannot check the policy: "+err.Error(), append(wfpAttrs(err),
 			setup.Event(setup.EventServiceRepairFailed), "sid", rec.Account.SID)...)
 		return o
 	}
+	s.noteSuccess(rec.Account.SID, "service: the policy can be checked again", "sid", rec.Account.SID)
 	if live.Current {
 		o.Action = ActionCurrent
 		return o
