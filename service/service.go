@@ -87,6 +87,9 @@ type Service struct {
 	// logged at Error by a converge pass, so that one that persists is logged once
 	// (noteFailure); used under sem only.
 	failing map[string]string
+	// refusals bounds the records of refused requests; pipeDebug the pipe's debug
+	// records of a connection (logBudget).
+	refusals, pipeDebug *logBudget
 }
 
 // New checks cfg and returns a Service.
@@ -124,6 +127,8 @@ func New(cfg Config) (*Service, error) {
 	return &Service{
 		cfg: cfg, log: cfg.Logger, lim: newLimiter(cfg.RepairBurst, cfg.RepairEvery),
 		sem: make(chan struct{}, 1), notify: make(chan struct{}, 1), failing: map[string]string{},
+		refusals:  newLogBudget(requestRecords, requestRecordsWindow),
+		pipeDebug: newLogBudget(requestRecords, requestRecordsWindow),
 	}, nil
 }
 
@@ -428,13 +433,11 @@ func (s *Service) Handle(ctx context.Context, caller Caller, data []byte) (resp 
 		if errors.As(err, &re) {
 			code = re.Code
 		}
-		s.log.Warn("service: invalid request refused: "+err.Error(), setup.Event(setup.EventServiceRequest),
-			"caller", caller.User)
+		s.refused("service: invalid request refused: "+err.Error(), "caller", caller.User)
 		return errorResponse("", code, err)
 	}
 	if !may(caller, req.Op, s.cfg.Callers) {
-		s.log.Warn("service: request denied", setup.Event(setup.EventServiceRequest),
-			"caller", caller.User, "op", req.Op, "sid", req.SID)
+		s.refused("service: request denied", "caller", caller.User, "op", req.Op, "sid", req.SID)
 		return errorResponse(req.Op, CodeDenied, fmt.Errorf("%s: caller %s may not do this: only SYSTEM, Administrators and the SIDs in config.toml [service] callers (status, set-proxy-ports) may", req.Op, orUnknown(caller.User)))
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
@@ -461,6 +464,21 @@ func (s *Service) Handle(ctx context.Context, caller Caller, data []byte) (resp 
 	case <-ctx.Done():
 		return errorResponse(req.Op, CodeTimeout, fmt.Errorf("%s: not finished within %s; a set-proxy-ports may still complete (one transaction: all or nothing), ask for status", req.Op, s.cfg.RequestTimeout))
 	}
+}
+
+// refused logs a refused request (a warning, event 123) within the refusals budget:
+// a caller looping on bad requests gets 20 records a minute, and the next record
+// logged says how many were not.
+func (s *Service) refused(msg string, attrs ...any) {
+	ok, suppressed := s.refusals.take(s.cfg.Now())
+	if !ok {
+		return
+	}
+	if suppressed > 0 {
+		attrs = append(attrs, "notLogged", suppressed)
+		msg += fmt.Sprintf(" (%d refusal(s) before this one not logged: at most %d a %s)", suppressed, requestRecords, requestRecordsWindow)
+	}
+	s.log.Warn(msg, append(attrs, setup.Event(setup.EventServiceRequest))...)
 }
 
 func orUnknown(s string) string {
