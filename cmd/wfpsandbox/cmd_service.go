@@ -40,6 +40,8 @@ type serviceDoc struct {
 	Pipe    string                `json:"pipe,omitempty"`
 	// PolicyKept is true for uninstall: the WFP policy and the records stay.
 	PolicyKept bool `json:"policyKept,omitempty"`
+	// Warnings: what install registered with less than it asked for.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 func runService(ctx context.Context, c *cli, args []string) int {
@@ -114,6 +116,9 @@ func printServiceDoc(w io.Writer, d *serviceDoc) {
 		fmt.Fprintln(w, "the wfpsandbox service is uninstalled; the WFP policy and the setup records are kept")
 	default:
 		fmt.Fprintf(w, "service %s: done\n", d.Action)
+	}
+	for _, x := range d.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", x)
 	}
 }
 
