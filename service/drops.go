@@ -231,6 +231,11 @@ func (d *dropCounter) session(ctx context.Context) error {
 	done := make(chan error, 1)
 	go func() {
 		done <- src.Subscribe(sctx, func(r events.Raw) {
+			// The counter never uses the application path, which can be 64 KiB (a
+			// process started from a long path): dropped before the event waits, the
+			// queue's dropQueue events stay small while the counter falls behind.
+			r.AppID = nil
+			r.Flags &^= wfp.NetEventFlagAppIDSet
 			select {
 			case raws <- r:
 			default:

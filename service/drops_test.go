@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -553,4 +554,47 @@ func TestDropMetricsFloodDoesNotFloodTheLog(t *testing.T) {
 	}
 	r.stop(t)
 	wantDrops(t, r.drops(t), map[dropKey]int64{{sidBaseline, "dns-v4", "ALE_AUTH_CONNECT_V4", "out"}: flood})
+}
+
+// blockingFilters blocks every FilterByID until release is closed.
+type blockingFilters struct {
+	events.Filters
+	release chan struct{}
+}
+
+func (b *blockingFilters) FilterByID(id uint64) (*wfp.Filter, error) {
+	<-b.release
+	return b.Filters.FilterByID(id)
+}
+
+// TestDropMetricsQueueHoldsNoAppPaths: while the counter waits (a slow filter
+// lookup), delivered events wait in its queue; each can carry a 64 KiB application
+// path (a process started from a long path), which the counter never uses. The queue
+// keeps the events without them: 1024 such events cost far less than 64 MiB.
+func TestDropMetricsQueueHoldsNoAppPaths(t *testing.T) {
+	h := newHost(t)
+	h.setup(sidBaseline, policy.Baseline)
+	filters := &blockingFilters{Filters: h.session(), release: make(chan struct{})}
+	log := newFakeNetLog(filters)
+	r := startDropRun(t, h, log, true, func(c *Config) { c.DropRetry = time.Hour })
+	dns := h.filterID(sidBaseline, "dns-v4")
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	const n, appLen = 1024, 1 << 16
+	for range n {
+		e := dropEvent(t, dns, sidBaseline)
+		e.Flags |= wfp.NetEventFlagAppIDSet
+		e.AppID = make([]byte, appLen) // each event its own copy, as winengine's callback makes
+		log.send(t, e)
+	}
+	var after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	close(filters.release)
+	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > n*appLen/4 {
+		t.Errorf("%d queued events hold %d MiB", n, grown>>20)
+	}
+	r.waitLog(t, counted, dropDebugRecords)
+	r.stop(t)
 }
