@@ -15,6 +15,7 @@ import (
 	"github.com/wfpsandbox/wfpsandbox/telemetry"
 	"github.com/wfpsandbox/wfpsandbox/telemetry/otlptest"
 	"github.com/wfpsandbox/wfpsandbox/wfp"
+	"github.com/wfpsandbox/wfpsandbox/wfp/memengine"
 )
 
 func outcome(t *testing.T, os []Outcome, sid string) Outcome {
@@ -269,5 +270,39 @@ func TestPersistentFailureLoggedOnce(t *testing.T) {
 	}
 	if n := errorRecords(h, "cannot list the setup records"); n != 1 {
 		t.Errorf("an unlistable state directory in 5 passes logged at error level %d times, want once", n)
+	}
+}
+
+// TestPersistentRepairFailureLoggedOnce: a repair that keeps failing the same way
+// (the rate limit lets one through a minute: 1440 a day) is one error record, until a
+// repair works again.
+func TestPersistentRepairFailureLoggedOnce(t *testing.T) {
+	h := newHost(t)
+	h.setup(sidBaseline, policy.Baseline)
+	var broken atomic.Bool
+	broken.Store(true)
+	h.fault = func(c memengine.Call) error {
+		if c.Name == "FwpmTransactionCommit0" && broken.Load() {
+			return wfp.ErrAccessDenied
+		}
+		return nil
+	}
+	s := h.service(nil)
+	h.tamper(sidBaseline, "dns-v4")
+	for range 5 {
+		if o := outcome(t, s.ConvergeAll(context.Background()), sidBaseline); o.Action != ActionFailed {
+			t.Fatalf("with commits refused: %+v", o)
+		}
+		h.advance(DefaultRepairEvery) // the rate limit lets the next one through
+	}
+	if n := errorRecords(h, "repair failed"); n != 1 {
+		t.Errorf("the same repair failure 5 times: %d error records, want 1", n)
+	}
+	broken.Store(false)
+	if o := outcome(t, s.ConvergeAll(context.Background()), sidBaseline); o.Action != ActionRepaired {
+		t.Fatalf("with commits back: %+v", o)
+	}
+	if n := strings.Count(h.log.String(), "repairs work again"); n != 1 {
+		t.Errorf("the recovery logged %d times, want once", n)
 	}
 }

@@ -226,8 +226,8 @@ func (s *Service) ConvergeAll(ctx context.Context) []Outcome {
 	return out
 }
 
-// noteFailure logs a converge pass's failure for key (an account's SID, "" for the
-// listing) at Error the first time, and at Debug while the same failure repeats: a
+// noteFailure logs a converge pass's failure for key (an account's SID, "repair "
+// and its SID, "" for the listing) at Error the first time, and at Debug while the same failure repeats: a
 // pass runs at every poll (as often as every second) and on every change
 // notification, and an unreadable state directory or an engine that cannot be opened
 // would otherwise fill the Event Log with one identical error per pass.
@@ -339,7 +339,7 @@ func (s *Service) repair(ctx context.Context, sid string, found []reconcile.Find
 	o := Outcome{SID: sid, Action: ActionFailed}
 	fail := func(err error) Outcome {
 		o.Error = err.Error()
-		s.log.Error("service: repair failed; nothing was changed: "+err.Error(), append(wfpAttrs(err),
+		s.noteFailure("repair "+sid, "service: repair failed; nothing was changed: "+err.Error(), append(wfpAttrs(err),
 			setup.Event(setup.EventServiceRepairFailed), "sid", sid)...)
 		return o
 	}
@@ -377,6 +377,7 @@ func (s *Service) repair(ctx context.Context, sid string, found []reconcile.Find
 		return o
 	}
 	o.Action = ActionRepaired
+	s.noteSuccess("repair "+sid, "service: repairs work again", "sid", sid)
 	what := changeSummary(res.Changes)
 	s.log.Warn("service: repaired the wfpsandbox policy", setup.Event(setup.EventServiceRepaired),
 		"sid", sid, "account", accountName(rec), "writes", res.Writes, "change", what, "findings", findingsText(found))
