@@ -18,6 +18,7 @@ import (
 	"github.com/wfpsandbox/wfpsandbox/setup"
 	"github.com/wfpsandbox/wfpsandbox/state"
 	"github.com/wfpsandbox/wfpsandbox/wfp"
+	"golang.org/x/sys/windows/svc/mgr"
 )
 
 // Service test settings.
@@ -102,6 +103,23 @@ func TestService(t *testing.T) {
 		// install (automatic start means at boot), so it is stopped — or, if the SCM
 		// started it anyway, running (seen under Wine; harmless).
 		requireExit(t, 0, cliExe, "service", "install", "--state-dir", stateDir)
+		// Fact (SERVICE_FAILURE_ACTIONS_FLAG): without fFailureActionsOnNonCrashFailures a
+		// service that stops with an error exit code is not restarted; install sets it.
+		if m, err := mgr.Connect(); err != nil {
+			t.Errorf("connect to the SCM: %v", err)
+		} else {
+			if s, err := m.OpenService(service.ServiceName); err != nil {
+				t.Errorf("open the service: %v", err)
+			} else {
+				acts, aerr := s.RecoveryActions()
+				flag, ferr := s.RecoveryActionsOnNonCrashFailures()
+				if aerr != nil || ferr != nil || len(acts) != 3 || !flag {
+					t.Errorf("recovery: actions %v (%v), on non-crash failures %v (%v); want 3 restarts, true", acts, aerr, flag, ferr)
+				}
+				s.Close()
+			}
+			m.Disconnect()
+		}
 		st := scmStatus(t, cliExe)
 		if !st.Installed || st.State != "stopped" && st.State != "running" {
 			t.Errorf("after service install: installed %v, state %q; want installed, stopped", st.Installed, st.State)

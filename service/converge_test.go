@@ -2,15 +2,20 @@ package service
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/wfpsandbox/wfpsandbox/policy"
 	"github.com/wfpsandbox/wfpsandbox/setup"
+	"github.com/wfpsandbox/wfpsandbox/state"
 	"github.com/wfpsandbox/wfpsandbox/telemetry"
 	"github.com/wfpsandbox/wfpsandbox/telemetry/otlptest"
 	"github.com/wfpsandbox/wfpsandbox/wfp"
+	"github.com/wfpsandbox/wfpsandbox/wfp/memengine"
 )
 
 func outcome(t *testing.T, os []Outcome, sid string) Outcome {
@@ -199,5 +204,105 @@ func TestRunConvergesAtStartOnNotifyAndOnPoll(t *testing.T) {
 func TestNewRefusesAShortPoll(t *testing.T) {
 	if _, err := New(Config{StateDir: t.TempDir(), Open: func() (wfp.Engine, error) { return nil, errNoEngine }, Poll: time.Millisecond}); err == nil {
 		t.Error("a 1ms poll was accepted")
+	}
+}
+
+// errorRecords counts the ERROR records whose message contains text.
+func errorRecords(h *host, text string) int {
+	n := 0
+	for _, line := range strings.Split(h.log.String(), "\n") {
+		if strings.Contains(line, `"level":"ERROR"`) && strings.Contains(line, text) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestPersistentFailureLoggedOnce: a pass runs at every poll (as often as every
+// second) and on every notification; an engine that cannot be opened, or records that
+// cannot be listed, are logged at Error once per episode, not once per pass (each an
+// Event Log entry), and the end of the episode once.
+func TestPersistentFailureLoggedOnce(t *testing.T) {
+	h := newHost(t)
+	h.setup(sidBaseline, policy.Baseline)
+	var broken atomic.Bool
+	broken.Store(true)
+	s := h.service(func(c *Config) {
+		c.Open = func() (wfp.Engine, error) {
+			if broken.Load() {
+				return nil, &wfp.CallError{Call: "FwpmEngineOpen0", Code: wfp.ErrAccessDenied}
+			}
+			return h.open()
+		}
+	})
+	for range 5 {
+		if o := outcome(t, s.ConvergeAll(context.Background()), sidBaseline); o.Action != ActionFailed {
+			t.Fatalf("with the engine refused: %+v", o)
+		}
+	}
+	if n := errorRecords(h, "cannot check the policy"); n != 1 {
+		t.Errorf("the same failure in 5 passes logged at error level %d times, want once", n)
+	}
+	broken.Store(false)
+	for range 2 {
+		if o := outcome(t, s.ConvergeAll(context.Background()), sidBaseline); o.Action != ActionCurrent {
+			t.Fatalf("with the engine back: %+v", o)
+		}
+	}
+	if n := strings.Count(h.log.String(), "the policy can be checked again"); n != 1 {
+		t.Errorf("the recovery logged %d times, want once", n)
+	}
+	broken.Store(true)
+	s.ConvergeAll(context.Background())
+	if n := errorRecords(h, "cannot check the policy"); n != 2 {
+		t.Errorf("a new episode: %d error records in all, want 2", n)
+	}
+
+	accounts := filepath.Join(h.dir, state.AccountsDir)
+	if err := os.Rename(accounts, accounts+".away"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(accounts, []byte("not a directory"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		s.ConvergeAll(context.Background())
+	}
+	if n := errorRecords(h, "cannot list the setup records"); n != 1 {
+		t.Errorf("an unlistable state directory in 5 passes logged at error level %d times, want once", n)
+	}
+}
+
+// TestPersistentRepairFailureLoggedOnce: a repair that keeps failing the same way
+// (the rate limit lets one through a minute: 1440 a day) is one error record, until a
+// repair works again.
+func TestPersistentRepairFailureLoggedOnce(t *testing.T) {
+	h := newHost(t)
+	h.setup(sidBaseline, policy.Baseline)
+	var broken atomic.Bool
+	broken.Store(true)
+	h.fault = func(c memengine.Call) error {
+		if c.Name == "FwpmTransactionCommit0" && broken.Load() {
+			return wfp.ErrAccessDenied
+		}
+		return nil
+	}
+	s := h.service(nil)
+	h.tamper(sidBaseline, "dns-v4")
+	for range 5 {
+		if o := outcome(t, s.ConvergeAll(context.Background()), sidBaseline); o.Action != ActionFailed {
+			t.Fatalf("with commits refused: %+v", o)
+		}
+		h.advance(DefaultRepairEvery) // the rate limit lets the next one through
+	}
+	if n := errorRecords(h, "repair failed"); n != 1 {
+		t.Errorf("the same repair failure 5 times: %d error records, want 1", n)
+	}
+	broken.Store(false)
+	if o := outcome(t, s.ConvergeAll(context.Background()), sidBaseline); o.Action != ActionRepaired {
+		t.Fatalf("with commits back: %+v", o)
+	}
+	if n := strings.Count(h.log.String(), "repairs work again"); n != 1 {
+		t.Errorf("the recovery logged %d times, want once", n)
 	}
 }

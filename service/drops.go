@@ -78,6 +78,12 @@ const (
 	maxLookupFailures = 3
 	// accountTTL is how long a SID's record lookup (recorded or not, its name) is kept.
 	accountTTL = time.Minute
+	// dropDebugRecords bounds the per-event debug records ("drop counted", "not
+	// counted") per DropRetry interval; the rest are summed in one record at its end.
+	// The log file takes debug records whatever --verbose says, and a sandboxed
+	// process can cause drops as fast as it can send: one record per drop would let it
+	// rotate the service's log history (repairs, tampering) out of the file in seconds.
+	dropDebugRecords = 20
 )
 
 // DropMetricsConfigured reports whether the state directory's config.toml turns the
@@ -131,6 +137,10 @@ type dropCounter struct {
 	off     bool   // collection off was logged
 	lastErr string // the last other failure logged
 	lost    atomic.Int64
+
+	// debugged is how many per-event debug records this interval has had;
+	// unlogged how many events were counted (or not) without one.
+	debugged, unlogged int
 }
 
 type dropAccount struct {
@@ -221,6 +231,11 @@ func (d *dropCounter) session(ctx context.Context) error {
 	done := make(chan error, 1)
 	go func() {
 		done <- src.Subscribe(sctx, func(r events.Raw) {
+			// The counter never uses the application path, which can be 64 KiB (a
+			// process started from a long path): dropped before the event waits, the
+			// queue's dropQueue events stay small while the counter falls behind.
+			r.AppID = nil
+			r.Flags &^= wfp.NetEventFlagAppIDSet
 			select {
 			case raws <- r:
 			default:
@@ -269,6 +284,7 @@ func (d *dropCounter) session(ctx context.Context) error {
 			}
 			return fmt.Errorf("subscribe to the net events: %w", err)
 		case <-tick.C:
+			d.flushDebug()
 			if n := d.lost.Swap(0); n > 0 {
 				d.s.log.Warn(fmt.Sprintf("drop metrics: %d net event(s) not counted: they arrived faster than they could be looked up", n),
 					setup.Event(setup.EventOther))
@@ -292,7 +308,9 @@ func (d *dropCounter) count(ctx context.Context, r events.Raw) error {
 		return nil
 	}
 	if e.FilterID == nil {
-		d.s.log.Debug("drop metrics: a drop without a filter ID is not counted", "notes", e.Notes)
+		if d.debugOK() {
+			d.s.log.Debug("drop metrics: a drop without a filter ID is not counted", "notes", e.Notes)
+		}
 		return nil
 	}
 	id := *e.FilterID
@@ -334,8 +352,31 @@ func (d *dropCounter) count(ctx context.Context, r events.Raw) error {
 		return nil // another account's drop by another provider's filter: not ours to count
 	}
 	d.s.cfg.Metrics.Drops(ctx, telemetry.Drop{Account: a.name, Rule: rule, Layer: e.Layer, Direction: e.Direction}, 1)
-	d.s.log.Debug("drop metrics: drop counted", "sid", sid, "rule", rule, "layer", e.Layer, "direction", e.Direction, "filterId", id)
+	if d.debugOK() {
+		d.s.log.Debug("drop metrics: drop counted", "sid", sid, "rule", rule, "layer", e.Layer, "direction", e.Direction, "filterId", id)
+	}
 	return nil
+}
+
+// debugOK says whether one more per-event debug record fits this interval's budget
+// (dropDebugRecords); when it does not, the event is summed for flushDebug.
+func (d *dropCounter) debugOK() bool {
+	if d.debugged < dropDebugRecords {
+		d.debugged++
+		return true
+	}
+	d.unlogged++
+	return false
+}
+
+// flushDebug ends a DropRetry interval: one record for the events it did not log one
+// by one, and a new budget.
+func (d *dropCounter) flushDebug() {
+	if d.unlogged > 0 {
+		d.s.log.Debug(fmt.Sprintf("drop metrics: %d more net event(s) handled without a record each (at most %d per %s)",
+			d.unlogged, dropDebugRecords, d.retry))
+	}
+	d.debugged, d.unlogged = 0, 0
 }
 
 // reset drops the cached filter lookups and account names.

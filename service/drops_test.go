@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -507,4 +510,91 @@ func TestDropMetricsOpenFailureLoggedOnce(t *testing.T) {
 	if n := warnings(h, "no net event log"); n != 1 {
 		t.Errorf("logged %d times, want once:\n%s", n, h.log.String())
 	}
+}
+
+// TestDropMetricsFloodDoesNotFloodTheLog: a sandboxed process can cause drops as fast
+// as it can send, and the log file takes debug records whatever the level: a record
+// per drop would rotate the service's history out of its 4 MiB in seconds. Every drop
+// is counted, and at most dropDebugRecords per interval get a record of their own;
+// the rest are summed in one record per interval.
+func TestDropMetricsFloodDoesNotFloodTheLog(t *testing.T) {
+	h := newHost(t)
+	h.setup(sidBaseline, policy.Baseline)
+	log := newFakeNetLog(h.session())
+	r := startDropRun(t, h, log, true, func(c *Config) { c.DropRetry = 300 * time.Millisecond })
+	const flood = 1000
+	dns := h.filterID(sidBaseline, "dns-v4")
+	for range flood {
+		log.send(t, dropEvent(t, dns, sidBaseline))
+	}
+	summed := regexp.MustCompile(`drop metrics: (\d+) more net event\(s\) handled`)
+	handled := func() (each, total int) {
+		s := h.log.String()
+		each = strings.Count(s, counted)
+		total = each
+		for _, m := range summed.FindAllStringSubmatch(s, -1) {
+			n, _ := strconv.Atoi(m[1])
+			total += n
+		}
+		return each, total
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, total := handled(); total >= flood {
+			break
+		}
+		if time.Now().After(deadline) {
+			each, total := handled()
+			t.Fatalf("%d drops logged one by one, %d in all, after 20 s; want %d", each, total, flood)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if each, _ := handled(); each > flood/10 {
+		t.Errorf("%d of %d drops logged one by one", each, flood)
+	}
+	r.stop(t)
+	wantDrops(t, r.drops(t), map[dropKey]int64{{sidBaseline, "dns-v4", "ALE_AUTH_CONNECT_V4", "out"}: flood})
+}
+
+// blockingFilters blocks every FilterByID until release is closed.
+type blockingFilters struct {
+	events.Filters
+	release chan struct{}
+}
+
+func (b *blockingFilters) FilterByID(id uint64) (*wfp.Filter, error) {
+	<-b.release
+	return b.Filters.FilterByID(id)
+}
+
+// TestDropMetricsQueueHoldsNoAppPaths: while the counter waits (a slow filter
+// lookup), delivered events wait in its queue; each can carry a 64 KiB application
+// path (a process started from a long path), which the counter never uses. The queue
+// keeps the events without them: 1024 such events cost far less than 64 MiB.
+func TestDropMetricsQueueHoldsNoAppPaths(t *testing.T) {
+	h := newHost(t)
+	h.setup(sidBaseline, policy.Baseline)
+	filters := &blockingFilters{Filters: h.session(), release: make(chan struct{})}
+	log := newFakeNetLog(filters)
+	r := startDropRun(t, h, log, true, func(c *Config) { c.DropRetry = time.Hour })
+	dns := h.filterID(sidBaseline, "dns-v4")
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	const n, appLen = 1024, 1 << 16
+	for range n {
+		e := dropEvent(t, dns, sidBaseline)
+		e.Flags |= wfp.NetEventFlagAppIDSet
+		e.AppID = make([]byte, appLen) // each event its own copy, as winengine's callback makes
+		log.send(t, e)
+	}
+	var after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	close(filters.release)
+	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > n*appLen/4 {
+		t.Errorf("%d queued events hold %d MiB", n, grown>>20)
+	}
+	r.waitLog(t, counted, dropDebugRecords)
+	r.stop(t)
 }

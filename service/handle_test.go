@@ -298,3 +298,30 @@ func TestHandleTimeoutAndPanic(t *testing.T) {
 		t.Fatalf("after a panic the service does not answer: %+v", resp.Error)
 	}
 }
+
+// TestRefusalsDoNotFloodTheLog: a caller looping on bad or denied requests costs the
+// log at most requestRecords warnings a minute (each one an Event Log entry, and the
+// log file holds 4 MiB of history); the next warning logged says how many were not.
+func TestRefusalsDoNotFloodTheLog(t *testing.T) {
+	h := newHost(t)
+	s := h.service(nil)
+	for i := range 100 {
+		data := []byte("{not json\n")
+		if i%2 == 1 {
+			data = request(t, map[string]any{"version": 1, "op": OpEvents, "sid": sidStrict}) // callers may not
+		}
+		if r := s.Handle(context.Background(), caller, data); r.OK {
+			t.Fatalf("request %d accepted", i)
+		}
+	}
+	refusals := func() []map[string]any { return h.log.records(t, setup.EventServiceRequest) }
+	if n := len(refusals()); n != requestRecords {
+		t.Errorf("100 refused requests: %d records, want %d", n, requestRecords)
+	}
+	h.advance(requestRecordsWindow)
+	s.Handle(context.Background(), caller, []byte("{not json\n"))
+	r := refusals()
+	if last := r[len(r)-1]; len(r) != requestRecords+1 || last["notLogged"] != float64(100-requestRecords) {
+		t.Errorf("a minute later: %d records, the last %v; want it to count the %d not logged", len(r), last, 100-requestRecords)
+	}
+}

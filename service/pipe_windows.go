@@ -176,16 +176,26 @@ func ServePipe(ctx context.Context, s *Service, listening func()) error {
 // servePipeConn reads one request, identifies the caller, answers and disconnects.
 func (s *Service) servePipeConn(ctx context.Context, c *pipeConn) {
 	defer c.close()
-	s.log.Debug("pipe: a client connected")
+	// The log file takes debug records at any level, and a caller may connect as fast
+	// as the pipe takes it: a connection's debug records come within a budget.
+	debug := func(string, ...any) {}
+	if ok, suppressed := s.pipeDebug.take(time.Now()); ok {
+		debug = s.log.Debug
+		if suppressed > 0 {
+			debug(fmt.Sprintf("pipe: %d connection(s) before this one had no debug records (at most %d a %s)",
+				suppressed, requestRecords, requestRecordsWindow))
+		}
+	}
+	debug("pipe: a client connected")
 	c.deadline = time.Now().Add(pipeIOTimeout)
 	frame, err := NewFrameReader(c).ReadFrame()
-	s.log.Debug("pipe: request read", "bytes", len(frame), "error", fmt.Sprint(err))
+	debug("pipe: request read", "bytes", len(frame), "error", fmt.Sprint(err))
 	var resp *Response
 	switch {
 	case err != nil:
 		var re *RequestError
 		if !errors.As(err, &re) {
-			s.log.Debug("pipe: reading a request: " + err.Error())
+			debug("pipe: reading a request: " + err.Error())
 			return
 		}
 		resp = errorResponse("", re.Code, err)
@@ -193,7 +203,7 @@ func (s *Service) servePipeConn(ctx context.Context, c *pipeConn) {
 		// The caller's identity comes from the pipe, after the read (impersonation
 		// takes "the security context of the last message read from the pipe").
 		caller, ierr := c.identify()
-		s.log.Debug("pipe: caller", "user", caller.User, "groups", len(caller.Groups), "error", fmt.Sprint(ierr))
+		debug("pipe: caller", "user", caller.User, "groups", len(caller.Groups), "error", fmt.Sprint(ierr))
 		if ierr != nil {
 			s.log.Warn("pipe: the caller could not be identified; request refused: "+ierr.Error(), "call", "ImpersonateNamedPipeClient")
 			resp = errorResponse("", CodeDenied, fmt.Errorf("the caller could not be identified: %w", ierr))
@@ -203,10 +213,10 @@ func (s *Service) servePipeConn(ctx context.Context, c *pipeConn) {
 	}
 	c.deadline = time.Now().Add(pipeIOTimeout)
 	if err := EncodeResponse(c, resp); err != nil {
-		s.log.Debug("pipe: writing a response: " + err.Error())
+		debug("pipe: writing a response: " + err.Error())
 		return
 	}
-	s.log.Debug("pipe: response written", "ok", resp.OK)
+	debug("pipe: response written", "ok", resp.OK)
 	// Let the client read the response before the instance is disconnected:
 	// DisconnectNamedPipe discards what the client has not read. Not
 	// FlushFileBuffers, which waits without a bound for a client that never reads;

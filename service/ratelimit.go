@@ -51,3 +51,43 @@ func (l *limiter) take(sid string, now time.Time) (ok, first bool) {
 	b.throttled = true
 	return false, first
 }
+
+// logBudget bounds the records of one kind that callers can cause: at most n per
+// window; the rest are not logged, and their number goes with the next record that
+// is. A local caller can send requests as fast as the pipe takes them, and the log
+// file (4 MiB of history) and the Event Log must not be theirs to fill.
+type logBudget struct {
+	mu         sync.Mutex
+	n          int
+	window     time.Duration
+	start      time.Time
+	used       int
+	suppressed int
+}
+
+// Defaults of the budgets of request records.
+const (
+	requestRecords       = 20
+	requestRecordsWindow = time.Minute
+)
+
+func newLogBudget(n int, window time.Duration) *logBudget {
+	return &logBudget{n: n, window: window}
+}
+
+// take says whether a record may be logged at now, and how many were not since the
+// last one that was.
+func (b *logBudget) take(now time.Time) (ok bool, suppressed int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if now.Sub(b.start) >= b.window || now.Before(b.start) {
+		b.start, b.used = now, 0
+	}
+	if b.used >= b.n {
+		b.suppressed++
+		return false, 0
+	}
+	b.used++
+	suppressed, b.suppressed = b.suppressed, 0
+	return true, suppressed
+}

@@ -83,6 +83,13 @@ type Service struct {
 	notify chan struct{}
 	// notifying: Run holds a live WFP change subscription (notify.go).
 	notifying atomic.Bool
+	// failing holds, per account SID ("" for the records' listing), the failure last
+	// logged at Error by a converge pass, so that one that persists is logged once
+	// (noteFailure); used under sem only.
+	failing map[string]string
+	// refusals bounds the records of refused requests; pipeDebug the pipe's debug
+	// records of a connection (logBudget).
+	refusals, pipeDebug *logBudget
 }
 
 // New checks cfg and returns a Service.
@@ -119,7 +126,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	return &Service{
 		cfg: cfg, log: cfg.Logger, lim: newLimiter(cfg.RepairBurst, cfg.RepairEvery),
-		sem: make(chan struct{}, 1), notify: make(chan struct{}, 1),
+		sem: make(chan struct{}, 1), notify: make(chan struct{}, 1), failing: map[string]string{},
+		refusals:  newLogBudget(requestRecords, requestRecordsWindow),
+		pipeDebug: newLogBudget(requestRecords, requestRecordsWindow),
 	}, nil
 }
 
@@ -204,9 +213,10 @@ func (s *Service) ConvergeAll(ctx context.Context) []Outcome {
 	defer func() { <-s.sem }()
 	ents, err := state.List(s.cfg.StateDir)
 	if err != nil {
-		s.log.Error("cannot list the setup records: "+err.Error(), setup.Event(setup.EventServiceRepairFailed))
+		s.noteFailure("", "cannot list the setup records: "+err.Error(), setup.Event(setup.EventServiceRepairFailed))
 		return nil
 	}
+	s.noteSuccess("", "the setup records can be listed again")
 	var out []Outcome
 	for _, e := range ents {
 		o := s.converge(ctx, e)
@@ -214,6 +224,29 @@ func (s *Service) ConvergeAll(ctx context.Context) []Outcome {
 		out = append(out, o)
 	}
 	return out
+}
+
+// noteFailure logs a converge pass's failure for key (an account's SID, "repair "
+// and its SID, "" for the listing) at Error the first time, and at Debug while the same failure repeats: a
+// pass runs at every poll (as often as every second) and on every change
+// notification, and an unreadable state directory or an engine that cannot be opened
+// would otherwise fill the Event Log with one identical error per pass.
+func (s *Service) noteFailure(key, msg string, attrs ...any) {
+	if s.failing[key] == msg {
+		s.log.Debug(msg+" (still failing; logged at error level once)", attrs...)
+		return
+	}
+	s.failing[key] = msg
+	s.log.Error(msg, attrs...)
+}
+
+// noteSuccess ends key's failure episode, saying so when one was logged.
+func (s *Service) noteSuccess(key, msg string, attrs ...any) {
+	if _, ok := s.failing[key]; !ok {
+		return
+	}
+	delete(s.failing, key)
+	s.log.Info(msg, append(attrs, setup.Event(setup.EventServiceState))...)
 }
 
 // recordPlan rebuilds the plan a record holds, with the security descriptor of the
@@ -256,10 +289,11 @@ func (s *Service) converge(ctx context.Context, e state.Entry) Outcome {
 	live, err := s.checkLive(plan)
 	if err != nil {
 		o.Action, o.Error = ActionFailed, err.Error()
-		s.log.Error("service: cannot check the policy: "+err.Error(), append(wfpAttrs(err),
+		s.noteFailure(rec.Account.SID, "service: cannot check the policy: "+err.Error(), append(wfpAttrs(err),
 			setup.Event(setup.EventServiceRepairFailed), "sid", rec.Account.SID)...)
 		return o
 	}
+	s.noteSuccess(rec.Account.SID, "service: the policy can be checked again", "sid", rec.Account.SID)
 	if live.Current {
 		o.Action = ActionCurrent
 		return o
@@ -305,7 +339,7 @@ func (s *Service) repair(ctx context.Context, sid string, found []reconcile.Find
 	o := Outcome{SID: sid, Action: ActionFailed}
 	fail := func(err error) Outcome {
 		o.Error = err.Error()
-		s.log.Error("service: repair failed; nothing was changed: "+err.Error(), append(wfpAttrs(err),
+		s.noteFailure("repair "+sid, "service: repair failed; nothing was changed: "+err.Error(), append(wfpAttrs(err),
 			setup.Event(setup.EventServiceRepairFailed), "sid", sid)...)
 		return o
 	}
@@ -343,6 +377,7 @@ func (s *Service) repair(ctx context.Context, sid string, found []reconcile.Find
 		return o
 	}
 	o.Action = ActionRepaired
+	s.noteSuccess("repair "+sid, "service: repairs work again", "sid", sid)
 	what := changeSummary(res.Changes)
 	s.log.Warn("service: repaired the wfpsandbox policy", setup.Event(setup.EventServiceRepaired),
 		"sid", sid, "account", accountName(rec), "writes", res.Writes, "change", what, "findings", findingsText(found))
@@ -399,13 +434,11 @@ func (s *Service) Handle(ctx context.Context, caller Caller, data []byte) (resp 
 		if errors.As(err, &re) {
 			code = re.Code
 		}
-		s.log.Warn("service: invalid request refused: "+err.Error(), setup.Event(setup.EventServiceRequest),
-			"caller", caller.User)
+		s.refused("service: invalid request refused: "+err.Error(), "caller", caller.User)
 		return errorResponse("", code, err)
 	}
 	if !may(caller, req.Op, s.cfg.Callers) {
-		s.log.Warn("service: request denied", setup.Event(setup.EventServiceRequest),
-			"caller", caller.User, "op", req.Op, "sid", req.SID)
+		s.refused("service: request denied", "caller", caller.User, "op", req.Op, "sid", req.SID)
 		return errorResponse(req.Op, CodeDenied, fmt.Errorf("%s: caller %s may not do this: only SYSTEM, Administrators and the SIDs in config.toml [service] callers (status, set-proxy-ports) may", req.Op, orUnknown(caller.User)))
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
@@ -432,6 +465,21 @@ func (s *Service) Handle(ctx context.Context, caller Caller, data []byte) (resp 
 	case <-ctx.Done():
 		return errorResponse(req.Op, CodeTimeout, fmt.Errorf("%s: not finished within %s; a set-proxy-ports may still complete (one transaction: all or nothing), ask for status", req.Op, s.cfg.RequestTimeout))
 	}
+}
+
+// refused logs a refused request (a warning, event 123) within the refusals budget:
+// a caller looping on bad requests gets 20 records a minute, and the next record
+// logged says how many were not.
+func (s *Service) refused(msg string, attrs ...any) {
+	ok, suppressed := s.refusals.take(s.cfg.Now())
+	if !ok {
+		return
+	}
+	if suppressed > 0 {
+		attrs = append(attrs, "notLogged", suppressed)
+		msg += fmt.Sprintf(" (%d refusal(s) before this one not logged: at most %d a %s)", suppressed, requestRecords, requestRecordsWindow)
+	}
+	s.log.Warn(msg, append(attrs, setup.Event(setup.EventServiceRequest))...)
 }
 
 func orUnknown(s string) string {

@@ -36,19 +36,20 @@ var recoveryActions = []mgr.RecoveryAction{
 	{Type: mgr.ServiceRestart, Delay: 60 * time.Second},
 }
 
-// Install registers the service (LocalSystem, automatic start, recovery actions) to
-// run exe with args ("service", "run", …). It needs elevation. An existing service
-// of that name is an error naming it.
+// Install registers the service (LocalSystem, automatic start, recovery actions,
+// also on a stop with an error exit code) to run exe with args ("service", "run", …).
+// It needs elevation. An existing service of that name is an error naming it; what
+// was installed with less than asked is in warnings.
 // https://learn.microsoft.com/windows/win32/api/winsvc/nf-winsvc-createservicew
-func Install(exe string, args ...string) error {
+func Install(exe string, args ...string) (warnings []string, err error) {
 	m, err := mgr.Connect()
 	if err != nil {
-		return fmt.Errorf("connect to the service control manager (elevated?): %w", err)
+		return nil, fmt.Errorf("connect to the service control manager (elevated?): %w", err)
 	}
 	defer m.Disconnect()
 	if s, err := m.OpenService(ServiceName); err == nil {
 		s.Close()
-		return fmt.Errorf("the service %q is already installed ('wfpsandbox service uninstall' first to re-register it)", ServiceName)
+		return nil, fmt.Errorf("the service %q is already installed ('wfpsandbox service uninstall' first to re-register it)", ServiceName)
 	}
 	s, err := m.CreateService(ServiceName, exe, mgr.Config{
 		DisplayName: DisplayName, Description: description,
@@ -61,14 +62,47 @@ func Install(exe string, args ...string) error {
 		Dependencies: []string{bfeService},
 	}, args...)
 	if err != nil {
-		return fmt.Errorf("CreateServiceW %s: %w", ServiceName, err)
+		return nil, fmt.Errorf("CreateServiceW %s: %w", ServiceName, err)
 	}
 	defer s.Close()
-	if err := s.SetRecoveryActions(recoveryActions, uint32((24 * time.Hour).Seconds())); err != nil {
+	warning, err := setRecovery(s)
+	if err != nil {
 		_ = s.Delete()
-		return fmt.Errorf("ChangeServiceConfig2W(SERVICE_CONFIG_FAILURE_ACTIONS) %s: %w (the service was not installed)", ServiceName, err)
+		return nil, fmt.Errorf("%w (the service was not installed)", err)
 	}
-	return nil
+	if warning != "" {
+		warnings = append(warnings, warning)
+	}
+	return warnings, nil
+}
+
+// recoveryConfig is what Install sets of a service's recovery (*mgr.Service).
+type recoveryConfig interface {
+	SetRecoveryActions(actions []mgr.RecoveryAction, resetPeriod uint32) error
+	SetRecoveryActionsOnNonCrashFailures(flag bool) error
+}
+
+// setRecovery sets the recovery actions, and fFailureActionsOnNonCrashFailures:
+// without it the actions are "queued only if the service process terminates without
+// reporting a status of SERVICE_STOPPED", so a run that fails and reports
+// SERVICE_STOPPED with an exit code (RunAsService) would never be restarted; with it
+// also "if it enters the SERVICE_STOPPED state but the dwWin32ExitCode member ... is
+// not ERROR_SUCCESS". A service control manager that does not know the flag's level
+// (ERROR_INVALID_LEVEL: Wine's) is a warning, not a failure: the crash restarts stand.
+// https://learn.microsoft.com/windows/win32/api/winsvc/ns-winsvc-service_failure_actions_flag
+func setRecovery(s recoveryConfig) (warning string, err error) {
+	if err := s.SetRecoveryActions(recoveryActions, uint32((24 * time.Hour).Seconds())); err != nil {
+		return "", fmt.Errorf("ChangeServiceConfig2W(SERVICE_CONFIG_FAILURE_ACTIONS) %s: %w", ServiceName, err)
+	}
+	err = s.SetRecoveryActionsOnNonCrashFailures(true)
+	switch {
+	case errors.Is(err, windows.ERROR_INVALID_LEVEL):
+		return fmt.Sprintf("ChangeServiceConfig2W(SERVICE_CONFIG_FAILURE_ACTIONS_FLAG) %s: %v: this service control manager "+
+			"restarts the service only when its process dies, not when it stops with an error", ServiceName, err), nil
+	case err != nil:
+		return "", fmt.Errorf("ChangeServiceConfig2W(SERVICE_CONFIG_FAILURE_ACTIONS_FLAG) %s: %w", ServiceName, err)
+	}
+	return "", nil
 }
 
 // Uninstall stops the service if it runs and deletes it. The WFP policy and the

@@ -41,7 +41,9 @@ type ChangeSubscriber interface {
 	// (FWPM_PROVIDER_ENUM_TEMPLATE0 has only a reserved member — "there is no way to limit
 	// the enumeration" — so provider changes are filtered by key after delivery). fn is
 	// called from another goroutine, one change at a time, and must not block for long
-	// nor call the engine. The returned function ends the subscription (all three
+	// nor call the engine; changes that arrive while fn is slow wait in a queue of at
+	// most MaxQueuedChanges, beyond which they are dropped and a ChangesLost follows
+	// them. The returned function ends the subscription (all three
 	// Unsubscribe calls, waiting for a callback in progress) and must be called before
 	// the session is closed; it may be called more than once. On error nothing stays
 	// subscribed.
@@ -61,12 +63,26 @@ const (
 	ChangeDelete ChangeType = 2 // FWPM_CHANGE_DELETE
 )
 
+// ChangesLost is no FWPM_CHANGE_TYPE: a subscription delivers it (Object
+// ChangedProvider, Key the subscribed provider) after changes arrived faster than fn
+// took them and its bounded queue (MaxQueuedChanges) was full, so that some were
+// dropped. The subscriber cannot know which: it reads again what it depends on.
+const ChangesLost ChangeType = 0x100
+
+// MaxQueuedChanges bounds the changes a subscription holds for fn: the engine's
+// callbacks must not block, so beyond it changes are dropped and ChangesLost follows.
+// A flood (another tool adding thousands of filters: a NULL-template filter
+// subscription hears of every filter of the host) costs bounded memory.
+const MaxQueuedChanges = 4096
+
 func (t ChangeType) String() string {
 	switch t {
 	case ChangeAdd:
 		return "add"
 	case ChangeDelete:
 		return "delete"
+	case ChangesLost:
+		return "lost"
 	}
 	return fmt.Sprintf("change-type-%d", uint32(t))
 }

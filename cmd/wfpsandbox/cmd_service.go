@@ -40,6 +40,8 @@ type serviceDoc struct {
 	Pipe    string                `json:"pipe,omitempty"`
 	// PolicyKept is true for uninstall: the WFP policy and the records stay.
 	PolicyKept bool `json:"policyKept,omitempty"`
+	// Warnings: what install registered with less than it asked for.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 func runService(ctx context.Context, c *cli, args []string) int {
@@ -115,6 +117,9 @@ func printServiceDoc(w io.Writer, d *serviceDoc) {
 	default:
 		fmt.Fprintf(w, "service %s: done\n", d.Action)
 	}
+	for _, x := range d.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", x)
+	}
 }
 
 // askServiceStatus asks the service over its pipe for sid's live status. No service
@@ -146,26 +151,33 @@ func runServiceProcess(ctx context.Context, c *cli, stateDir, engine string, ana
 		}
 		stateDir = d
 	}
-	poll, callers, err := service.FromConfig(stateDir)
-	if err != nil {
-		return c.fail("service run", err)
-	}
-	drops, err := service.DropMetricsConfigured(stateDir)
-	if err != nil {
-		return c.fail("service run", err)
-	}
+	// The logger comes first: started by the service control manager, stderr goes
+	// nowhere, and a config.toml the service refuses must reach the log file and the
+	// Event Log, or the admin sees only a service that does not start.
 	level := setupLogLevel(verbose)
 	log, closer, warnings := setup.NewLogger(setup.LogOptions{Stderr: c.stderr, Level: level, StateDir: stateDir, EventLog: runtime.GOOS == "windows"})
 	defer closer.Close()
 	for _, w := range warnings {
 		log.Warn("logging: " + w.Error())
 	}
+	refuse := func(err error) int {
+		log.Error("service: not started: "+err.Error(), setup.Event(setup.EventServiceState), "stateDir", stateDir)
+		return c.fail("service run", err)
+	}
+	poll, callers, err := service.FromConfig(stateDir)
+	if err != nil {
+		return refuse(err)
+	}
+	drops, err := service.DropMetricsConfigured(stateDir)
+	if err != nil {
+		return refuse(err)
+	}
 	on, warning, err := setup.AnalyticsEnabled(analytics, stateDir)
 	if warning != nil {
 		log.Warn("analytics setting ignored: " + warning.Error())
 	}
 	if err != nil {
-		return c.fail("service run", err)
+		return refuse(err)
 	}
 	metrics, err := telemetry.Start(ctx, telemetry.Config{Enabled: on, ServiceVersion: version.Get().Version, ExportInterval: time.Minute})
 	if err != nil {
@@ -183,7 +195,7 @@ func runServiceProcess(ctx context.Context, c *cli, stateDir, engine string, ana
 		Events: serviceEventLog(spec),
 	})
 	if err != nil {
-		return c.fail("service run", err)
+		return refuse(err)
 	}
 	if err := serveService(ctx, svc, scm); err != nil {
 		log.Error("service: "+err.Error(), setup.Event(setup.EventServiceState))

@@ -120,3 +120,24 @@ func TestServiceRunRepairsOnPoll(t *testing.T) {
 		t.Errorf("no repair logged:\n%s", errb.String())
 	}
 }
+
+// TestServiceRunBadConfigIsLogged: started by the service control manager, 'service
+// run' has no stderr anyone reads; a config.toml it refuses is an error record (event
+// 124) in the state directory's log (and so the Event Log on Windows), not only a line
+// on stderr, so that an admin whose service does not start can find why.
+func TestServiceRunBadConfigIsLogged(t *testing.T) {
+	for _, cfg := range []string{"[service]\npoll = \"1ms\"\n", "[service]\ndrop_metrics = \"yes\"\n", "[service]\ncallers = [\"nobody\"]\n"} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, _, stderr := wfpsandbox(t, "service", "run", "--state-dir", dir, "--engine", "memory:"+filepath.Join(dir, "host.json"))
+		if code != exitError || !strings.Contains(stderr, "config.toml") {
+			t.Fatalf("%q: exit %d, stderr %q", cfg, code, stderr)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "wfpsandbox.log"))
+		if err != nil || !strings.Contains(string(b), `"level":"ERROR","msg":"service: not started: `) || !strings.Contains(string(b), `"event":124`) {
+			t.Errorf("%q: the log has no error record of the refusal (%v):\n%s", cfg, err, b)
+		}
+	}
+}

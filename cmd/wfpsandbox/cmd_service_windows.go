@@ -39,9 +39,11 @@ func serviceControl(sub, stateDir string) (*serviceDoc, error) {
 			}
 			args = append(args, "--state-dir", abs)
 		}
-		if err := service.Install(exe, args...); err != nil {
+		warnings, err := service.Install(exe, args...)
+		if err != nil {
 			return nil, err
 		}
+		doc.Warnings = warnings
 		doc.Installed = true
 	case "uninstall":
 		if err := service.Uninstall(serviceTimeout); err != nil && !errors.Is(err, service.ErrNotInstalled) {

@@ -24,6 +24,8 @@ var _ wfp.ChangeSubscriber = (*Session)(nil)
 //   - Only for an in-memory BFE (NewBFE), to its own sessions. A file-backed host is
 //     shared with other processes whose commits it does not watch, so subscribing to
 //     one fails with wfp.ErrChangesUnsupported rather than promise what it cannot see.
+//   - At most wfp.MaxQueuedChanges wait for fn; more are dropped, and a wfp.ChangesLost
+//     follows the ones queued.
 //   - A subscription of a session that BFE.Restart killed receives nothing more, like
 //     a subscription whose session the real BFE aborted.
 //
@@ -39,14 +41,22 @@ type changeSub struct {
 
 	mu    sync.Mutex
 	queue []wfp.Change
+	lost  int // changes dropped because the queue was full
 	wake  chan struct{}
 	stop  chan struct{}
 	done  chan struct{}
 	once  sync.Once
 }
 
+// push queues chs, as many as wfp.MaxQueuedChanges allows; the rest are dropped and
+// a wfp.ChangesLost follows the queue, as in winengine.
 func (c *changeSub) push(chs []wfp.Change) {
 	c.mu.Lock()
+	room := max(wfp.MaxQueuedChanges-len(c.queue), 0)
+	if len(chs) > room {
+		c.lost += len(chs) - room
+		chs = chs[:room]
+	}
 	c.queue = append(c.queue, chs...)
 	c.mu.Unlock()
 	select {
@@ -66,8 +76,19 @@ func (c *changeSub) run() {
 		for {
 			c.mu.Lock()
 			if len(c.queue) == 0 {
+				lost := c.lost
+				c.lost = 0
 				c.mu.Unlock()
-				break
+				if lost == 0 {
+					break
+				}
+				select {
+				case <-c.stop:
+					return
+				default:
+				}
+				c.fn(wfp.Change{Type: wfp.ChangesLost, Object: wfp.ChangedProvider, Key: c.provider})
+				continue
 			}
 			ch := c.queue[0]
 			c.queue = c.queue[1:]

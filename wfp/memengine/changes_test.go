@@ -230,3 +230,47 @@ func TestChangesFileBFE(t *testing.T) {
 		t.Fatalf("SubscribeChanges on a file-backed host: %v", err)
 	}
 }
+
+// TestChangesFloodIsBounded: while fn is busy, a commit of more filters than
+// wfp.MaxQueuedChanges queues that many and drops the rest; fn then gets the queued
+// changes and one wfp.ChangesLost.
+func TestChangesFloodIsBounded(t *testing.T) {
+	b, writer := base(t)
+	watch := b.Open()
+	release, entered := make(chan struct{}), make(chan struct{})
+	var r recorder
+	first := true
+	unsub, err := watch.SubscribeChanges(provA, func(c wfp.Change) {
+		if first {
+			first = false
+			close(entered)
+			<-release
+		}
+		r.fn(c)
+	})
+	must(t, err)
+	defer unsub()
+	_, err = writer.AddFilter(filter(guid(1), subA, ptr(provA), true))
+	must(t, err)
+	<-entered // fn is busy with the first change; the queue is empty
+	const flood = wfp.MaxQueuedChanges + 100
+	must(t, writer.BeginTransaction())
+	for i := range flood {
+		_, err := writer.AddFilter(filter(guid(1000+i), subA, ptr(provA), true))
+		must(t, err)
+	}
+	must(t, writer.CommitTransaction())
+	close(release)
+	want := 1 + wfp.MaxQueuedChanges + 1
+	deadline := time.Now().Add(10 * time.Second)
+	for len(r.list()) < want && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	got := r.settle()
+	if len(got) != want {
+		t.Fatalf("%d changes delivered for %d, want %d", len(got), flood+1, want)
+	}
+	if l := got[want-1]; l.Type != wfp.ChangesLost || l.Key != provA {
+		t.Errorf("last %v, want the loss", l)
+	}
+}

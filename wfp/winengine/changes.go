@@ -17,6 +17,9 @@ type changeSubscription struct {
 	provider wfp.GUID
 	// lookup reads a filter by key (Engine.Filter), for the scoping of adds.
 	lookup func(wfp.GUID) (*wfp.Filter, error)
+	// resync lists the provider's filter keys (Engine.Filters), to know its deletes
+	// again after changes were lost; nil: ours is kept as it is.
+	resync func() (map[wfp.GUID]bool, error)
 	// unsub ends the engine's subscriptions (the Unsubscribe calls).
 	unsub func() error
 	fn    func(wfp.Change)
@@ -28,8 +31,10 @@ type changeSubscription struct {
 	//lint:ignore U1000 used by the Windows half
 	handles [3]uintptr
 
-	mu      sync.Mutex
-	queue   []wfp.Change
+	mu    sync.Mutex
+	queue []wfp.Change
+	// lost counts the changes dropped because the queue was full (wfp.MaxQueuedChanges).
+	lost    int
 	wake    chan struct{}
 	stop    chan struct{}
 	done    chan struct{}
@@ -38,9 +43,15 @@ type changeSubscription struct {
 	err     error
 }
 
+// push queues c for run, or drops it when the queue is full (the callback that calls
+// push must not block, and a flood must not grow the queue without bound).
 func (s *changeSubscription) push(c wfp.Change) {
 	s.mu.Lock()
-	s.queue = append(s.queue, c)
+	if len(s.queue) >= wfp.MaxQueuedChanges {
+		s.lost++
+	} else {
+		s.queue = append(s.queue, c)
+	}
 	s.mu.Unlock()
 	select {
 	case s.wake <- struct{}{}:
@@ -59,8 +70,15 @@ func (s *changeSubscription) run() {
 		for {
 			s.mu.Lock()
 			if len(s.queue) == 0 {
+				lost := s.lost
+				s.lost = 0
 				s.mu.Unlock()
-				break
+				if lost == 0 {
+					break
+				}
+				// The dropped changes came after the queued ones: tell fn now.
+				s.changesLost()
+				continue
 			}
 			c := s.queue[0]
 			s.queue = s.queue[1:]
@@ -75,6 +93,22 @@ func (s *changeSubscription) run() {
 			}
 		}
 	}
+}
+
+// changesLost learns the provider's filters again (a lost add would hide the filter's
+// delete) and tells fn that changes were lost.
+func (s *changeSubscription) changesLost() {
+	if s.resync != nil {
+		if ours, err := s.resync(); err == nil {
+			s.ours = ours
+		}
+	}
+	select {
+	case <-s.stop:
+		return
+	default:
+	}
+	s.fn(wfp.Change{Type: wfp.ChangesLost, Object: wfp.ChangedProvider, Key: s.provider})
 }
 
 // mine scopes a change to the provider (see the comment at the top of changes_windows.go).

@@ -4,6 +4,7 @@ package winengine
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -94,5 +95,79 @@ func TestCallbackRegistry(t *testing.T) {
 	r.remove(a)
 	if r.get(a) != nil || r.get(b) != "b" || r.get(0) != nil {
 		t.Errorf("after remove: %v %v", r.get(a), r.get(b))
+	}
+}
+
+// TestChangeSubscriptionFloodIsBounded: while fn is busy, a flood of changes (another
+// tool adding filters: the NULL-template subscription hears of all of them) fills the
+// queue up to wfp.MaxQueuedChanges and no further; fn gets the queued ones, then one
+// wfp.ChangesLost; the provider's filters are learnt again (resync), so the delete of
+// one whose add was lost is still reported.
+func TestChangeSubscriptionFloodIsBounded(t *testing.T) {
+	ours := wfp.MustParseGUID("799d3978-8541-477c-914c-836273a0e7c6")
+	kLost := wfp.NameGUID(ours, "added during the flood")
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var got []wfp.Change
+	s := newChangeSubscription(ours, func(c wfp.Change) {
+		if c.Key == ours && c.Type == wfp.ChangeAdd {
+			<-release // the first change: fn is slow
+		}
+		mu.Lock()
+		got = append(got, c)
+		mu.Unlock()
+	}, func(k wfp.GUID) (*wfp.Filter, error) { return nil, wfp.ErrFilterNotFound })
+	resyncs := 0
+	s.resync = func() (map[wfp.GUID]bool, error) { resyncs++; return map[wfp.GUID]bool{kLost: true}, nil }
+	s.unsub = func() error { return nil }
+	go s.run()
+	s.push(wfp.Change{Type: wfp.ChangeAdd, Object: wfp.ChangedProvider, Key: ours})
+	for {
+		s.mu.Lock()
+		n := len(s.queue)
+		s.mu.Unlock()
+		if n == 0 {
+			break // run took it and is in fn
+		}
+		time.Sleep(time.Millisecond)
+	}
+	const flood = wfp.MaxQueuedChanges + 500
+	for i := range flood {
+		s.push(wfp.Change{Type: wfp.ChangeAdd, Object: wfp.ChangedSublayer, Key: wfp.NameGUID(ours, fmt.Sprint(i))})
+	}
+	s.mu.Lock()
+	queued, lost := len(s.queue), s.lost
+	s.mu.Unlock()
+	if queued != wfp.MaxQueuedChanges || lost != flood-wfp.MaxQueuedChanges {
+		t.Errorf("after %d changes with fn busy: %d queued, %d dropped; want %d queued", flood, queued, lost, wfp.MaxQueuedChanges)
+	}
+	close(release)
+	waitFor := func(want int) {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			mu.Lock()
+			n := len(got)
+			mu.Unlock()
+			if n >= want || time.Now().After(deadline) {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitFor(1 + wfp.MaxQueuedChanges + 1) // the queued changes and the loss
+	s.push(wfp.Change{Type: wfp.ChangeDelete, Object: wfp.ChangedFilter, Key: kLost})
+	want := 1 + wfp.MaxQueuedChanges + 2
+	waitFor(want)
+	if err := s.end(); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != want {
+		t.Fatalf("delivered %d changes, want %d", len(got), want)
+	}
+	if l := got[1+wfp.MaxQueuedChanges]; l.Type != wfp.ChangesLost || l.Key != ours || l.Object != wfp.ChangedProvider {
+		t.Errorf("after the queued changes: %v, want the loss", l)
+	}
+	if d := got[len(got)-1]; d.Type != wfp.ChangeDelete || d.Key != kLost || resyncs != 1 {
+		t.Errorf("last %v after %d resyncs: the delete of a filter learnt by the resync", d, resyncs)
 	}
 }

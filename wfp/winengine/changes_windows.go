@@ -36,7 +36,8 @@ var _ wfp.ChangeSubscriber = (*Engine)(nil)
 //     callback. A filter added and deleted before the lookup is not reported (there is
 //     nothing left to see).
 //
-// Callbacks only copy the change into the subscription's queue; one goroutine per
+// Callbacks only copy the change into the subscription's queue (bounded: wfp.MaxQueuedChanges,
+// then dropped and a wfp.ChangesLost delivered after the queue); one goroutine per
 // subscription scopes the changes and calls fn, one at a time.
 
 // Callback trampolines, one per FWPM_*_CHANGE_CALLBACK0 signature, made on first use.
@@ -125,14 +126,23 @@ func (e *Engine) SubscribeChanges(provider wfp.GUID, fn func(wfp.Change)) (func(
 			return nil, err
 		}
 	}
-	fs, err := e.Filters(&provider)
-	if err != nil && !errors.Is(err, wfp.ErrProviderNotFound) {
+	s.resync = func() (map[wfp.GUID]bool, error) {
+		fs, err := e.Filters(&provider)
+		if err != nil && !errors.Is(err, wfp.ErrProviderNotFound) {
+			return nil, err
+		}
+		ours := make(map[wfp.GUID]bool, len(fs))
+		for _, f := range fs {
+			ours[f.Key] = true
+		}
+		return ours, nil
+	}
+	ours, err := s.resync()
+	if err != nil {
 		e.unsubscribe(s)
 		return nil, fmt.Errorf("change subscription of %s: %w", obj, err)
 	}
-	for _, f := range fs {
-		s.ours[f.Key] = true
-	}
+	s.ours = ours
 	go s.run()
 	e.subsMu.Lock()
 	e.subs = append(e.subs, s)
