@@ -54,44 +54,69 @@ func PipeSDDL(callers []string) string {
 	return b.String()
 }
 
+// pipeRetry is how long Serve waits before it tries again to create a pipe it could
+// not create (another process holding the name, say): the pipe API comes back once the
+// name is free, without a restart.
+const pipeRetry = time.Minute
+
 // Serve runs the service's two halves until ctx is done: the converge loop (Run) and
 // the pipe server (ServePipe). It calls ready (when not nil) once clients can connect —
-// the pipe's first instance exists — or once the pipe has failed: then the service
-// goes on converging without it (keeping the policy in place is its first job), and
-// the failure is logged (event 124, Error) at once rather than when the service stops.
+// the pipe's first instance exists — or once the pipe has failed: the service goes on
+// converging without it (keeping the policy in place is its first job), logs the
+// failure (event 124, Error) at once, and tries again every pipeRetry. It returns when
+// both halves have ended, with Run's error.
 func Serve(ctx context.Context, s *Service, ready func()) error {
-	if ready == nil {
-		ready = func() {}
+	var once sync.Once
+	readyOnce := func() {
+		if ready != nil {
+			once.Do(ready)
+		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	listening := make(chan struct{})
-	errc := make(chan error, 1)
-	go func() { errc <- ServePipe(ctx, s, func() { close(listening) }) }()
-	runc := make(chan error, 1)
-	go func() { runc <- s.Run(ctx) }()
-	var pipeErr error
-	select {
-	case <-listening:
-	case pipeErr = <-errc:
-		errc = nil
-		if pipeErr != nil {
-			s.log.Error("service: the pipe cannot be served; the policy is still kept converged, but unelevated callers cannot reach the service: "+pipeErr.Error(),
-				setup.Event(setup.EventServiceState), "call", "CreateNamedPipeW")
-		}
-	case err := <-runc:
-		return err
-	}
-	ready()
-	runErr := <-runc
+	pipeDone := make(chan struct{})
+	go func() {
+		defer close(pipeDone)
+		s.servePipeRetrying(ctx, readyOnce)
+	}()
+	runErr := s.Run(ctx)
 	cancel()
-	if errc != nil {
-		pipeErr = <-errc
+	<-pipeDone
+	return runErr
+}
+
+// servePipeRetrying runs ServePipe until ctx is done, again after pipeRetry when it
+// fails; one error record per episode of failures, one info record when it is served
+// again.
+func (s *Service) servePipeRetrying(ctx context.Context, ready func()) {
+	failing := false
+	for {
+		err := ServePipe(ctx, s, func() {
+			if failing {
+				failing = false
+				s.log.Info("service: the pipe is served again", setup.Event(setup.EventServiceState))
+			}
+			ready()
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			if !failing {
+				s.log.Error("service: the pipe cannot be served; the policy is still kept converged, but unelevated callers cannot reach the service until it can (tried again every "+pipeRetry.String()+"): "+err.Error(),
+					setup.Event(setup.EventServiceState), "call", "CreateNamedPipeW")
+			} else {
+				s.log.Debug("service: the pipe still cannot be served: " + err.Error())
+			}
+			failing = true
+			ready() // the converge loop runs: the service is running, without its pipe
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(pipeRetry):
+		}
 	}
-	if runErr != nil {
-		return runErr
-	}
-	return pipeErr
 }
 
 // ServePipe serves requests on PipeName until ctx is done: one request and its
