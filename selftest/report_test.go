@@ -63,7 +63,16 @@ var allChecksOK = []Check{
 // run fills a report for cfg from h and checks and evaluates it.
 func run(t *testing.T, cfg Config, h host, checks []Check) *Report {
 	t.Helper()
+	return runOn(t, cfg, nil, h, checks)
+}
+
+// runOn is run with facts, when not nil, changing the new report first (its host facts).
+func runOn(t *testing.T, cfg Config, facts func(*Report), h host, checks []Check) *Report {
+	t.Helper()
 	r := NewReport(cfg, "test", time.Unix(0, 0))
+	if facts != nil {
+		facts(r)
+	}
 	for i := range r.Cells {
 		c := &r.Cells[i]
 		p, ok := r.probe(c.Probe)

@@ -53,21 +53,7 @@ func faithfulAt(cfg Config, addrs Addresses) host {
 // runAt is run on a host with addrs.
 func runAt(t *testing.T, cfg Config, addrs Addresses, h host) *Report {
 	t.Helper()
-	r := NewReport(cfg, "test", time.Unix(0, 0))
-	r.Host.Addresses = addrs
-	for i := range r.Cells {
-		c := &r.Cells[i]
-		p, ok := r.probe(c.Probe)
-		if !ok {
-			t.Fatalf("cell for unknown probe %s", c.Probe)
-		}
-		c.Control, c.Policy = h(p, c.Identity)
-	}
-	for _, c := range allChecksOK {
-		r.SetCheck(c)
-	}
-	r.Evaluate()
-	return r
+	return runOn(t, cfg, func(r *Report) { r.Host.Addresses = addrs }, h, allChecksOK)
 }
 
 func hyp(t *testing.T, r *Report, id string) Hypothesis {
